@@ -1,0 +1,5 @@
+"""python -m mmskin"""
+
+from .cli import entry
+
+entry()

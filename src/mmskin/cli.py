@@ -1,0 +1,122 @@
+"""The ``mmskin`` command line.
+
+    mmskin build books/ --out data/derm --workers 2
+    mmskin demo
+
+``main(argv)`` returns the exit status, so tests call the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EPILOG_BUILD = """example:
+  mmskin build books/ atlas.pdf --out data/derm --workers 2 --debug-pages debug/
+
+writes DATASET/records.jsonl (one line per figure or panel), DATASET/images/ (content-addressed),
+DATASET/errors.jsonl (files or pages that failed, with the reason). A rerun skips finished files.
+exit status: 0 when every file was read, 1 when any file or page failed."""
+
+EPILOG_DEMO = """example:
+  mmskin demo --out mmskin-demo
+
+builds the bundled sample atlas (public-domain NCI photographs, CC BY histology) offline."""
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from .pdf.build import BuildConfig, build
+
+    if args.ocr not in ("auto", "always", "never"):
+        _stderr(f"mmskin build: --ocr must be auto, always or never (got {args.ocr!r})")
+        return 2
+    cfg = BuildConfig(out=Path(args.out), workers=args.workers, ocr=args.ocr, debug_pages=args.debug_pages)
+
+    def on_error(e: dict) -> None:
+        where = f" page {e['page']}" if "page" in e else ""
+        _stderr(f"error: {e.get('path', e['file'])}{where}: {e['reason']}")
+
+    summary = build(args.inputs, cfg, on_error=on_error, progress=not args.quiet)
+    Console(stderr=False).print(summary.line(Path(args.out)), highlight=False, soft_wrap=True)
+    return 1 if summary.errors else 0
+
+
+def demo_pdf() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("mmskin") / "data" / "demo" / "sample_textbook.pdf"))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .pdf.build import BuildConfig, build
+
+    pdf = demo_pdf()
+    if not pdf.exists():
+        _stderr(f"mmskin demo: the bundled sample {pdf} is missing (run scripts/make_demo_pdf.py)")
+        return 1
+    out = Path(args.out)
+    summary = build([str(pdf)], BuildConfig(out=out, workers=1), progress=not args.quiet)
+    print(summary.line(out))
+    print(f"dataset: {out.resolve()}  (records: {out.resolve() / 'records.jsonl'})")
+    return 1 if summary.errors else 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mmskin",
+        description="Dermatology vision-language data and models: textbook PDFs to image-caption datasets.",
+    )
+    p.add_argument("--version", action="version", version=f"mmskin {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    b = sub.add_parser(
+        "build",
+        help="extract every figure and panel of PDFs with its caption",
+        epilog=EPILOG_BUILD,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b.add_argument("inputs", nargs="+", metavar="PDF_OR_DIR", help="PDF files or folders (searched recursively)")
+    b.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to create or extend")
+    b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
+    b.add_argument(
+        "--ocr", default="auto", help="auto: OCR pages without a text layer; always; never (default: auto)"
+    )
+    b.add_argument("--debug-pages", type=Path, default=None, metavar="DIR", help="write annotated page PNGs here")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_build)
+
+    d = sub.add_parser(
+        "demo", help="run the pipeline on the bundled sample, offline", epilog=EPILOG_DEMO,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("--out", default="mmskin-demo", help="output folder (default: ./mmskin-demo)")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _stderr("interrupted")
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

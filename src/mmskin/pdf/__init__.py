@@ -1,0 +1,1 @@
+"""PDF stage: pages → captions → figures → panels → records (see ``mmskin.pdf.build``)."""

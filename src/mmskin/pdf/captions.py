@@ -1,0 +1,373 @@
+"""Caption detection and panel-marker parsing.
+
+A caption starts a line with a figure label ("Fig. 3.2", "Figure 12-4", "FIGURE 7.1", "Fig. 10.1.1", "Plate 4")
+followed by a separator, a font change or a capitalised word; in-text citations ("(Fig. 3.2)", "as shown in
+Figure 4", a paragraph opening "Figure 4 shows …") are not captions. Panel markers ("(a) … (b) …", "A, … B, …",
+"Left: … right: …", postfix "… elbow (a) and knee (b)") split a caption into a shared part and subcaptions.
+
+    >>> from mmskin.pdf.captions import parse_label, split_panels
+    >>> parse_label("Fig. 3.2 Psoriasis of the elbow.").label
+    '3.2'
+    >>> [p.letter for p in split_panels("Fig. 3.2 Psoriasis. (a) Elbow. (b) Knee.").panels]
+    ['a', 'b']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .page import Box, TextLine, h_overlap, union
+
+_NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}[a-z]?|[IVXLC]{1,6})"
+_LABEL_RE = re.compile(
+    rf"^(?P<kw>fig(?:ure)?s?\.?|plate|pl\.)\s*(?P<num>{_NUM})(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\)|\s{2,})")
+# words that continue a sentence: "Figure 4 shows", "Fig. 2 and 3", "Figure 5 in the appendix"
+_CITING_WORDS = {
+    "shows", "show", "showed", "shown", "illustrates", "illustrate", "illustrated", "depicts", "depict",
+    "demonstrates", "demonstrate", "presents", "present", "displays", "gives", "summarizes", "summarises",
+    "compares", "and", "or", "to", "in", "is", "are", "was", "were", "of", "for", "from", "with", "also",
+    "above", "below", "as", "on", "which", "that", "provides", "contains", "lists", "highlights", "reveals",
+    "represents", "see", "has", "have", "can", "may", "should", "will", "would", "we", "it",
+}
+
+
+@dataclass(frozen=True)
+class Label:
+    keyword: str
+    label: str
+    rest: str  # text after the label
+
+
+def _norm_num(num: str) -> str:
+    return re.sub(r"\s+", "", num).replace("–", "-").replace("—", "-").replace("‐", "-").replace("‑", "-")
+
+
+def parse_label(text: str) -> Label | None:
+    """The figure label that opens ``text`` if it reads like a caption start (not an in-text citation)."""
+    t = text.lstrip()
+    m = _LABEL_RE.match(t)
+    if not m:
+        return None
+    kw, num, rest = m.group("kw"), m.group("num"), m.group("rest")
+    if kw.lower().startswith("pl") and not kw.lower().startswith("plate"):
+        if not kw.endswith("."):
+            return None
+    if kw.lower().startswith("fig") and not kw[0].isupper():
+        return None  # lower-case "figure 3" is prose
+    if num and num[-1] in ".-–—" and not rest:
+        num = num[:-1]
+    # a roman numeral label must be followed by a separator ("Plate IV." / "Figure II:")
+    roman = bool(re.fullmatch(r"[IVXLC]+", num))
+    label = _norm_num(num).rstrip(".-")
+    if not rest.strip():
+        return Label(kw, label, "")
+    if _SEP_RE.match(rest):
+        return Label(kw, label, re.sub(r"^\s*([.:|•·—–\-)]\s*)", "", rest).strip())
+    if roman:
+        return None
+    if not rest[0].isspace():
+        return None  # "Figure3D" or "Fig. 3a," glued to other text
+    first = rest.split()[0]
+    word = re.sub(r"[^\w]", "", first)
+    if not word:
+        return Label(kw, label, rest.strip())
+    if word.lower() in _CITING_WORDS or (word[0].islower() and not re.fullmatch(r"[a-h]", word)):
+        return None
+    if first.startswith("(") and re.fullmatch(r"\(\w\)", first) is None:
+        return None  # "Figure 3 (left panel) shows"
+    return Label(kw, label, rest.strip())
+
+
+@dataclass(frozen=True)
+class Caption:
+    """A detected caption: its lines, box, label and full text (whitespace-normalised, hyphen breaks joined)."""
+
+    label: str
+    text: str
+    bbox: Box
+    lines: tuple[TextLine, ...]
+    bold_label: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.text:
+            raise ValueError("empty caption")
+
+
+def _join_lines(lines: list[TextLine]) -> str:
+    out = ""
+    for ln in lines:
+        t = ln.text.strip()
+        if not out:
+            out = t
+        elif out.endswith("-") and len(out) > 1 and out[-2].isalpha() and t[:1].islower():
+            out = out[:-1] + t  # "hyper-\nkeratosis" -> "hyperkeratosis"
+        else:
+            out += " " + t
+    return " ".join(out.split())
+
+
+def _label_font_differs(line: TextLine) -> bool:
+    """True when the label is set in bold or another font than the caption text after it."""
+    if len(line.spans) < 2:
+        return line.spans[0].bold if line.spans else False
+    first, nxt = line.spans[0], line.spans[1]
+    return first.bold != nxt.bold or first.font != nxt.font
+
+
+def _body_size(lines: tuple[TextLine, ...] | list[TextLine]) -> float:
+    counts: dict[float, int] = {}
+    for ln in lines:
+        counts[ln.size] = counts.get(ln.size, 0) + len(ln.text)
+    return max(counts, key=lambda k: counts[k]) if counts else 10.0
+
+
+def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Box] | None = None) -> list[Caption]:
+    """Captions on a page: a label line plus the lines that continue it.
+
+    Continuation lines follow in the same block, or in the next lines below that share the caption's column,
+    font size and line spacing, until a blank gap, another label, or a change of font size.
+    """
+    lines = list(lines)
+    body = _body_size(lines)
+    used: set[int] = set()
+    caps: list[Caption] = []
+    for i, ln in enumerate(lines):
+        if i in used:
+            continue
+        lab = parse_label(ln.text)
+        if lab is None:
+            continue
+        # a label mid-paragraph (previous line of the same block continues the text) is a citation
+        prev = lines[i - 1] if i > 0 else None
+        if (
+            prev is not None
+            and prev.block == ln.block
+            and prev.bbox[3] <= ln.bbox[1] + 2
+            and h_overlap(prev.bbox, ln.bbox) > 0
+            and not prev.text.rstrip().endswith((".", ":", ")"))
+            and parse_label(prev.text) is None
+        ):
+            continue
+        group = [ln]
+        used.add(i)
+        lh = max(1.0, ln.bbox[3] - ln.bbox[1])
+        last = ln
+        for j in range(i + 1, len(lines)):
+            nx = lines[j]
+            if j in used:
+                continue
+            if parse_label(nx.text) is not None:
+                break
+            same_block = nx.block == last.block
+            dy = nx.bbox[1] - last.bbox[3]
+            if nx.bbox[1] < last.bbox[1] + 0.5 * lh:
+                # same baseline: a continuation span split into its own line (or a line of another column)
+                if same_block and abs(nx.bbox[1] - last.bbox[1]) < 0.5 * lh and nx.bbox[0] >= last.bbox[2] - 1:
+                    group.append(nx)
+                    used.add(j)
+                    continue
+                break
+            col_ok = h_overlap(nx.bbox, union([g.bbox for g in group])) > 0.5 * (nx.bbox[2] - nx.bbox[0])
+            size_ok = abs(nx.size - ln.size) <= 0.6 or abs(nx.size - group[-1].size) <= 0.6
+            if not col_ok or (not size_ok and not same_block):
+                break
+            if dy > 0.9 * lh and not same_block:
+                break
+            if dy > 1.6 * lh:
+                break
+            group.append(nx)
+            used.add(j)
+            last = nx
+        text = _join_lines(group)
+        bb = union([g.bbox for g in group])
+        caps.append(Caption(lab.label, text, bb, tuple(group), _label_font_differs(ln)))
+    return caps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# panels
+
+
+@dataclass(frozen=True)
+class Panel:
+    letter: str  # "a", "b", …
+    text: str  # the panel's own subcaption (may be empty)
+
+
+@dataclass(frozen=True)
+class PanelSplit:
+    shared: str  # caption text outside all subcaptions (label included)
+    panels: tuple[Panel, ...] = field(default=())
+    style: str = ""  # "paren", "letter", "postfix", "position", ""
+
+    def caption_for(self, letter: str) -> str:
+        """Shared part + this panel's subcaption, as a single caption."""
+        sub = next((p.text for p in self.panels if p.letter == letter), "")
+        return " ".join(f"{self.shared} {sub}".split())
+
+
+_POS_WORDS = {
+    "left": 0, "right": 1, "top": 0, "bottom": 1, "upper": 0, "lower": 1, "above": 0, "below": 1,
+    "middle": 1, "center": 1, "centre": 1,
+}
+
+
+def _consecutive(letters: list[str]) -> bool:
+    if not letters:
+        return False
+    ords = [ord(c.lower()) for c in letters]
+    return ords[0] == ord("a") and all(b == a + 1 for a, b in zip(ords, ords[1:]))
+
+
+def _expand(spec: str) -> list[str]:
+    """'a' -> [a]; 'a,b' / 'a and b' / 'a–c' -> the letters."""
+    s = spec.lower().replace(" ", "")
+    m = re.fullmatch(r"([a-h])[-–—]([a-h])", s)
+    if m:
+        return [chr(c) for c in range(ord(m.group(1)), ord(m.group(2)) + 1)]
+    parts = re.split(r",|and|&", s)
+    return [p for p in parts if re.fullmatch(r"[a-h]", p)]
+
+
+def split_panels(caption: str) -> PanelSplit:
+    """Split a caption at its panel markers; no markers (or an inconsistent sequence) gives no panels."""
+    for fn in (_split_paren, _split_letter_comma, _split_bare_letter, _split_positions):
+        res = fn(caption)
+        if res is not None:
+            return res
+    return PanelSplit(caption)
+
+
+def _assemble(caption: str, marks: list[tuple[int, int, list[str]]], postfix: bool, style: str) -> PanelSplit | None:
+    """marks: (start, end, letters) of each marker in order."""
+    letters_in_order: list[str] = []
+    for _, _, ls in marks:
+        for c in ls:
+            if c not in letters_in_order:
+                letters_in_order.append(c)
+    if len(letters_in_order) < 2 or not _consecutive(sorted(letters_in_order)):
+        return None
+    texts: dict[str, list[str]] = {c: [] for c in letters_in_order}
+    if not postfix:
+        shared_parts = [caption[: marks[0][0]]]
+        for k, (s, e, ls) in enumerate(marks):
+            nxt = marks[k + 1][0] if k + 1 < len(marks) else len(caption)
+            seg = caption[e:nxt].strip(" ;,")
+            for c in ls:
+                texts[c].append(seg)
+    else:
+        shared_parts = []
+        prev_end = 0
+        for s, e, ls in marks:
+            seg = caption[prev_end:s].strip(" ;,")
+            # the shared lead-in ends at the sentence boundary before the first subcaption
+            if prev_end == 0:
+                m = _LABEL_RE.match(seg)
+                lab_end = len(seg) - len(m.group("rest")) if m else 0
+                cut = max(seg.rfind(". ", lab_end), seg.rfind(": ", lab_end))
+                if cut >= 0:
+                    shared_parts.append(seg[: cut + 1])
+                    seg = seg[cut + 2 :]
+                else:
+                    shared_parts.append(seg[:lab_end])
+                    seg = seg[lab_end:]
+            seg = re.sub(r"^(and|&)\s+", "", seg.strip(" ;,"))
+            for c in ls:
+                texts[c].append(seg)
+            prev_end = e
+        tail = caption[prev_end:].strip()
+        if tail.strip(" .;,"):
+            shared_parts.append(tail)
+    shared = " ".join(" ".join(shared_parts).split())
+    panels = tuple(Panel(c, " ".join(" ".join(texts[c]).split())) for c in sorted(letters_in_order))
+    return PanelSplit(shared, panels, style)
+
+
+def _split_paren(caption: str) -> PanelSplit | None:
+    # "(a)", "(A)", "(a, b)", "(a–c)", "(a and b)"; also "a)" at a sentence start
+    pat = re.compile(r"\(\s*([a-hA-H](?:\s*(?:[,–—-]|and|&)\s*[a-hA-H])*)\s*\)")
+    marks = []
+    for m in pat.finditer(caption):
+        letters = _expand(m.group(1))
+        if letters:
+            marks.append((m.start(), m.end(), letters))
+    if len(marks) < 2 and not (len(marks) == 1 and len(marks[0][2]) >= 2):
+        return None
+    # mixed case sets ("(A) … (b)") are fine; uppercase is normalised to lowercase letters
+    after = [caption[e:].strip()[:1] for _, e, _ in marks]
+    before = [caption[:s].rstrip()[-1:] for s, _, _ in marks]
+    # postfix: the text before each marker is its subcaption ("elbow (a) and knee (b).")
+    postfix_votes = sum(1 for a in after if a in {"", ".", ",", ";", "a", "&"} or a in ")")
+    postfix_votes += sum(1 for b in before if b.isalpha() or b in ")")
+    prefix_votes = sum(1 for a in after if a[:1].isupper() or a[:1].isalpha()) + sum(
+        1 for b in before if b in {".", ";", ":", ",", ""}
+    )
+    postfix = postfix_votes > prefix_votes
+    return _assemble(caption, marks, postfix, "paren")
+
+
+def _split_letter_comma(caption: str) -> PanelSplit | None:
+    # "A, Clinical photo. B, Dermoscopy." / "A: … B: …" / "a. … b. …" at sentence starts
+    pat = re.compile(r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Ha-h](?:\s*(?:,|and|&)\s*[A-Ha-h])?)\s*[,:.]\s+(?=[A-Z(])")
+    body = caption
+    m0 = _LABEL_RE.match(caption)
+    offset = 0
+    if m0:
+        offset = len(caption) - len(m0.group("rest"))
+        body = caption[offset:]
+    marks = []
+    for m in pat.finditer(body):
+        letters = _expand(m.group(1))
+        # a lone capital "A." opening a sentence could be an initial or article: accept only in a sequence
+        marks.append((m.start(1) + offset, m.end() + offset, letters))
+    seq = [c for _, _, ls in marks for c in ls]
+    if len(seq) < 2 or not _consecutive(seq):
+        return None
+    return _assemble(caption, marks, False, "letter")
+
+
+def _split_bare_letter(caption: str) -> PanelSplit | None:
+    # Springer style: "Fig. 3.2 a Psoriasis on the elbow. b Nail pitting."
+    m0 = _LABEL_RE.match(caption)
+    offset = len(caption) - len(m0.group("rest")) if m0 else 0
+    body = caption[offset:]
+    pat = re.compile(r"(?:(?<=^)|(?<=[.;]\s)|(?<=^\s))\s*([a-h](?:\s*,\s*[a-h])?)\s+(?=[A-Z(])")
+    marks = [(m.start(1) + offset, m.end() + offset, _expand(m.group(1))) for m in pat.finditer(body)]
+    seq = [c for _, _, ls in marks for c in ls]
+    if len(seq) < 2 or not _consecutive(seq):
+        return None
+    return _assemble(caption, marks, False, "bare")
+
+
+def _split_positions(caption: str) -> PanelSplit | None:
+    pat = re.compile(
+        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=\()|(?<=^\s))\s*(left|right|top|bottom|upper|lower|middle|center|centre)"
+        r"(?:\s+(?:panel|image|photo|figure))?\s*[:,)\-–—]\s*",
+        re.IGNORECASE,
+    )
+    m0 = _LABEL_RE.match(caption)
+    offset = len(caption) - len(m0.group("rest")) if m0 else 0
+    body = caption[offset:]
+    found = [(m.start(1) + offset, m.end() + offset, m.group(1).lower()) for m in pat.finditer(body)]
+    if len(found) < 2:
+        return None
+    words = [w for _, _, w in found]
+    horiz = {"left", "right", "middle", "center", "centre"}
+    vert = {"top", "bottom", "upper", "lower", "middle", "center", "centre"}
+    if not (all(w in horiz for w in words) or all(w in vert for w in words)):
+        return None
+    order = ["left", "middle", "center", "centre", "right"] if words[0] in horiz else ["top", "upper", "middle", "center", "centre", "bottom", "lower"]
+    ranks = sorted({order.index(w) for w in words})
+    if len(ranks) != len(words):
+        return None
+    marks = []
+    for s, e, w in found:
+        letter = chr(ord("a") + ranks.index(order.index(w)))
+        if caption[s - 1 : s] == "(":
+            s -= 1
+        marks.append((s, e, [letter]))
+    return _assemble(caption, marks, False, "position")

@@ -1,0 +1,319 @@
+"""Figure assembly and caption↔figure assignment as one global matching over the page.
+
+Not nearest-block: every caption proposes figures in each direction (figure above, below, left or right of it),
+each proposal growing from the nearest picture element through neighbouring ones until body text, another
+caption or a wide gap stops it. A branch-and-bound search then picks one proposal per caption so that no picture
+element is claimed twice and the total score (figures found, elements covered, minus distance and
+unusual-side penalties) is highest. This is what separates two side-by-side figures, keeps a composite's panels
+together, and lets a book with captions above its figures work like one with captions below.
+
+    >>> from mmskin.pdf.layout import assemble_figures
+    >>> figures = assemble_figures(page)          # page: mmskin.pdf.page.Page
+    >>> [(f.caption.label, len(f.atoms)) for f in figures]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .captions import Caption, find_captions
+from .page import Box, Graphic, Page, TextLine, area, gap, h_overlap, inter_area, union, v_overlap
+
+DIRECTIONS = ("up", "down", "left", "right")  # where the figure lies relative to its caption
+_DIR_PRIOR = {"up": 0.0, "down": 0.12, "left": 0.22, "right": 0.22}
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A picture element that can belong to at most one figure (a raster, merged tiles, a vector cluster…)."""
+
+    bbox: Box
+    graphics: tuple[Graphic, ...]
+
+    @property
+    def is_raster(self) -> bool:
+        return all(g.kind in ("image", "region") for g in self.graphics)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    caption: int
+    direction: str
+    atoms: frozenset[int]
+    score: float
+
+
+@dataclass(frozen=True)
+class Figure:
+    caption: Caption
+    atoms: tuple[Atom, ...]  # in reading order
+    bbox: Box
+    direction: str
+    extra_text: tuple[TextLine, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.atoms:
+            raise ValueError("a figure needs at least one picture element")
+
+
+def _is_blocking(ln: TextLine, page_w: float) -> bool:
+    """Body text that a figure cannot grow across (short labels and panel letters do not block)."""
+    return ln.words >= 4 and (ln.bbox[2] - ln.bbox[0]) >= 0.12 * page_w
+
+
+def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[TextLine], list[TextLine]]:
+    """Filter and merge the page's graphics into atoms; split non-caption lines into figure text and body."""
+    pw, ph = page.width, page.height
+    cap_lines = {id(ln) for c in captions for ln in c.lines}
+    others = [ln for ln in page.lines if id(ln) not in cap_lines]
+    kept: list[Graphic] = []
+    for g in page.graphics:
+        w, h = g.bbox[2] - g.bbox[0], g.bbox[3] - g.bbox[1]
+        if g.kind == "vector":
+            if w < 20 or h < 20:
+                continue  # rules, underlines, bullets
+            inside = [ln for ln in others if inter_area(ln.bbox, g.bbox) >= 0.6 * max(area(ln.bbox), 1e-6)]
+            para = [ln for ln in inside if ln.words >= 6 and (ln.bbox[2] - ln.bbox[0]) >= 0.4 * w]
+            holds_caption = any(inter_area(c.bbox, g.bbox) >= 0.5 * area(c.bbox) for c in captions)
+            if holds_caption or (len(para) >= 2 and len(g.parts) <= 12):
+                continue  # a frame or shading around text (a "key points" box), not a figure
+        else:
+            if w < 12 or h < 12 or w * h < 0.0015 * pw * ph:
+                continue  # icons, bullets, decorations
+            if page.scanned is False and w * h > 0.85 * pw * ph:
+                continue  # a full-page background raster behind a text layer
+        kept.append(g)
+    # merge graphics that overlap (a photo and the vector callouts drawn across its edge)
+    n = len(kept)
+    parent = list(range(n))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = kept[i].bbox, kept[j].bbox
+            both_raster = kept[i].kind != "vector" and kept[j].kind != "vector"
+            if both_raster:
+                # separate rasters stay separate atoms (panels) unless one sits on top of the other
+                if inter_area(a, b) >= 0.5 * min(area(a), area(b)):
+                    parent[find(i)] = find(j)
+            elif inter_area(a, b) > 0 or gap(a, b) <= 1.0:
+                parent[find(i)] = find(j)
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(find(i), []).append(i)
+    atoms = [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups.values()]
+    atoms.sort(key=lambda a: (round(a.bbox[1], 1), round(a.bbox[0], 1)))
+    inside = {
+        id(ln) for ln in others if any(inter_area(ln.bbox, a.bbox) >= 0.5 * max(area(ln.bbox), 1e-6) for a in atoms)
+    }
+    body = [ln for ln in others if id(ln) not in inside and _is_blocking(ln, pw)]
+    bid = {id(ln) for ln in body}
+    fig_text = [ln for ln in others if id(ln) not in bid]  # labels, panel letters, short headings
+    return atoms, fig_text, body
+
+
+def _corridor_blocked(a: Box, b: Box, vertical: bool, blockers: list[Box]) -> bool:
+    """Is there blocking text in the strip between boxes a and b?"""
+    if vertical:
+        top, bot = (a, b) if a[3] <= b[1] + 2 else (b, a)
+        x0, x1 = max(a[0], b[0]), min(a[2], b[2])
+        if x1 - x0 < 2:  # no common column: use the narrower box's span
+            nar = a if a[2] - a[0] < b[2] - b[0] else b
+            x0, x1 = nar[0], nar[2]
+        strip = (x0 + 1, top[3] - 1, x1 - 1, bot[1] + 1)
+    else:
+        lef, rig = (a, b) if a[2] <= b[0] + 2 else (b, a)
+        y0, y1 = max(a[1], b[1]), min(a[3], b[3])
+        if y1 - y0 < 2:
+            nar = a if a[3] - a[1] < b[3] - b[1] else b
+            y0, y1 = nar[1], nar[3]
+        strip = (lef[2] - 1, y0 + 1, rig[0] + 1, y1 - 1)
+    if strip[2] <= strip[0] or strip[3] <= strip[1]:
+        return False
+    return any(inter_area(bl, strip) > 0.5 for bl in blockers)
+
+
+def _side_ok(atom: Box, cap: Box, direction: str) -> bool:
+    tol = 3.0
+    if direction == "up":
+        return atom[3] <= cap[1] + tol and atom[1] < cap[1]
+    if direction == "down":
+        return atom[1] >= cap[3] - tol and atom[3] > cap[3]
+    if direction == "left":
+        return atom[2] <= cap[0] + tol
+    return atom[0] >= cap[2] - tol
+
+
+def _aligned(atom: Box, cap: Box, direction: str) -> float:
+    """How well the atom lines up with the caption across the gap (0..1)."""
+    if direction in ("up", "down"):
+        ov = h_overlap(atom, cap)
+        return ov / max(1e-6, min(atom[2] - atom[0], cap[2] - cap[0]))
+    ov = v_overlap(atom, cap)
+    return ov / max(1e-6, min(atom[3] - atom[1], cap[3] - cap[1]))
+
+
+def _distance(atom: Box, cap: Box, direction: str) -> float:
+    if direction == "up":
+        return max(0.0, cap[1] - atom[3])
+    if direction == "down":
+        return max(0.0, atom[1] - cap[3])
+    if direction == "left":
+        return max(0.0, cap[0] - atom[2])
+    return max(0.0, atom[0] - cap[2])
+
+
+def propose(
+    ci: int, cap: Caption, atoms: list[Atom], blockers: list[Box], page: Page, max_props: int = 4
+) -> list[Proposal]:
+    """Candidate figures of one caption: per direction, the nearest aligned atom and its growth prefixes."""
+    pw, ph = page.width, page.height
+    other_caps = [b for b in blockers if b != cap.bbox]
+    out: list[Proposal] = []
+    for d in DIRECTIONS:
+        vertical = d in ("up", "down")
+        seeds = []
+        for k, a in enumerate(atoms):
+            if not _side_ok(a.bbox, cap.bbox, d):
+                continue
+            al = _aligned(a.bbox, cap.bbox, d)
+            if al < (0.3 if vertical else 0.5):
+                continue
+            dist = _distance(a.bbox, cap.bbox, d)
+            limit = 0.45 * ph if vertical else 0.35 * pw
+            if dist > limit or _corridor_blocked(a.bbox, cap.bbox, vertical, other_caps):
+                continue
+            seeds.append((dist, -al, k))
+        if not seeds:
+            continue
+        seeds.sort()
+        dist0, neg_al, k0 = seeds[0]
+        members = [k0]
+        fig = atoms[k0].bbox
+        grow_gap = max(14.0, 0.035 * ph)
+        steps: list[tuple[list[int], float]] = [(list(members), 0.0)]
+        growth_pen = 0.0
+        # grow through neighbouring atoms on the same side of the caption
+        while True:
+            best = None
+            for k, a in enumerate(atoms):
+                if k in members or not _side_ok(a.bbox, cap.bbox, d):
+                    continue
+                g = gap(a.bbox, fig)
+                if g > grow_gap:
+                    continue
+                v = v_overlap(a.bbox, fig) > 0 and h_overlap(a.bbox, fig) <= 0
+                if _corridor_blocked(a.bbox, fig, not v, other_caps):
+                    continue
+                # stay in the caption's column: the atom must line up with the figure or the caption
+                span = union([fig, cap.bbox]) if vertical else fig
+                if vertical and h_overlap(a.bbox, span) < 0.3 * (a.bbox[2] - a.bbox[0]) and g > 8:
+                    continue
+                if best is None or g < best[0]:
+                    best = (g, k)
+            if best is None:
+                break
+            g, k = best
+            members.append(k)
+            fig = union([fig, atoms[k].bbox])
+            growth_pen += 0.02 * g / 10.0
+            steps.append((list(members), growth_pen))
+        for mem, pen in steps[-max_props:] if len(steps) > max_props else steps:
+            # a narrow caption under a figure twice its width may belong to just a part of it: keep all prefixes
+            dist_pen = 0.35 * min(1.0, dist0 / (0.15 * (ph if vertical else pw)))
+            align_pen = 0.15 * (1.0 + neg_al)
+            score = 1.0 + 0.5 * (len(mem) - 1) - dist_pen - align_pen - pen - _DIR_PRIOR[d]
+            out.append(Proposal(ci, d, frozenset(mem), score))
+    out.sort(key=lambda p: -p.score)
+    return out
+
+
+def solve(props: list[list[Proposal]], node_limit: int = 200_000) -> list[Proposal | None]:
+    """Pick at most one proposal per caption, atoms disjoint, maximising the total score (branch and bound)."""
+    n = len(props)
+    best_total = -1.0
+    best: list[Proposal | None] = [None] * n
+    ub = [max((p.score for p in ps), default=0.0) for ps in props]
+    suffix = [0.0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        suffix[i] = suffix[i + 1] + max(0.0, ub[i])
+    nodes = 0
+    cur: list[Proposal | None] = [None] * n
+
+    def dfs(i: int, used: frozenset[int], total: float) -> None:
+        nonlocal best_total, best, nodes
+        nodes += 1
+        if total + suffix[i] <= best_total + 1e-9 or nodes > node_limit:
+            return
+        if i == n:
+            best_total, best = total, list(cur)
+            return
+        for p in props[i]:
+            if p.score > 0 and not (p.atoms & used):
+                cur[i] = p
+                dfs(i + 1, used | p.atoms, total + p.score)
+        cur[i] = None
+        dfs(i + 1, used, total)
+
+    dfs(0, frozenset(), 0.0)
+    if nodes > node_limit and best_total < 0:  # fall back to greedy
+        used: set[int] = set()
+        for i in sorted(range(n), key=lambda i: -ub[i]):
+            for p in props[i]:
+                if p.score > 0 and not (p.atoms & used):
+                    best[i] = p
+                    used |= p.atoms
+                    break
+    return best
+
+
+def reading_order(boxes: list[Box]) -> list[int]:
+    """Row-major order: boxes whose vertical extents overlap by half form a row, rows top to bottom."""
+    idx = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
+    rows: list[list[int]] = []
+    for i in idx:
+        b = boxes[i]
+        for row in rows:
+            r = union([boxes[j] for j in row])
+            if v_overlap(b, r) >= 0.5 * min(b[3] - b[1], r[3] - r[1]):
+                row.append(i)
+                break
+        else:
+            rows.append([i])
+    rows.sort(key=lambda r: min(boxes[j][1] for j in r))
+    return [i for row in rows for i in sorted(row, key=lambda j: boxes[j][0])]
+
+
+def assemble_figures(page: Page, captions: list[Caption] | None = None) -> list[Figure]:
+    """All captioned figures of a page, in caption reading order."""
+    caps = find_captions(page.lines) if captions is None else captions
+    if not caps:
+        return []
+    atoms, fig_text, body = build_atoms(page, caps)
+    if not atoms:
+        return []
+    blockers = [ln.bbox for ln in body] + [c.bbox for c in caps]
+    props = [propose(i, c, atoms, blockers, page) for i, c in enumerate(caps)]
+    chosen = solve(props)
+    figures: list[Figure] = []
+    for ci, p in enumerate(chosen):
+        if p is None:
+            continue
+        members = [atoms[k] for k in sorted(p.atoms)]
+        order = reading_order([a.bbox for a in members])
+        members = [members[i] for i in order]
+        bb = union([a.bbox for a in members])
+        extra: list[TextLine] = []
+        if any(not a.is_raster for a in members):
+            # labels of a vector drawing belong to its region (axis titles, callouts)
+            grown = (bb[0] - 4, bb[1] - 4, bb[2] + 4, bb[3] + 4)
+            extra = [ln for ln in fig_text if inter_area(ln.bbox, grown) > 0.5 * area(ln.bbox)]
+            if extra:
+                bb = union([bb] + [ln.bbox for ln in extra])
+        figures.append(Figure(caps[ci], tuple(members), bb, p.direction, tuple(extra)))
+    return figures
