@@ -75,6 +75,13 @@ def open_pdf(path: Path):
     if doc.needs_pass:
         doc.close()
         raise InputError("encrypted PDF (password required)")
+    if doc.is_repaired:
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 2048))
+            tail = f.read()
+        if b"%%EOF" not in tail:
+            doc.close()
+            raise InputError("truncated PDF (no %%EOF at the end; the file was cut short)")
     if doc.page_count == 0:
         doc.close()
         raise InputError("PDF has no pages (truncated or damaged)")
@@ -137,9 +144,8 @@ def native_image(doc, xref: int):
 
 
 def render_region(pg, bbox: Box, dpi: float):
-    from PIL import Image
-
     import pymupdf
+    from PIL import Image
 
     pix = pg.get_pixmap(clip=pymupdf.Rect(bbox), dpi=int(dpi), alpha=False)
     mode = "L" if pix.n == 1 else "RGB"
@@ -403,6 +409,7 @@ def build(
     if cfg.debug_pages:
         Path(cfg.debug_pages).mkdir(parents=True, exist_ok=True)
     summary = BuildSummary()
+    _remove_stale_temp_files(root)
     files, errors = collect_pdfs(inputs)
 
     def fail(err: dict[str, Any]) -> None:
@@ -504,6 +511,17 @@ def build(
     return summary
 
 
+def _remove_stale_temp_files(root: Path) -> None:
+    """Temp files of a killed run (never referenced by any record) are removed before work starts."""
+    for sub in ("images", ".build"):
+        d = root / sub
+        if d.is_dir():
+            for t in d.rglob(".*.tmp"):
+                t.unlink(missing_ok=True)
+    for t in root.glob(".*.tmp"):
+        t.unlink(missing_ok=True)
+
+
 def _s(p: Path | None) -> str | None:
     return str(p) if p else None
 
@@ -551,7 +569,13 @@ class _progress:
 
     def __enter__(self):
         if self.enabled and self.total:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._p = Progress(
                 "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),

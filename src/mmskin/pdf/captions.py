@@ -21,8 +21,8 @@ from .page import Box, TextLine, h_overlap, union
 
 _NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}[a-z]?|[IVXLC]{1,6})"
 _LABEL_RE = re.compile(
-    rf"^(?P<kw>fig(?:ure)?s?\.?|plate|pl\.)\s*(?P<num>{_NUM})(?P<rest>.*)$",
-    re.IGNORECASE | re.DOTALL,
+    rf"^(?P<kw>(?i:fig(?:ure)?s?\.|fig(?:ure)?s?(?=\s)|plate(?=\s)|pl\.))\s*(?P<num>{_NUM})(?P<rest>.*)$",
+    re.DOTALL,
 )
 _SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\)|\s{2,})")
 # words that continue a sentence: "Figure 4 shows", "Fig. 2 and 3", "Figure 5 in the appendix"

@@ -1,0 +1,362 @@
+"""Scanned pages: OCR text lines and picture regions from a page that is only a picture (no text layer).
+
+``mmskin build`` calls :func:`needs_ocr` for every page; pages that need it go through :func:`read_scanned_page`,
+which rasterises the page, reads word boxes with Tesseract (``pytesseract.image_to_data``) and finds the photos and
+drawings on the page image (everything large and non-background once the OCR'd text is masked out). The result is
+the same :class:`~mmskin.pdf.page.Page` that born-digital pages give, with ``scanned=True`` and graphics of kind
+``"region"``, so caption detection and figure assembly do not care where a page came from.
+
+    >>> import pymupdf
+    >>> from mmskin.pdf.ocr import needs_ocr, read_scanned_page
+    >>> pg = pymupdf.open("scanned_atlas.pdf")[0]
+    >>> if needs_ocr(pg, "auto"):
+    ...     page, image, scale = read_scanned_page(pg, page_no=1)  # scale: image pixels per PDF point
+    ...     crop = image.crop([round(v * scale) for v in page.graphics[0].bbox])
+
+Needs the ``[ocr]`` extra (pytesseract, opencv-python-headless) and the tesseract binary
+(``apt-get install tesseract-ocr``). Tesseract is run single-threaded (``OMP_THREAD_LIMIT=1`` unless the caller set
+it): on small machines, one page per worker process is faster than Tesseract's own threads.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mmskin.pdf.page import Box, Graphic, Page, Span, TextLine, area, gap, inter_area, union
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+TESSERACT_MISSING = "tesseract not found: apt-get install tesseract-ocr"
+
+# a word must reach this Tesseract confidence (0-100) to become text; photos give low-confidence garbage
+MIN_WORD_CONF = 40.0
+# words this confident are masked out before picture regions are searched (lower ones may be picture texture)
+MASK_WORD_CONF = 60.0
+# picture regions: both sides at least this fraction of the page width
+MIN_REGION_SIDE = 0.06
+# pages with fewer non-space characters than this count as having no text layer
+MIN_TEXT_CHARS = 20
+# analysis resolution of the picture-region search (the OCR itself runs at the render dpi)
+_ANALYSIS_DPI = 100.0
+# caption / table labels are never absorbed into a picture as axis or panel labels
+_CAPTION_START = re.compile(r"^\s*(fig\.?|figure|plate|table|tab\.)\s*[\dIVXivx]", re.IGNORECASE)
+_NUMERIC = re.compile(r"^[\d.,:%()+\-\u2212/]+$")
+
+
+@functools.cache
+def tesseract_available() -> bool:
+    """True when pytesseract imports and the tesseract binary runs (answer cached for the process)."""
+    try:
+        import pytesseract
+
+        pytesseract.get_tesseract_version()
+    except Exception:
+        return False
+    return True
+
+
+def image_coverage(pg) -> float:
+    """Fraction of the page area covered by embedded images (union, on a coarse grid)."""
+    r = pg.rect
+    if r.width <= 0 or r.height <= 0:
+        return 0.0
+    n = 128
+    grid = np.zeros((n, n), dtype=bool)
+    for info in pg.get_image_info():
+        x0, y0, x1, y1 = info["bbox"]
+        c0 = int(np.clip(np.floor((x0 - r.x0) / r.width * n), 0, n))
+        c1 = int(np.clip(np.ceil((x1 - r.x0) / r.width * n), 0, n))
+        r0 = int(np.clip(np.floor((y0 - r.y0) / r.height * n), 0, n))
+        r1 = int(np.clip(np.ceil((y1 - r.y0) / r.height * n), 0, n))
+        grid[r0:r1, c0:c1] = True
+    return float(grid.mean())
+
+
+def needs_ocr(pg, mode: str) -> bool:
+    """Whether a PyMuPDF page should go through OCR.
+
+    ``mode``: ``"always"``, ``"never"`` or ``"auto"``: (almost) no extractable text (< ``MIN_TEXT_CHARS``
+    non-space characters) and either an image covering at least half of the page or no text at all.
+    """
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    if mode != "auto":
+        raise ValueError(f"ocr mode must be auto, always or never, not {mode!r}")
+    chars = sum(1 for c in pg.get_text("text") if not c.isspace())
+    if chars >= MIN_TEXT_CHARS:
+        return False
+    return chars == 0 or image_coverage(pg) >= 0.5
+
+
+# ----------------------------------------------------------------------------------------------------------
+# OCR words → lines
+
+
+@dataclass(frozen=True)
+class OcrWord:
+    """One Tesseract word in image pixels; ``key`` = (block, paragraph, line) numbers from Tesseract."""
+
+    text: str
+    conf: float
+    box: Box
+    key: tuple[int, int, int]
+
+
+def ocr_words(image: Image.Image, lang: str = "eng", psm: int = 3) -> list[OcrWord]:
+    """All non-empty words Tesseract reads on ``image`` (any confidence), in Tesseract's reading order."""
+    import pytesseract
+
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    d = pytesseract.image_to_data(
+        image, lang=lang, config=f"--psm {psm}", output_type=pytesseract.Output.DICT
+    )
+    out: list[OcrWord] = []
+    for i, level in enumerate(d["level"]):
+        text = str(d["text"][i]).strip()
+        if int(level) != 5 or not text:
+            continue
+        x, y, w, h = (int(d[k][i]) for k in ("left", "top", "width", "height"))
+        if w <= 0 or h <= 0:
+            continue
+        key = (int(d["block_num"][i]), int(d["par_num"][i]), int(d["line_num"][i]))
+        out.append(OcrWord(text, float(d["conf"][i]), (x, y, x + w, y + h), key))
+    return out
+
+
+def _has_alnum(s: str) -> bool:
+    return any(c.isalnum() for c in s)
+
+
+def words_to_lines(words: list[OcrWord], scale: float, min_conf: float = MIN_WORD_CONF) -> list[TextLine]:
+    """Group confident words into one ``TextLine`` per Tesseract line (boxes in PDF points).
+
+    Lines of one Tesseract paragraph share a running ``block`` number. A line with no letter or digit (rules,
+    speckle read as "|" or "—") is dropped. The font size is estimated from the line height.
+    """
+    groups: dict[tuple[int, int, int], list[OcrWord]] = {}
+    for w in words:
+        if w.conf >= min_conf:
+            groups.setdefault(w.key, []).append(w)
+    lines: list[TextLine] = []
+    blocks: dict[tuple[int, int], int] = {}
+    for key, ws in groups.items():  # dicts keep Tesseract's reading order
+        text = " ".join(w.text for w in ws)
+        if not _has_alnum(text):
+            continue
+        bx = union([w.box for w in ws])
+        bbox = (bx[0] / scale, bx[1] / scale, bx[2] / scale, bx[3] / scale)
+        # a line box runs from ascender to descender (about 1.2 em on born-digital pages); ink is a bit tighter
+        size = round(max(1.0, (bbox[3] - bbox[1]) * 0.8), 1)
+        block = blocks.setdefault(key[:2], len(blocks))
+        lines.append(TextLine(bbox, text, (Span(text, "ocr", size, False, bbox),), block))
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------------------
+# picture regions on the page image
+
+
+def background_colour(rgb: np.ndarray) -> np.ndarray:
+    """The page colour: mean of the most frequent colour bin (8 levels per channel)."""
+    q = (rgb[::2, ::2] >> 5).reshape(-1, 3).astype(np.int32)
+    code = q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2]
+    top = int(np.bincount(code, minlength=512).argmax())
+    sel = rgb[::2, ::2].reshape(-1, 3)[code == top]
+    return sel.mean(axis=0) if len(sel) else np.array([255.0, 255.0, 255.0])
+
+
+def text_mask_boxes(words: list[OcrWord], max_height: float) -> list[Box]:
+    """Word boxes that are text, to mask before the picture search: every word of a line that reads well
+    (median confidence >= ``MASK_WORD_CONF``) and any confident word elsewhere; never a tall box."""
+    by_line: dict[tuple[int, int, int], list[OcrWord]] = {}
+    for w in words:
+        by_line.setdefault(w.key, []).append(w)
+    out: list[Box] = []
+    for ws in by_line.values():
+        good_line = float(np.median([w.conf for w in ws])) >= MASK_WORD_CONF and _has_alnum(
+            "".join(w.text for w in ws)
+        )
+        for w in ws:
+            if w.box[3] - w.box[1] > max_height:
+                continue
+            if good_line or (w.conf >= MASK_WORD_CONF and _has_alnum(w.text)):
+                out.append(w.box)
+    return out
+
+
+def _foreground(rgb: np.ndarray, threshold: float = 40.0) -> np.ndarray:
+    bg = background_colour(rgb)
+    diff = np.abs(rgb.astype(np.int16) - bg.astype(np.int16)).max(axis=2)
+    return diff > threshold
+
+
+def _merge_boxes(boxes: list[Box], pad: float = 0.0) -> list[Box]:
+    """Union boxes that overlap (after padding each by ``pad``) until none do."""
+    out = list(boxes)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                a, b = out[i], out[j]
+                ap = (a[0] - pad, a[1] - pad, a[2] + pad, a[3] + pad)
+                if inter_area(ap, b) > 0:
+                    out[i] = union([a, b])
+                    del out[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return out
+
+
+def _is_picture(fg: np.ndarray, text: np.ndarray) -> bool:
+    """Texture test on one candidate's crop (``fg`` ink with text masked out, ``text`` the text mask).
+
+    Keeps photos (dense ink) and drawings whose ink is more than straight rules (tables, frames, page rules) and
+    is not mostly text that OCR read (paragraphs, tables) or left over (bands of ink with empty rows between).
+    """
+    import cv2
+
+    h, w = fg.shape
+    free = max(1, int((~text).sum()))
+    fill = float(fg.sum()) / free
+    cover = float(text.mean())
+    if fill >= 0.35:  # photos, filled panels
+        return cover < 0.5
+    if fill < 0.01 or cover >= 0.3:
+        return False
+    m = fg.astype(np.uint8)
+    hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(0.3 * w)), 1))
+    vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, int(0.3 * h))))
+    rules = cv2.morphologyEx(m, cv2.MORPH_OPEN, hk) | cv2.morphologyEx(m, cv2.MORPH_OPEN, vk)
+    rest = cv2.morphologyEx(m & (1 - rules), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    if rest.mean() < 0.01:
+        return False
+    rows_empty = float((rest.sum(axis=1) == 0).mean())
+    return not (rows_empty > 0.25 and rules.mean() < 0.002)
+
+
+def find_picture_regions(
+    rgb: np.ndarray, text_boxes: list[Box], dpi: float = 300.0, threshold: float = 40.0
+) -> list[Box]:
+    """Boxes (image pixels) of photos and drawings on a page image (``dpi`` pixels per inch), text masked out.
+
+    ``text_boxes`` are OCR word boxes in the same pixels. Candidates are connected non-background regions after
+    a morphological close; both sides must reach ``MIN_REGION_SIDE`` of the page width and the ink must look like
+    a picture (see ``_is_picture``); overlapping results are merged.
+    """
+    import cv2
+
+    h0, w0 = rgb.shape[:2]
+    if h0 == 0 or w0 == 0:
+        return []
+    pw = float(w0)  # sizes are relative to the page width
+    # analyse at about _ANALYSIS_DPI: closing and component stats are cheap there, and boxes lose < 1 px
+    f = max(1.0, dpi / _ANALYSIS_DPI)
+    size = (max(1, round(w0 / f)), max(1, round(h0 / f)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if f > 1 else rgb
+    sh, sw = small.shape[:2]
+    fx, fy = w0 / sw, h0 / sh
+    fg = _foreground(small, threshold)
+    text = np.zeros_like(fg)
+    pad = max(1, round(0.002 * pw / fx))
+    for b in text_boxes:
+        x0, y0 = max(0, int(b[0] / fx) - pad), max(0, int(b[1] / fy) - pad)
+        x1, y1 = max(0, int(np.ceil(b[2] / fx)) + pad), max(0, int(np.ceil(b[3] / fy)) + pad)
+        text[y0:y1, x0:x1] = True
+    fg &= ~text
+    k = max(3, round(0.012 * pw / fx))
+    closed = cv2.morphologyEx(
+        fg.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    )
+    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    min_side = MIN_REGION_SIDE * pw / fx
+    boxes: list[Box] = []
+    for i in range(1, n):
+        x, y, w, h, _ = (int(v) for v in stats[i])
+        if w < min_side or h < min_side:
+            continue
+        if not _is_picture(fg[y : y + h, x : x + w], text[y : y + h, x : x + w]):
+            continue
+        boxes.append((float(x), float(y), float(x + w), float(y + h)))
+    merged = _merge_boxes(boxes)
+    return [(b[0] * fx, b[1] * fy, min(w0, b[2] * fx), min(h0, b[3] * fy)) for b in merged]
+
+
+def absorb_labels(regions: list[Box], lines: list[TextLine], reach: float, max_words: int = 4) -> list[Box]:
+    """Grow each region over the short text lines around it (axis ticks, legends, panel letters).
+
+    A line is absorbed when it lies within ``reach`` points of the region, is short (``max_words`` or fewer, or
+    numbers only) and does not start like a caption ("Fig. 2", "Table 1"). Lines inside a region stay lines.
+    """
+    out: list[Box] = []
+    for reg in regions:
+        r = reg
+        for _ in range(6):
+            grown = r
+            for ln in lines:
+                if inter_area(ln.bbox, r) >= 0.9 * area(ln.bbox) or gap(ln.bbox, r) > reach:
+                    continue
+                short = ln.words <= max_words or all(_NUMERIC.match(t) for t in ln.text.split())
+                if not short or _CAPTION_START.match(ln.text):
+                    continue
+                # beside the region (ticks left/right) or within its width (ticks, legend, axis title below)
+                lb = ln.bbox
+                if lb[0] < r[0] - reach or lb[2] > r[2] + reach:
+                    if not (lb[3] > r[1] and lb[1] < r[3]):
+                        continue
+                grown = union([grown, lb])
+            if grown == r:
+                break
+            r = grown
+        out.append(r)
+    return _merge_boxes(out)
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def render_page(pg, dpi: int) -> tuple[Image.Image, float]:
+    """The page as an RGB PIL image and its scale (pixels per PDF point)."""
+    import pymupdf
+    from PIL import Image
+
+    pix = pg.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
+    img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    return img, pix.width / pg.rect.width
+
+
+def read_scanned_page(pg, page_no: int, dpi: int = 300, lang: str = "eng") -> tuple[Page, Image.Image, float]:
+    """OCR a PyMuPDF page that is a picture: text lines + picture regions, the page image and its scale.
+
+    Boxes are PDF points with a top-left origin; ``scale`` is image pixels per point, so a region ``g`` is
+    ``image.crop([round(v * scale) for v in g.bbox])``. Text inside a picture region is kept as lines too
+    (figure labels): the caller decides what to do with it.
+    """
+    if not tesseract_available():
+        raise RuntimeError(TESSERACT_MISSING)
+    r = pg.rect  # PyMuPDF page rects start at (0, 0): image pixels / scale are page points
+    img, scale = render_page(pg, dpi)
+    words = ocr_words(img.convert("L"), lang=lang)
+    lines = words_to_lines(words, scale)
+    mask = text_mask_boxes(words, max_height=0.05 * img.height)
+    regions_px = find_picture_regions(np.asarray(img), mask, dpi=72.0 * scale)
+    regions = [(b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale) for b in regions_px]
+    graphics = []
+    for b in absorb_labels(regions, lines, reach=0.015 * r.width):
+        bb = (max(0.0, b[0]), max(0.0, b[1]), min(r.width, b[2]), min(r.height, b[3]))
+        if area(bb) > 0:
+            px = (round((bb[2] - bb[0]) * scale), round((bb[3] - bb[1]) * scale))
+            graphics.append(Graphic(bb, "region", pixel_size=px, parts=(bb,)))
+    graphics.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
+    return Page(page_no, r.width, r.height, tuple(lines), tuple(graphics), scanned=True), img, scale

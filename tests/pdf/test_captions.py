@@ -1,0 +1,119 @@
+"""Caption labels and panel markers, table-driven, plus corpus checks on real captions from ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mmskin.pdf.captions import parse_label, split_panels
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Fig. 3.2 Psoriasis of the elbow.", "3.2"),
+        ("Fig 3.2 Psoriasis", "3.2"),
+        ("Figure 12-4. Lichen planus on the wrist.", "12-4"),
+        ("FIGURE 7.1 Tinea corporis", "7.1"),
+        ("Fig. 10.1.1 Congenital naevus", "10.1.1"),
+        ("Plate 4 Nodular melanoma", "4"),
+        ("Plate IV. Acral lentiginous melanoma", "IV"),
+        ("Figure 1 - Effect of CA-074Me on cathepsin B activity", "1"),
+        ("Figure 7-26. Self-locking nuts.", "7-26"),
+        ("Fig. 5: Acne vulgaris", "5"),
+        ("FIG. 2 Basal cell carcinoma", "2"),
+        ("Figure 3 – Kaposi sarcoma", "3"),
+        ("Fig. 4 (a) Plaque (b) Nail", "4"),
+        ("Figure 2.", "2"),
+    ],
+)
+def test_caption_labels(text: str, label: str) -> None:
+    lab = parse_label(text)
+    assert lab is not None and lab.label == label
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(Fig. 3.2)",
+        "as shown in Figure 4, the border is irregular",
+        "Figure 4 shows the distribution of lesions",
+        "Fig. 3.2 illustrates the typical plaque",
+        "Figures 3 and 4 compare the two",
+        "Figure 5 and Table 2 list the criteria",
+        "figure 3 is a photograph",
+        "Figure3D",
+        "Fig. 2 in the appendix",
+    ],
+)
+def test_in_text_citations_are_not_captions(text: str) -> None:
+    assert parse_label(text) is None
+
+
+@pytest.mark.parametrize(
+    ("caption", "letters", "shared", "sub_b"),
+    [
+        ("Fig. 3.2 Psoriasis. (a) Elbow plaques. (b) Nail pitting.", "ab", "Fig. 3.2 Psoriasis.", "Nail pitting."),
+        ("Fig. 1 Psoriatic plaques on the elbow (a) and knee (b).", "ab", "Fig. 1", "knee"),
+        ("Figure 2. Melanoma. A, Clinical photo. B, Dermoscopy showing network.", "ab", "Figure 2. Melanoma.",
+         "Dermoscopy showing network."),
+        ("Fig. 3.1 a Psoriasis on the elbow. b Nail pitting. c Scalp.", "abc", "Fig. 3.1", "Nail pitting."),
+        ("Fig. 4 Tinea corporis. Left: before treatment. Right: after treatment.", "ab", "Fig. 4 Tinea corporis.",
+         "after treatment."),
+        ("Fig. 5 (a, b) Two views of a plaque. (c) Histology.", "abc", "Fig. 5", "Two views of a plaque."),
+        ("Fig. 6 Melanoma (A–C) Clinical views. (D) Dermoscopy.", "abcd", "Fig. 6 Melanoma", "Clinical views."),
+        ("Fig. 7 Top: plaque on the shin. Bottom: after treatment.", "ab", "Fig. 7", "after treatment."),
+    ],
+)
+def test_panel_markers(caption: str, letters: str, shared: str, sub_b: str) -> None:
+    sp = split_panels(caption)
+    assert "".join(p.letter for p in sp.panels) == letters
+    assert sp.shared == shared
+    assert dict((p.letter, p.text) for p in sp.panels)["b"] == sub_b
+    assert sp.caption_for("b") == f"{shared} {sub_b}"
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Fig. 8 Psoriasis of the elbow (see Fig. 2).",
+        "Fig. 9 A plaque of psoriasis on the knee.",  # "A" is an article, not a panel
+        "Fig. 10 Vitamin A deficiency (phrynoderma).",
+        "Fig. 11 Type (b) lesions are rare.",  # one marker is not a panel set
+    ],
+)
+def test_no_panels(caption: str) -> None:
+    assert split_panels(caption).panels == ()
+
+
+def _sciint_captions() -> list[str]:
+    p = DATA / "pdfs" / "sciint_annotations" / "annotation_284_pdfs_captions.json"
+    if not p.exists():
+        pytest.skip(f"real captions not available ({p} missing)")
+    d = json.loads(p.read_text())
+    return [f["caption-txt"] for v in d.values() for f in v["pdf-figures"].values() if f.get("caption-txt")]
+
+
+def test_real_labelled_captions_parse() -> None:
+    caps = [c for c in _sciint_captions() if re.match(r"(Fig\.?|Figure|FIGURE) \d+[ .:-]", c)]
+    assert len(caps) > 100
+    ok = sum(parse_label(c) is not None for c in caps)
+    assert ok / len(caps) >= 0.99, [c[:60] for c in caps if parse_label(c) is None][:10]
+
+
+def test_real_multipanel_captions_split() -> None:
+    caps = [c for c in _sciint_captions() if "(A)" in c and "(B)" in c]
+    assert len(caps) > 100
+    split = [split_panels(c) for c in caps]
+    ok = sum(len(s.panels) >= 2 and s.panels[0].letter == "a" for s in split)
+    assert ok / len(caps) >= 0.97
+    # subcaption text is always a substring of the caption: nothing invented
+    for c, s in zip(caps, split):
+        for p in s.panels:
+            for piece in p.text.split(" "):
+                assert piece in c

@@ -1,0 +1,127 @@
+"""`mmskin build` through the CLI: bad input, determinism, resume after kill -9, workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymupdf
+import pytest
+
+from mmskin.cli import main
+
+GOLDEN = Path(__file__).parent / "pdf" / "golden"
+
+
+def _book(path: Path, repeat: int = 1) -> Path:
+    """A multi-page book made of the golden pages."""
+    out = pymupdf.open()
+    for _ in range(repeat):
+        for p in sorted(GOLDEN.glob("*.pdf")):
+            with pymupdf.open(p) as src:
+                out.insert_pdf(src)
+    out.save(path)
+    return path
+
+
+def _bad_inputs(d: Path) -> dict[str, str]:
+    good = (GOLDEN / "side_by_side.pdf").read_bytes()
+    (d / "empty.pdf").write_bytes(b"")
+    (d / "random.pdf").write_bytes(os.urandom(4096))
+    (d / "notes.pdf").write_text("this is a text file, not a PDF\n")
+    (d / "truncated.pdf").write_bytes(good[: len(good) // 2])
+    enc = pymupdf.open(GOLDEN / "side_by_side.pdf")
+    enc.save(d / "encrypted.pdf", encryption=pymupdf.PDF_ENCRYPT_AES_256, owner_pw="o", user_pw="secret")
+    return {
+        "empty.pdf": "empty",
+        "random.pdf": "not a PDF",
+        "notes.pdf": "not a PDF",
+        "truncated.pdf": "truncated",
+        "encrypted.pdf": "encrypted",
+    }
+
+
+def test_bad_inputs_one_line_each_and_batch_goes_on(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    expected = _bad_inputs(src)
+    _book(src / "good.pdf")
+    rc = main(["build", str(src), "--out", str(tmp_path / "ds"), "--workers", "1", "--quiet"])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == len(expected)
+    errors = [json.loads(x) for x in (tmp_path / "ds" / "errors.jsonl").read_text().splitlines()]
+    assert {e["file"] for e in errors} == set(expected)
+    for e in errors:
+        assert expected[e["file"]] in e["reason"], e
+        assert any(e["file"] in line and expected[e["file"]] in line for line in err)
+    recs = (tmp_path / "ds" / "records.jsonl").read_text().splitlines()
+    assert len(recs) >= 10  # the good book was built despite its neighbours
+
+
+def test_missing_input_is_an_error(tmp_path: Path, capsys) -> None:
+    rc = main(["build", str(tmp_path / "nope.pdf"), "--out", str(tmp_path / "ds"), "--quiet"])
+    assert rc == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_two_runs_byte_identical_and_workers_agree(tmp_path: Path) -> None:
+    book = _book(tmp_path / "book.pdf", repeat=2)
+    assert main(["build", str(book), "--out", str(tmp_path / "a"), "--workers", "1", "--quiet"]) == 0
+    assert main(["build", str(book), "--out", str(tmp_path / "b"), "--workers", "2", "--quiet"]) == 0
+    a = (tmp_path / "a" / "records.jsonl").read_bytes()
+    assert a == (tmp_path / "b" / "records.jsonl").read_bytes()
+    assert (tmp_path / "a" / "build_info.json").read_bytes() == (tmp_path / "b" / "build_info.json").read_bytes()
+    imgs_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "images").rglob("*.*"))
+    imgs_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b" / "images").rglob("*.*"))
+    assert imgs_a == imgs_b and imgs_a
+    # every record's image exists, lies inside the dataset and has the recorded size
+    from PIL import Image
+
+    for line in a.decode().splitlines():
+        r = json.loads(line)
+        with Image.open(tmp_path / "a" / r["image"]) as im:
+            assert im.size == (r["width"], r["height"])
+
+
+def test_rerun_skips_finished_files(tmp_path: Path, capsys) -> None:
+    book = _book(tmp_path / "book.pdf")
+    out = tmp_path / "ds"
+    assert main(["build", str(book), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    first = (out / "records.jsonl").read_bytes()
+    capsys.readouterr()
+    assert main(["build", str(book), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert "1 already done" in capsys.readouterr().out
+    assert (out / "records.jsonl").read_bytes() == first
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(tmp_path: Path) -> None:
+    book = _book(tmp_path / "book.pdf", repeat=12)  # 96 pages, 12 chunks
+    ref = tmp_path / "ref"
+    assert main(["build", str(book), "--out", str(ref), "--workers", "1", "--quiet"]) == 0
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "mmskin", "build", str(book), "--out", str(out), "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((out / ".build").glob("*/*.jsonl")):
+        time.sleep(0.005)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list((out / ".build").glob("*/*.jsonl"))
+    assert 0 < len(done) < 12, "the kill should land mid-run"
+    assert not (out / "records.jsonl").exists()
+    # nothing half-written is visible: every chunk file parses, every image it names is complete
+    for c in done:
+        for line in c.read_text().splitlines()[1:]:
+            r = json.loads(line)
+            assert (out / r["image"]).stat().st_size > 0
+    assert main(["build", str(book), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert (out / "records.jsonl").read_bytes() == (ref / "records.jsonl").read_bytes()
+    assert not list(out.rglob(".*.tmp"))
