@@ -132,7 +132,6 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
     font size and line spacing, until a blank gap, another label, or a change of font size.
     """
     lines = list(lines)
-    body = _body_size(lines)
     used: set[int] = set()
     caps: list[Caption] = []
     for i, ln in enumerate(lines):
@@ -254,7 +253,7 @@ def _assemble(caption: str, marks: list[tuple[int, int, list[str]]], postfix: bo
     texts: dict[str, list[str]] = {c: [] for c in letters_in_order}
     if not postfix:
         shared_parts = [caption[: marks[0][0]]]
-        for k, (s, e, ls) in enumerate(marks):
+        for k, (_s, e, ls) in enumerate(marks):
             nxt = marks[k + 1][0] if k + 1 < len(marks) else len(caption)
             seg = caption[e:nxt].strip(" ;,")
             for c in ls:

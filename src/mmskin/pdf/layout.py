@@ -14,7 +14,7 @@ together, and lets a book with captions above its figures work like one with cap
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .captions import Caption, find_captions
 from .page import Box, Graphic, Page, TextLine, area, gap, h_overlap, inter_area, union, v_overlap
@@ -83,6 +83,7 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
             if page.scanned is False and w * h > 0.85 * pw * ph:
                 continue  # a full-page background raster behind a text layer
         kept.append(g)
+    kept, frame_of = _clip_to_frames(kept)
     # merge graphics that overlap (a photo and the vector callouts drawn across its edge)
     n = len(kept)
     parent = list(range(n))
@@ -96,6 +97,9 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     for i in range(n):
         for j in range(i + 1, n):
             a, b = kept[i].bbox, kept[j].bbox
+            fi, fj = frame_of[i], frame_of[j]
+            if fi is not None and fj is not None and fi != fj:
+                continue  # two framed figures never merge, however their pieces spill
             both_raster = kept[i].kind != "vector" and kept[j].kind != "vector"
             if both_raster:
                 # separate rasters stay separate atoms (panels) unless one sits on top of the other
@@ -115,6 +119,44 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     bid = {id(ln) for ln in body}
     fig_text = [ln for ln in others if id(ln) not in bid]  # labels, panel letters, short headings
     return atoms, fig_text, body
+
+
+def _is_frame(g: Graphic) -> bool:
+    """A vector cluster that is an outline around a figure: one part spans (nearly) the whole cluster."""
+    w, h = g.bbox[2] - g.bbox[0], g.bbox[3] - g.bbox[1]
+    if g.kind != "vector" or w < 60 or h < 60:
+        return False
+    return any(area(p) >= 0.9 * area(g.bbox) for p in g.parts)
+
+
+def _clip_to_frames(graphics: list[Graphic]) -> tuple[list[Graphic], list[int | None]]:
+    """Clip each raster to the smallest frame that holds its centre; return graphics and their frame index."""
+    frames = [i for i, g in enumerate(graphics) if _is_frame(g)]
+    out: list[Graphic] = []
+    frame_of: list[int | None] = []
+    for i, g in enumerate(graphics):
+        if i in frames:
+            out.append(g)
+            frame_of.append(i)
+            continue
+        cx, cy = (g.bbox[0] + g.bbox[2]) / 2, (g.bbox[1] + g.bbox[3]) / 2
+        holders = [
+            f for f in frames
+            if graphics[f].bbox[0] <= cx <= graphics[f].bbox[2] and graphics[f].bbox[1] <= cy <= graphics[f].bbox[3]
+            and area(graphics[f].bbox) > area(g.bbox)
+        ]
+        if not holders:
+            out.append(g)
+            frame_of.append(None)
+            continue
+        f = min(holders, key=lambda k: area(graphics[k].bbox))
+        fb = graphics[f].bbox
+        clipped = (max(g.bbox[0], fb[0]), max(g.bbox[1], fb[1]), min(g.bbox[2], fb[2]), min(g.bbox[3], fb[3]))
+        if clipped != g.bbox and area(clipped) > 0:
+            g = replace(g, bbox=clipped, native=False)
+        out.append(g)
+        frame_of.append(f)
+    return out, frame_of
 
 
 def _corridor_blocked(a: Box, b: Box, vertical: bool, blockers: list[Box]) -> bool:

@@ -175,14 +175,14 @@ def background_colour(rgb: np.ndarray) -> np.ndarray:
 
 
 def text_mask_boxes(words: list[OcrWord], max_height: float) -> list[Box]:
-    """Word boxes that are text, to mask before the picture search: every word of a line that reads well
-    (median confidence >= ``MASK_WORD_CONF``) and any confident word elsewhere; never a tall box."""
+    """Word boxes that are text, to mask before the picture search: every word of a line that reads
+    (median confidence >= ``MIN_WORD_CONF``) and any confident word elsewhere; never a tall box."""
     by_line: dict[tuple[int, int, int], list[OcrWord]] = {}
     for w in words:
         by_line.setdefault(w.key, []).append(w)
     out: list[Box] = []
     for ws in by_line.values():
-        good_line = float(np.median([w.conf for w in ws])) >= MASK_WORD_CONF and _has_alnum(
+        good_line = float(np.median([w.conf for w in ws])) >= MIN_WORD_CONF and _has_alnum(
             "".join(w.text for w in ws)
         )
         for w in ws:

@@ -17,15 +17,6 @@ import numpy as np
 Cell = tuple[int, int, int, int]
 
 
-def _uniform(lines: np.ndarray, bg: np.ndarray, tol: float, frac: float) -> np.ndarray:
-    """lines: (n, L, 3) → bool per line: at least ``frac`` of its pixels within ``tol`` of one background colour."""
-    out = np.zeros(lines.shape[0], dtype=bool)
-    for c in bg:
-        close = (np.abs(lines - c).max(axis=2) <= tol).mean(axis=1) >= frac
-        out |= close
-    return out
-
-
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of True runs."""
     if mask.size == 0:
@@ -36,13 +27,19 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-def _trim(img: np.ndarray, cell: Cell, bg: np.ndarray, tol: float) -> Cell | None:
+def _uniform_lines(masks: np.ndarray, cell: Cell, axis: int, frac: float) -> np.ndarray:
+    """masks: (m, H, W) bool, one per background colour → bool per row (axis 0) or column (axis 1) of the cell."""
     x0, y0, x1, y1 = cell
-    sub = img[y0:y1, x0:x1]
-    if sub.size == 0:
+    sub = masks[:, y0:y1, x0:x1]
+    return (sub.mean(axis=2 if axis == 0 else 1) >= frac).any(axis=0)
+
+
+def _trim(masks: np.ndarray, cell: Cell) -> Cell | None:
+    x0, y0, x1, y1 = cell
+    if x1 <= x0 or y1 <= y0:
         return None
-    rows = ~_uniform(sub, bg, tol, 0.995)
-    cols = ~_uniform(sub.transpose(1, 0, 2), bg, tol, 0.995)
+    rows = ~_uniform_lines(masks, cell, 0, 0.995)
+    cols = ~_uniform_lines(masks, cell, 1, 0.995)
     if not rows.any() or not cols.any():
         return None
     r = np.flatnonzero(rows)
@@ -50,14 +47,19 @@ def _trim(img: np.ndarray, cell: Cell, bg: np.ndarray, tol: float) -> Cell | Non
     return (x0 + int(c[0]), y0 + int(r[0]), x0 + int(c[-1]) + 1, y0 + int(r[-1]) + 1)
 
 
-def _split(img: np.ndarray, cell: Cell, bg: np.ndarray, tol: float, min_run: int, axis: int, depth: int) -> list[Cell]:
+class _TooMany(Exception):
+    pass
+
+
+def _split(masks: np.ndarray, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int]) -> list[Cell]:
     x0, y0, x1, y1 = cell
-    sub = img[y0:y1, x0:x1]
-    if depth > 4 or sub.shape[0] < 8 or sub.shape[1] < 8:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooMany
+    if depth > 4 or y1 - y0 < 8 or x1 - x0 < 8:
         return [cell]
     for ax in (axis, 1 - axis):
-        lines = sub if ax == 0 else sub.transpose(1, 0, 2)
-        mask = _uniform(lines, bg, tol, 0.985)
+        mask = _uniform_lines(masks, cell, ax, 0.985)
         n = mask.shape[0]
         cuts = [(s, e) for s, e in _runs(mask) if s > 0 and e < n and e - s >= min_run]
         if not cuts:
@@ -70,7 +72,7 @@ def _split(img: np.ndarray, cell: Cell, bg: np.ndarray, tol: float, min_run: int
             prev = e
         out: list[Cell] = []
         for p in pieces:
-            out.extend(_split(img, p, bg, tol, min_run, 1 - ax, depth + 1))
+            out.extend(_split(masks, p, min_run, 1 - ax, depth + 1, budget))
         return out
     return [cell]
 
@@ -81,22 +83,30 @@ def _backgrounds(img: np.ndarray) -> np.ndarray:
     return np.array([[255, 255, 255], [0, 0, 0], med], dtype=np.int16)
 
 
-def split_composite(img: np.ndarray, k: int, min_fraction: float = 0.02) -> list[Cell] | None:
+def split_composite(img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700) -> list[Cell] | None:
     """Cells (pixel boxes, reading order) of a composite with exactly ``k`` panels, or None if not found."""
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
-    img = img[:, :, :3].astype(np.int16)
-    h, w = img.shape[:2]
-    if k < 2 or h < 16 or w < 16:
+    img = img[:, :, :3]
+    H, W = img.shape[:2]
+    if k < 2 or H < 16 or W < 16:
         return None
-    bg = _backgrounds(img)
+    # analyse a downscaled copy (nearest neighbour keeps gutters crisp); map cells back at the end
+    step = max(1, int(np.ceil(max(H, W) / work_size)))
+    small = img[::step, ::step].astype(np.int16)
+    h, w = small.shape[:2]
+    bg = _backgrounds(small)
     total = float(h * w)
     for tol in (12.0, 24.0):
-        for min_run in sorted({2, max(2, int(0.006 * min(h, w))), max(3, int(0.015 * min(h, w)))}):
-            leaves = _split(img, (0, 0, w, h), bg, tol, min_run, 0, 0)
+        masks = np.stack([np.abs(small - c).max(axis=2) <= tol for c in bg])
+        for min_run in sorted({1 if step > 1 else 2, max(2, int(0.006 * min(h, w))), max(3, int(0.015 * min(h, w)))}):
+            try:
+                leaves = _split(masks, (0, 0, w, h), min_run, 0, 0, [12 * k + 24])
+            except _TooMany:
+                continue  # a chart or a photo with many flat stripes: not a clean grid at this setting
             cells = []
             for c in leaves:
-                t = _trim(img, c, bg, tol)
+                t = _trim(masks, c)
                 if t is None:
                     continue
                 cw, ch = t[2] - t[0], t[3] - t[1]
@@ -104,7 +114,8 @@ def split_composite(img: np.ndarray, k: int, min_fraction: float = 0.02) -> list
                     continue  # a panel letter or a sliver
                 cells.append(t)
             if len(cells) == k:
-                return _order(cells)
+                full = [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in cells]
+                return _order(full)
     return None
 
 
