@@ -247,10 +247,12 @@ class PageWriter:
                 return records
             emit_atom(atoms[0], None) if len(atoms[0].graphics) == 1 else emit(fig.bbox, None)
             return records
-        if len(letters) >= 2 and len(atoms) >= 2:
-            for i, atom in enumerate(atoms):
-                emit_atom(atom, chr(ord("a") + i))
+        if len(letters) >= 2 and len(atoms) == len(letters):
+            for letter, atom in zip(letters, atoms):
+                emit_atom(atom, letter)
             return records
+        # a different number of picture pieces than panel markers: which pieces form which panel is unknown,
+        # so the figure is kept whole rather than lettered wrongly
         if len(atoms) == 1 and fig.bbox == atoms[0].bbox:
             emit_atom(atoms[0], None)
         else:

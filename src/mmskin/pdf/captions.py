@@ -24,7 +24,7 @@ _LABEL_RE = re.compile(
     rf"^(?P<kw>(?i:fig(?:ure)?s?\.|fig(?:ure)?s?(?=\s)|plate(?=\s)|pl\.))\s*(?P<num>{_NUM})(?P<rest>.*)$",
     re.DOTALL,
 )
-_SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\)|\s{2,})")
+_SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\s{2,})")
 # words that continue a sentence: "Figure 4 shows", "Fig. 2 and 3", "Figure 5 in the appendix"
 _CITING_WORDS = {
     "shows", "show", "showed", "shown", "illustrates", "illustrate", "illustrated", "depicts", "depict",
@@ -66,7 +66,7 @@ def parse_label(text: str) -> Label | None:
     if not rest.strip():
         return Label(kw, label, "")
     if _SEP_RE.match(rest):
-        return Label(kw, label, re.sub(r"^\s*([.:|•·—–\-)]\s*)", "", rest).strip())
+        return Label(kw, label, re.sub(r"^\s*([.:|•·—–\-]\s*)", "", rest).strip())
     if roman:
         return None
     if not rest[0].isspace():
@@ -74,7 +74,7 @@ def parse_label(text: str) -> Label | None:
     first = rest.split()[0]
     word = re.sub(r"[^\w]", "", first)
     if not word:
-        return Label(kw, label, rest.strip())
+        return None  # "(see Fig. 3 ) by …", "Fig. 3, 4": a citation broken over lines
     if word.lower() in _CITING_WORDS or (word[0].islower() and not re.fullmatch(r"[a-h]", word)):
         return None
     if first.startswith("(") and re.fullmatch(r"\(\w\)", first) is None:

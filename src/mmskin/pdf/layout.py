@@ -72,6 +72,9 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
         if g.kind == "vector":
             if w < 20 or h < 20:
                 continue  # rules, underlines, bullets
+            edge = min(g.bbox[1], ph - g.bbox[3])
+            if w > 0.85 * pw and h < 0.12 * ph and edge < 0.06 * ph:
+                continue  # a running-head or footer band across the page
             inside = [ln for ln in others if inter_area(ln.bbox, g.bbox) >= 0.6 * max(area(ln.bbox), 1e-6)]
             para = [ln for ln in inside if ln.words >= 6 and (ln.bbox[2] - ln.bbox[0]) >= 0.4 * w]
             holds_caption = any(inter_area(c.bbox, g.bbox) >= 0.5 * area(c.bbox) for c in captions)
@@ -237,7 +240,7 @@ def propose(
         dist0, neg_al, k0 = seeds[0]
         members = [k0]
         fig = atoms[k0].bbox
-        grow_gap = max(14.0, 0.035 * ph)
+        grow_gap = max(14.0, 0.045 * ph)
         steps: list[tuple[list[int], float]] = [(list(members), 0.0)]
         growth_pen = 0.0
         # grow through neighbouring atoms on the same side of the caption

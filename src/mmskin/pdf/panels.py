@@ -99,7 +99,9 @@ def split_composite(img: np.ndarray, k: int, min_fraction: float = 0.02, work_si
     total = float(h * w)
     for tol in (12.0, 24.0):
         masks = np.stack([np.abs(small - c).max(axis=2) <= tol for c in bg])
-        for min_run in sorted({1 if step > 1 else 2, max(2, int(0.006 * min(h, w))), max(3, int(0.015 * min(h, w)))}):
+        # narrow gutters first; wider ones for charts and tables whose rows are separated by white lines too
+        fracs = (0.006, 0.015, 0.03, 0.05, 0.08)
+        for min_run in sorted({1 if step > 1 else 2} | {max(2, int(f * min(h, w))) for f in fracs}):
             try:
                 leaves = _split(masks, (0, 0, w, h), min_run, 0, 0, [12 * k + 24])
             except _TooMany:
