@@ -316,12 +316,12 @@ def process_chunk(
                 page: Page | None = None
                 from . import ocr as ocr_mod
 
-                if ocr_mod.needs_ocr(pg, ocr):
+                if ocr != "always":
+                    page = read_page(pg, pno)
+                if ocr == "always" or (ocr == "auto" and _looks_scanned(pg, page)):
                     page, simg, scale = ocr_mod.read_scanned_page(pg, pno)
                     scan = (simg, scale)
                     res.ocr_pages += 1
-                else:
-                    page = read_page(pg, pno)
                 figures = assemble_figures(page)
                 for fig in figures:
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
@@ -335,6 +335,17 @@ def process_chunk(
     finally:
         doc.close()
     return res
+
+
+def _looks_scanned(pg, page: Page) -> bool:
+    """No text layer to speak of, and the page is a picture (or blank): the same rule as ``ocr.needs_ocr`` but
+    reusing the text already extracted, so born-digital pages pay for one text pass only."""
+    from . import ocr as ocr_mod
+
+    chars = sum(len(ln.text) - ln.text.count(" ") for ln in page.lines)
+    if chars >= ocr_mod.MIN_TEXT_CHARS:
+        return False
+    return chars == 0 or ocr_mod.image_coverage(pg) >= 0.5
 
 
 def _chunk_path(root: Path, sha: str, first: int) -> Path:
