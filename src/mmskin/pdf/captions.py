@@ -170,7 +170,12 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
                     used.add(j)
                     continue
                 break
-            col_ok = h_overlap(nx.bbox, union([g.bbox for g in group])) > 0.5 * (nx.bbox[2] - nx.bbox[0])
+            gb = union([g.bbox for g in group])
+            # same column: overlapping most of the narrower of the two (a label alone on its line is narrow),
+            # or starting at the same left edge
+            col_ok = h_overlap(nx.bbox, gb) > 0.5 * min(nx.bbox[2] - nx.bbox[0], gb[2] - gb[0]) and (
+                abs(nx.bbox[0] - gb[0]) < 0.25 * (gb[2] - gb[0]) + 3 or h_overlap(nx.bbox, gb) > 0.5 * (nx.bbox[2] - nx.bbox[0])
+            )
             size_ok = abs(nx.size - ln.size) <= 0.6 or abs(nx.size - group[-1].size) <= 0.6
             if not col_ok or (not size_ok and not same_block):
                 break

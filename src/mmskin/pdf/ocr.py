@@ -45,6 +45,8 @@ MIN_REGION_SIDE = 0.06
 MIN_TEXT_CHARS = 20
 # analysis resolution of the picture-region search (the OCR itself runs at the render dpi)
 _ANALYSIS_DPI = 100.0
+# ink pieces taller than this (points) are drawing strokes, not letters of body or caption text
+_TALL_PT = 12.0
 # caption / table labels are never absorbed into a picture as axis or panel labels
 _CAPTION_START = re.compile(r"^\s*(fig\.?|figure|plate|table|tab\.)\s*[\dIVXivx]", re.IGNORECASE)
 _NUMERIC = re.compile(r"^[\d.,:%()+\-\u2212/]+$")
@@ -219,11 +221,12 @@ def _merge_boxes(boxes: list[Box], pad: float = 0.0) -> list[Box]:
     return out
 
 
-def _is_picture(fg: np.ndarray, text: np.ndarray) -> bool:
-    """Texture test on one candidate's crop (``fg`` ink with text masked out, ``text`` the text mask).
+def _is_picture(rgb: np.ndarray, fg: np.ndarray, text: np.ndarray, big: float) -> bool:
+    """Texture test on one candidate's crop: ``rgb`` pixels, ``fg`` ink with text masked out, ``text`` mask.
 
-    Keeps photos (dense ink) and drawings whose ink is more than straight rules (tables, frames, page rules) and
-    is not mostly text that OCR read (paragraphs, tables) or left over (bands of ink with empty rows between).
+    A picture is either one dense blob (a photo, a filled drawing) or holds ink structures taller than ``big``
+    pixels that are not straight rules (curves, bars, shapes of a chart or diagram). Text that OCR could not read
+    breaks up into letter-sized pieces; tables are rules plus text; shaded boxes are one flat colour under text.
     """
     import cv2
 
@@ -231,19 +234,30 @@ def _is_picture(fg: np.ndarray, text: np.ndarray) -> bool:
     free = max(1, int((~text).sum()))
     fill = float(fg.sum()) / free
     cover = float(text.mean())
-    if fill >= 0.35:  # photos, filled panels
-        return cover < 0.5
     if fill < 0.01 or cover >= 0.3:
         return False
+    if cover >= 0.1:  # text on a flat tint: a shaded table or box
+        q = (rgb[fg] >> 4).astype(np.int32)
+        code = q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
+        if len(code) and np.bincount(code).max() >= 0.5 * len(code):
+            return False
     m = fg.astype(np.uint8)
+    n, _, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n > 1:
+        i = 1 + int(st[1:, 4].argmax())
+        dense = st[i, 4] / max(1, st[i, 2] * st[i, 3])
+        if st[i, 4] >= 0.6 * st[1:, 4].sum() and dense >= 0.3:
+            return True
     hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(0.3 * w)), 1))
     vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, int(0.3 * h))))
     rules = cv2.morphologyEx(m, cv2.MORPH_OPEN, hk) | cv2.morphologyEx(m, cv2.MORPH_OPEN, vk)
-    rest = cv2.morphologyEx(m & (1 - rules), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    if rest.mean() < 0.01:
+    rest = m & (1 - rules)
+    n, _, st, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    if n <= 1:
         return False
-    rows_empty = float((rest.sum(axis=1) == 0).mean())
-    return not (rows_empty > 0.25 and rules.mean() < 0.002)
+    ink = st[1:, 4]
+    tall = ink[st[1:, 3] >= big].sum()
+    return float(tall) >= 0.1 * float(ink.sum())
 
 
 def find_picture_regions(
@@ -286,7 +300,8 @@ def find_picture_regions(
         x, y, w, h, _ = (int(v) for v in stats[i])
         if w < min_side or h < min_side:
             continue
-        if not _is_picture(fg[y : y + h, x : x + w], text[y : y + h, x : x + w]):
+        crop = (slice(y, y + h), slice(x, x + w))
+        if not _is_picture(small[crop], fg[crop], text[crop], big=_TALL_PT * dpi / 72.0 / fx):
             continue
         boxes.append((float(x), float(y), float(x + w), float(y + h)))
     merged = _merge_boxes(boxes)
@@ -296,26 +311,28 @@ def find_picture_regions(
 def absorb_labels(regions: list[Box], lines: list[TextLine], reach: float, max_words: int = 4) -> list[Box]:
     """Grow each region over the short text lines around it (axis ticks, legends, panel letters).
 
-    A line is absorbed when it lies within ``reach`` points of the region, is short (``max_words`` or fewer, or
-    numbers only) and does not start like a caption ("Fig. 2", "Table 1"). Lines inside a region stay lines.
+    A line is absorbed when it lies within ``reach`` points of the region and its whole block holds only
+    label-like lines: short (``max_words`` or fewer, or numbers only) and not starting like a caption ("Fig. 2",
+    "Table 1"). The first line of a caption that OCR broke off its paragraph stays out that way.
     """
+    label_block: dict[int, bool] = {}
+    for ln in lines:
+        short = ln.words <= max_words or all(_NUMERIC.match(t) for t in ln.text.split())
+        ok = short and not _CAPTION_START.match(ln.text)
+        label_block[ln.block] = label_block.get(ln.block, True) and ok
+    labels = [ln.bbox for ln in lines if label_block[ln.block]]
     out: list[Box] = []
     for reg in regions:
         r = reg
         for _ in range(6):
             grown = r
-            for ln in lines:
-                if inter_area(ln.bbox, r) >= 0.9 * area(ln.bbox) or gap(ln.bbox, r) > reach:
+            for lb in labels:
+                if inter_area(lb, r) >= 0.9 * area(lb) or gap(lb, r) > reach:
                     continue
-                short = ln.words <= max_words or all(_NUMERIC.match(t) for t in ln.text.split())
-                if not short or _CAPTION_START.match(ln.text):
-                    continue
-                # beside the region (ticks left/right) or within its width (ticks, legend, axis title below)
-                lb = ln.bbox
-                if lb[0] < r[0] - reach or lb[2] > r[2] + reach:
-                    if not (lb[3] > r[1] and lb[1] < r[3]):
-                        continue
-                grown = union([grown, lb])
+                beside = lb[3] > r[1] and lb[1] < r[3]  # ticks left or right of a plot
+                within = lb[0] >= r[0] - reach and lb[2] <= r[2] + reach  # ticks, legend, axis title below
+                if beside or within:
+                    grown = union([grown, lb])
             if grown == r:
                 break
             r = grown
@@ -353,7 +370,7 @@ def read_scanned_page(pg, page_no: int, dpi: int = 300, lang: str = "eng") -> tu
     regions_px = find_picture_regions(np.asarray(img), mask, dpi=72.0 * scale)
     regions = [(b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale) for b in regions_px]
     graphics = []
-    for b in absorb_labels(regions, lines, reach=0.015 * r.width):
+    for b in absorb_labels(regions, lines, reach=0.012 * r.width):
         bb = (max(0.0, b[0]), max(0.0, b[1]), min(r.width, b[2]), min(r.height, b[3]))
         if area(bb) > 0:
             px = (round((bb[2] - bb[0]) * scale), round((bb[3] - bb[1]) * scale))
