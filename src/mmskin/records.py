@@ -141,16 +141,18 @@ def read_records(path: str | os.PathLike[str], validate: bool = True) -> Iterato
             yield rec
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write via a temp file in the same folder + fsync + rename: a reader never sees a partial file."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = False) -> None:
+    """Write via a temp file in the same folder + rename: a reader (or a rerun after kill -9) never sees a
+    partial file. ``durable`` adds an fsync, for files that must also survive a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -163,7 +165,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> int:
     """Atomically write rows as sorted-key JSON Lines; returns the number of rows."""
     lines = [dumps(r) for r in rows]
-    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8"))
+    atomic_write_bytes(path, ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8"), durable=True)
     return len(lines)
 
 

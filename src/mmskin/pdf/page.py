@@ -202,11 +202,58 @@ def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5
     return sorted(groups.values(), key=lambda g: min(g))
 
 
+def _image_infos(pg) -> list[dict]:
+    """Image placements with their xrefs.
+
+    ``get_image_info(xrefs=True)`` decodes and hashes every image to find its xref, which costs more than the rest
+    of the page; instead the placements are matched to the page's image list by pixel size, and only pages where
+    that is ambiguous pay for hashing.
+    """
+    infos = pg.get_image_info()
+    if not infos:
+        return []
+    items = pg.get_images(full=True)
+    by_size: dict[tuple[int, int], list] = {}
+    for it in items:
+        by_size.setdefault((int(it[2]), int(it[3])), []).append(it)
+    placed: dict[int, list[tuple[float, ...]]] = {}  # xref -> placement boxes, for same-size images only
+    out = []
+    for info in infos:
+        cands = by_size.get((int(info.get("width", 0)), int(info.get("height", 0))), [])
+        xrefs = {int(it[0]) for it in cands}
+        if len(xrefs) == 1:
+            out.append({**info, "xref": next(iter(xrefs))})
+            continue
+        if not cands:
+            if not items:  # an inline image: no xref, rendered from the page
+                out.append({**info, "xref": 0})
+                continue
+            return pg.get_image_info(xrefs=True)
+        # several images of this size: tell them apart by where each is drawn (cheaper than hashing pixels)
+        hit = None
+        for it in cands:
+            x = int(it[0])
+            if x not in placed:
+                try:
+                    r = pg.get_image_bbox(it)
+                    placed[x] = [(r.x0, r.y0, r.x1, r.y1)] if r.is_valid and not r.is_empty else []
+                except Exception:
+                    placed[x] = []
+            if any(max(abs(a - b) for a, b in zip(bb, info["bbox"])) < 0.5 for bb in placed[x]):
+                if hit is not None:
+                    return pg.get_image_info(xrefs=True)  # two images drawn at the same place: hash them
+                hit = x
+        if hit is None:
+            return pg.get_image_info(xrefs=True)
+        out.append({**info, "xref": hit})
+    return out
+
+
 def read_images(pg, page_box: Box) -> list[Graphic]:
     raw: list[tuple[Box, int, tuple[int, int]]] = []
     axis_aligned: list[bool] = []
     seen: set[tuple] = set()
-    for info in pg.get_image_info(xrefs=True):
+    for info in _image_infos(pg):
         bb = tuple(info["bbox"])
         vis = intersect(bb, page_box)
         if area(vis) <= 0:
