@@ -246,18 +246,23 @@ def _is_picture(rgb: np.ndarray, fg: np.ndarray, text: np.ndarray, big: float) -
     if n > 1:
         i = 1 + int(st[1:, 4].argmax())
         dense = st[i, 4] / max(1, st[i, 2] * st[i, 3])
-        if st[i, 4] >= 0.6 * st[1:, 4].sum() and dense >= 0.3:
+        spans = st[i, 2] >= 0.5 * w and st[i, 3] >= 0.5 * h  # a blob, not a rule along one side
+        if st[i, 4] >= 0.6 * st[1:, 4].sum() and dense >= 0.3 and spans:
             return True
+    # thin straight rules (tables, frames) do not count; thick bars of a bar chart do
     hk = cv2.getStructuringElement(cv2.MORPH_RECT, (max(3, int(0.3 * w)), 1))
     vk = cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(3, int(0.3 * h))))
-    rules = cv2.morphologyEx(m, cv2.MORPH_OPEN, hk) | cv2.morphologyEx(m, cv2.MORPH_OPEN, vk)
+    t = max(2, round(big / 4))
+    thick = cv2.morphologyEx(m, cv2.MORPH_OPEN, np.ones((t, t), np.uint8))
+    rules = (cv2.morphologyEx(m, cv2.MORPH_OPEN, hk) | cv2.morphologyEx(m, cv2.MORPH_OPEN, vk)) & (1 - thick)
     rest = m & (1 - rules)
     n, _, st, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
     if n <= 1:
         return False
-    ink = st[1:, 4]
-    tall = ink[st[1:, 3] >= big].sum()
-    return float(tall) >= 0.1 * float(ink.sum())
+    ink, cw, ch = st[1:, 4], st[1:, 2], st[1:, 3]
+    # strokes taller than letters, or solid bars longer than a word is tall
+    shape = (ch >= big) | ((cw >= 2 * big) & (ch >= big / 3) & (ink >= 0.6 * cw * ch))
+    return float(ink[shape].sum()) >= 0.1 * float(ink.sum())
 
 
 def find_picture_regions(
