@@ -30,6 +30,8 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
         ("Figure 3 – Kaposi sarcoma", "3"),
         ("Fig. 4 (a) Plaque (b) Nail", "4"),
         ("Figure 2.", "2"),
+        ("Fig. 4.1.2 In situ hybridization of HPV", "4.1.2"),
+        ("Fig. 3 a Psoriasis on the elbow. b Nail pitting.", "3"),
     ],
 )
 def test_caption_labels(text: str, label: str) -> None:

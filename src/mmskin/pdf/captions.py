@@ -75,7 +75,9 @@ def parse_label(text: str) -> Label | None:
     word = re.sub(r"[^\w]", "", first)
     if not word:
         return None  # "(see Fig. 3 ) by …", "Fig. 3, 4": a citation broken over lines
-    if word.lower() in _CITING_WORDS or (word[0].islower() and not re.fullmatch(r"[a-h]", word)):
+    # prose continues in lower case ("Figure 4 shows", "Fig. 2 in the appendix"); a caption's first word is
+    # capitalised ("In situ hybridization", "And-shaped…") or a panel letter ("Fig. 3 a Psoriasis")
+    if word[0].islower() and (word in _CITING_WORDS or not re.fullmatch(r"[a-h]", word)):
         return None
     if first.startswith("(") and re.fullmatch(r"\(\w\)", first) is None:
         return None  # "Figure 3 (left panel) shows"

@@ -294,7 +294,7 @@ def find_picture_regions(
         x1, y1 = max(0, int(np.ceil(b[2] / fx)) + pad), max(0, int(np.ceil(b[3] / fy)) + pad)
         text[y0:y1, x0:x1] = True
     fg &= ~text
-    k = max(3, round(0.012 * pw / fx))
+    k = max(3, round(0.016 * pw / fx))
     closed = cv2.morphologyEx(
         fg.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     )
