@@ -227,55 +227,77 @@ def propose(
             if not _side_ok(a.bbox, cap.bbox, d):
                 continue
             al = _aligned(a.bbox, cap.bbox, d)
-            if al < (0.3 if vertical else 0.5):
+            if vertical:
+                # a left-aligned caption under a centred figure overlaps it little or not at all; the
+                # alignment penalty and the competition between captions decide those cases
+                hgap = max(a.bbox[0], cap.bbox[0]) - min(a.bbox[2], cap.bbox[2])
+                if al <= 0 and hgap > min(30.0, 0.25 * (a.bbox[2] - a.bbox[0])):
+                    continue
+            elif al < 0.5:
                 continue
             dist = _distance(a.bbox, cap.bbox, d)
             limit = 0.45 * ph if vertical else 0.35 * pw
             if dist > limit or _corridor_blocked(a.bbox, cap.bbox, vertical, other_caps):
                 continue
-            seeds.append((dist, -al, k))
+            seeds.append((round(dist / 3.0), -al, k))
         if not seeds:
             continue
         seeds.sort()
-        dist0, neg_al, k0 = seeds[0]
-        members = [k0]
-        fig = atoms[k0].bbox
-        grow_gap = max(14.0, 0.045 * ph)
-        steps: list[tuple[list[int], float]] = [(list(members), 0.0)]
-        growth_pen = 0.0
-        # grow through neighbouring atoms on the same side of the caption
-        while True:
-            best = None
-            for k, a in enumerate(atoms):
-                if k in members or not _side_ok(a.bbox, cap.bbox, d):
+        # grow from the nearest seed and from the best-aligned ones: the nearest piece may belong to the next
+        # column's figure, and the matching must be able to choose
+        starts = [seeds[0]] + sorted(seeds[1:], key=lambda t: (t[1], t[0]))[:2]
+        seen: set[frozenset[int]] = set()
+        for _, neg_al, k0 in starts:
+            for mem, pen in _grow(k0, cap, atoms, d, other_caps, ph, max_props):
+                key = frozenset(mem)
+                if key in seen:
                     continue
-                g = gap(a.bbox, fig)
-                if g > grow_gap:
-                    continue
-                v = v_overlap(a.bbox, fig) > 0 and h_overlap(a.bbox, fig) <= 0
-                if _corridor_blocked(a.bbox, fig, not v, other_caps):
-                    continue
-                # stay in the caption's column: the atom must line up with the figure or the caption
-                span = union([fig, cap.bbox]) if vertical else fig
-                if vertical and h_overlap(a.bbox, span) < 0.3 * (a.bbox[2] - a.bbox[0]) and g > 8:
-                    continue
-                if best is None or g < best[0]:
-                    best = (g, k)
-            if best is None:
-                break
-            g, k = best
-            members.append(k)
-            fig = union([fig, atoms[k].bbox])
-            growth_pen += 0.02 * g / 10.0
-            steps.append((list(members), growth_pen))
-        for mem, pen in steps[-max_props:] if len(steps) > max_props else steps:
-            # a narrow caption under a figure twice its width may belong to just a part of it: keep all prefixes
-            dist_pen = 0.35 * min(1.0, dist0 / (0.15 * (ph if vertical else pw)))
-            align_pen = 0.15 * (1.0 + neg_al)
-            score = 1.0 + 0.5 * (len(mem) - 1) - dist_pen - align_pen - pen - _DIR_PRIOR[d]
-            out.append(Proposal(ci, d, frozenset(mem), score))
+                seen.add(key)
+                dist0 = _distance(atoms[k0].bbox, cap.bbox, d)
+                dist_pen = 0.35 * min(1.0, dist0 / (0.15 * (ph if vertical else pw)))
+                align_pen = 0.25 * (1.0 + neg_al)
+                score = 1.0 + 0.5 * (len(mem) - 1) - dist_pen - align_pen - pen - _DIR_PRIOR[d]
+                out.append(Proposal(ci, d, key, score))
     out.sort(key=lambda p: -p.score)
     return out
+
+
+def _grow(
+    k0: int, cap: Caption, atoms: list[Atom], d: str, other_caps: list[Box], ph: float, max_props: int
+) -> list[tuple[list[int], float]]:
+    """Growth prefixes from seed atom k0: the seed, then the nearest neighbouring atom, and so on."""
+    vertical = d in ("up", "down")
+    members = [k0]
+    fig = atoms[k0].bbox
+    grow_gap = max(14.0, 0.045 * ph)
+    steps: list[tuple[list[int], float]] = [(list(members), 0.0)]
+    growth_pen = 0.0
+    while True:
+        best = None
+        for k, a in enumerate(atoms):
+            if k in members or not _side_ok(a.bbox, cap.bbox, d):
+                continue
+            g = gap(a.bbox, fig)
+            if g > grow_gap:
+                continue
+            v = v_overlap(a.bbox, fig) > 0 and h_overlap(a.bbox, fig) <= 0
+            if _corridor_blocked(a.bbox, fig, not v, other_caps):
+                continue
+            # stay in the caption's column: the atom must line up with the figure or the caption
+            span = union([fig, cap.bbox]) if vertical else fig
+            if vertical and h_overlap(a.bbox, span) < 0.3 * (a.bbox[2] - a.bbox[0]) and g > 8:
+                continue
+            if best is None or g < best[0]:
+                best = (g, k)
+        if best is None:
+            break
+        g, k = best
+        members.append(k)
+        fig = union([fig, atoms[k].bbox])
+        growth_pen += 0.02 * g / 10.0
+        steps.append((list(members), growth_pen))
+    # a narrow caption under a figure twice its width may belong to just a part of it: keep the prefixes
+    return steps[-max_props:] if len(steps) > max_props else steps
 
 
 def solve(props: list[list[Proposal]], node_limit: int = 200_000) -> list[Proposal | None]:

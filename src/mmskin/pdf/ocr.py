@@ -177,21 +177,24 @@ def background_colour(rgb: np.ndarray) -> np.ndarray:
 
 
 def text_mask_boxes(words: list[OcrWord], max_height: float) -> list[Box]:
-    """Word boxes that are text, to mask before the picture search: every word of a line that reads
-    (median confidence >= ``MIN_WORD_CONF``) and any confident word elsewhere; never a tall box."""
-    by_line: dict[tuple[int, int, int], list[OcrWord]] = {}
+    """Word boxes that are text, to mask before the picture search; never a box taller than ``max_height``.
+
+    A word counts when it is confident, or when its line or its paragraph reads well as a whole (median
+    confidence >= ``MIN_WORD_CONF`` resp. ``MASK_WORD_CONF``): badly read words in a good table column are text
+    too, while the scattered garbage Tesseract reads inside photos stays picture.
+    """
+    groups: dict[tuple[int, ...], list[float]] = {}
     for w in words:
-        by_line.setdefault(w.key, []).append(w)
+        groups.setdefault(w.key, []).append(w.conf)
+        groups.setdefault(w.key[:2], []).append(w.conf)
+    med = {k: float(np.median(v)) for k, v in groups.items()}
     out: list[Box] = []
-    for ws in by_line.values():
-        good_line = float(np.median([w.conf for w in ws])) >= MIN_WORD_CONF and _has_alnum(
-            "".join(w.text for w in ws)
-        )
-        for w in ws:
-            if w.box[3] - w.box[1] > max_height:
-                continue
-            if good_line or (w.conf >= MASK_WORD_CONF and _has_alnum(w.text)):
-                out.append(w.box)
+    for w in words:
+        if w.box[3] - w.box[1] > max_height:
+            continue
+        good = med[w.key] >= MIN_WORD_CONF or med[w.key[:2]] >= MASK_WORD_CONF
+        if good or (w.conf >= MASK_WORD_CONF and _has_alnum(w.text)):
+            out.append(w.box)
     return out
 
 
