@@ -183,15 +183,22 @@ def _corridor_blocked(a: Box, b: Box, vertical: bool, blockers: list[Box]) -> bo
     return any(inter_area(bl, strip) > 0.5 for bl in blockers)
 
 
-def _side_ok(atom: Box, cap: Box, direction: str) -> bool:
-    tol = 3.0
+def _side_ok(atom: Box, cap: Box, direction: str, line_h: float = 10.0) -> bool:
+    # a picture may run a little into its caption's first line (screenshots with a margin, bleed)
+    tol = max(3.0, 0.8 * line_h)
+    # or hold the caption in its own bottom (top) margin: a caption typeset over a screenshot's white border
     if direction == "up":
-        return atom[3] <= cap[1] + tol and atom[1] < cap[1]
+        return (atom[3] <= cap[1] + tol or atom[3] <= cap[3] + 1) and atom[1] < cap[1] - tol
     if direction == "down":
-        return atom[1] >= cap[3] - tol and atom[3] > cap[3]
+        return (atom[1] >= cap[3] - tol or atom[1] >= cap[1] - 1) and atom[3] > cap[3] + tol
     if direction == "left":
         return atom[2] <= cap[0] + tol
     return atom[0] >= cap[2] - tol
+
+
+def _line_h(cap: Caption) -> float:
+    b = cap.lines[0].bbox
+    return b[3] - b[1]
 
 
 def _aligned(atom: Box, cap: Box, direction: str) -> float:
@@ -224,7 +231,7 @@ def propose(
         vertical = d in ("up", "down")
         seeds = []
         for k, a in enumerate(atoms):
-            if not _side_ok(a.bbox, cap.bbox, d):
+            if not _side_ok(a.bbox, cap.bbox, d, _line_h(cap)):
                 continue
             al = _aligned(a.bbox, cap.bbox, d)
             if vertical:
@@ -275,7 +282,7 @@ def _grow(
     while True:
         best = None
         for k, a in enumerate(atoms):
-            if k in members or not _side_ok(a.bbox, cap.bbox, d):
+            if k in members or not _side_ok(a.bbox, cap.bbox, d, _line_h(cap)):
                 continue
             g = gap(a.bbox, fig)
             if g > grow_gap:
