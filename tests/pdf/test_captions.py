@@ -31,6 +31,8 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
         ("Fig. 4 (a) Plaque (b) Nail", "4"),
         ("Figure 2.", "2"),
         ("Fig. 4.1.2 In situ hybridization of HPV", "4.1.2"),
+        ("Fig. 3A Psoriasis of the scalp", "3A"),
+        ("Figure S2. Supplementary view", "S2"),
         ("Fig. 3 a Psoriasis on the elbow. b Nail pitting.", "3"),
     ],
 )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .page import Box, TextLine, h_overlap, union
 
-_NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}[a-z]?|[IVXLC]{1,6})"
+_NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
 _LABEL_RE = re.compile(
     rf"^(?P<kw>(?i:fig(?:ure)?s?\.|fig(?:ure)?s?(?=\s)|plate(?=\s)|pl\.))\s*(?P<num>{_NUM})(?P<rest>.*)$",
     re.DOTALL,
