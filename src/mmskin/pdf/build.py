@@ -322,6 +322,10 @@ def process_chunk(
                     page, simg, scale = ocr_mod.read_scanned_page(pg, pno)
                     scan = (simg, scale)
                     res.ocr_pages += 1
+                elif page is not None and _is_page_scan(page):
+                    # a scan with an (invisible) OCR text layer: trust its text, find pictures on the image
+                    page, simg, scale = _scan_with_text_layer(pg, page)
+                    scan = (simg, scale)
                 figures = assemble_figures(page)
                 for fig in figures:
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
@@ -346,6 +350,32 @@ def _looks_scanned(pg, page: Page) -> bool:
     if chars >= ocr_mod.MIN_TEXT_CHARS:
         return False
     return chars == 0 or ocr_mod.image_coverage(pg) >= 0.5
+
+
+def _is_page_scan(page: Page) -> bool:
+    """One raster covering (nearly) the whole page under a text layer: a digitised book page."""
+    pa = page.width * page.height
+    return any(
+        g.kind == "image" and (g.bbox[2] - g.bbox[0]) * (g.bbox[3] - g.bbox[1]) >= 0.85 * pa for g in page.graphics
+    )
+
+
+def _scan_with_text_layer(pg, page: Page, dpi: int = 200):
+    from dataclasses import replace
+
+    from . import ocr as ocr_mod
+    from .page import Graphic
+
+    img, scale = ocr_mod.render_page(pg, dpi)
+    text_px = [tuple(v * scale for v in ln.bbox) for ln in page.lines]
+    regions = [tuple(v / scale for v in b) for b in ocr_mod.find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)]
+    graphics = []
+    for b in ocr_mod.absorb_labels(regions, list(page.lines), reach=0.012 * page.width):
+        bb = (max(0.0, b[0]), max(0.0, b[1]), min(page.width, b[2]), min(page.height, b[3]))
+        if (bb[2] - bb[0]) > 0 and (bb[3] - bb[1]) > 0:
+            px = (round((bb[2] - bb[0]) * scale), round((bb[3] - bb[1]) * scale))
+            graphics.append(Graphic(bb, "region", pixel_size=px, parts=(bb,)))
+    return replace(page, graphics=tuple(graphics), scanned=True), img, scale
 
 
 def _chunk_path(root: Path, sha: str, first: int) -> Path:
