@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .page import Box, TextLine, h_overlap, union
+from .page import Box, TextLine, h_overlap, union, v_overlap
 
 _NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
 _LABEL_RE = re.compile(
@@ -156,27 +156,46 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
         group = [ln]
         used.add(i)
         lh = max(1.0, ln.bbox[3] - ln.bbox[1])
+        right_limit, left_limit = float("inf"), float("-inf")
         last = ln
         for j in range(i + 1, len(lines)):
             nx = lines[j]
             if j in used:
                 continue
-            if parse_label(nx.text) is not None:
-                break
             same_block = nx.block == last.block
-            dy = nx.bbox[1] - last.bbox[3]
-            if nx.bbox[1] < last.bbox[1] + 0.5 * lh:
-                # same baseline: a continuation span split into its own line (or a line of another column)
-                if same_block and abs(nx.bbox[1] - last.bbox[1]) < 0.5 * lh and nx.bbox[0] >= last.bbox[2] - 1:
-                    group.append(nx)
-                    used.add(j)
-                    continue
-                break
+            nx_label = parse_label(nx.text) is not None
+            if (
+                same_block
+                and not nx_label
+                and abs(nx.bbox[1] - last.bbox[1]) < 0.5 * lh
+                and nx.bbox[0] >= last.bbox[2] - 1
+            ):
+                # the same printed line, split into two spans
+                group.append(nx)
+                used.add(j)
+                continue
             gb = union([g.bbox for g in group])
+            if v_overlap(nx.bbox, gb) > 0.3 * (nx.bbox[3] - nx.bbox[1]) and h_overlap(nx.bbox, gb) <= 0:
+                if nx.bbox[0] >= gb[2]:
+                    right_limit = min(right_limit, nx.bbox[0])
+                elif nx.bbox[2] <= gb[0]:
+                    left_limit = max(left_limit, nx.bbox[2])
+            if h_overlap(nx.bbox, gb) <= 0 or nx.bbox[1] < last.bbox[1] + 0.5 * lh:
+                # another column, or text beside/above the caption (OCR and some PDFs interleave the lines
+                # of side-by-side captions): not a continuation, but not the end of this caption either
+                continue
+            if nx_label:
+                break
+            dy = nx.bbox[1] - last.bbox[3]
+            # text seen beside the caption bounds its column: a line reaching into it is the body text the
+            # caption sat next to (text wrapped round a figure), not more caption
+            if nx.bbox[2] > right_limit + 1 or nx.bbox[0] < left_limit - 1:
+                break
             # same column: overlapping most of the narrower of the two (a label alone on its line is narrow),
             # or starting at the same left edge
             col_ok = h_overlap(nx.bbox, gb) > 0.5 * min(nx.bbox[2] - nx.bbox[0], gb[2] - gb[0]) and (
-                abs(nx.bbox[0] - gb[0]) < 0.25 * (gb[2] - gb[0]) + 3 or h_overlap(nx.bbox, gb) > 0.5 * (nx.bbox[2] - nx.bbox[0])
+                abs(nx.bbox[0] - gb[0]) < 0.25 * (gb[2] - gb[0]) + 3
+                or h_overlap(nx.bbox, gb) > 0.5 * (nx.bbox[2] - nx.bbox[0])
             )
             size_ok = abs(nx.size - ln.size) <= 0.6 or abs(nx.size - group[-1].size) <= 0.6
             if not col_ok or (not size_ok and not same_block):

@@ -1,10 +1,11 @@
 """Scanned pages: OCR text lines and picture regions from a page that is only a picture (no text layer).
 
-``mmskin build`` calls :func:`needs_ocr` for every page; pages that need it go through :func:`read_scanned_page`,
-which rasterises the page, reads word boxes with Tesseract (``pytesseract.image_to_data``) and finds the photos and
-drawings on the page image (everything large and non-background once the OCR'd text is masked out). The result is
-the same :class:`~mmskin.pdf.page.Page` that born-digital pages give, with ``scanned=True`` and graphics of kind
-``"region"``, so caption detection and figure assembly do not care where a page came from.
+``mmskin build`` calls :func:`needs_ocr` for every page; pages that need it go through
+:func:`read_scanned_page`, which rasterises the page, reads word boxes with Tesseract
+(``pytesseract.image_to_data``) and finds the photos and drawings on the page image (everything large and
+non-background once the OCR'd text is masked out). The result is the same :class:`~mmskin.pdf.page.Page` that
+born-digital pages give, with ``scanned=True`` and graphics of kind ``"region"``, so caption detection and
+figure assembly do not care where a page came from.
 
     >>> import pymupdf
     >>> from mmskin.pdf.ocr import needs_ocr, read_scanned_page
@@ -14,8 +15,8 @@ the same :class:`~mmskin.pdf.page.Page` that born-digital pages give, with ``sca
     ...     crop = image.crop([round(v * scale) for v in page.graphics[0].bbox])
 
 Needs the ``[ocr]`` extra (pytesseract, opencv-python-headless) and the tesseract binary
-(``apt-get install tesseract-ocr``). Tesseract is run single-threaded (``OMP_THREAD_LIMIT=1`` unless the caller set
-it): on small machines, one page per worker process is faster than Tesseract's own threads.
+(``apt-get install tesseract-ocr``). Tesseract is run single-threaded (``OMP_THREAD_LIMIT=1`` unless the
+caller set it): on small machines, one page per worker process is faster than Tesseract's own threads.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from mmskin.pdf.page import Box, Graphic, Page, Span, TextLine, area, gap, inter_area, union
 
 if TYPE_CHECKING:
+    import pymupdf
     from PIL import Image
 
 TESSERACT_MISSING = "tesseract not found: apt-get install tesseract-ocr"
@@ -43,6 +45,8 @@ MASK_WORD_CONF = 60.0
 MIN_REGION_SIDE = 0.06
 # pages with fewer non-space characters than this count as having no text layer
 MIN_TEXT_CHARS = 20
+# longest side of the rendered page image (posters and fold-outs are rendered below the requested dpi)
+MAX_SIDE_PX = 7000
 # analysis resolution of the picture-region search (the OCR itself runs at the render dpi)
 _ANALYSIS_DPI = 100.0
 # ink pieces taller than this (points) are drawing strokes, not letters of body or caption text
@@ -64,7 +68,7 @@ def tesseract_available() -> bool:
     return True
 
 
-def image_coverage(pg) -> float:
+def image_coverage(pg: pymupdf.Page) -> float:
     """Fraction of the page area covered by embedded images (union, on a coarse grid)."""
     r = pg.rect
     if r.width <= 0 or r.height <= 0:
@@ -81,7 +85,7 @@ def image_coverage(pg) -> float:
     return float(grid.mean())
 
 
-def needs_ocr(pg, mode: str) -> bool:
+def needs_ocr(pg: pymupdf.Page, mode: str) -> bool:
     """Whether a PyMuPDF page should go through OCR.
 
     ``mode``: ``"always"``, ``"never"`` or ``"auto"``: (almost) no extractable text (< ``MIN_TEXT_CHARS``
@@ -149,18 +153,44 @@ def words_to_lines(words: list[OcrWord], scale: float, min_conf: float = MIN_WOR
         if w.conf >= min_conf:
             groups.setdefault(w.key, []).append(w)
     lines: list[TextLine] = []
-    blocks: dict[tuple[int, int], int] = {}
+    blocks: dict[tuple[int, ...], int] = {}
     for key, ws in groups.items():  # dicts keep Tesseract's reading order
-        text = " ".join(w.text for w in ws)
-        if not _has_alnum(text):
-            continue
-        bx = union([w.box for w in ws])
-        bbox = (bx[0] / scale, bx[1] / scale, bx[2] / scale, bx[3] / scale)
-        # a line box runs from ascender to descender (about 1.2 em on born-digital pages); ink is a bit tighter
-        size = round(max(1.0, (bbox[3] - bbox[1]) * 0.8), 1)
-        block = blocks.setdefault(key[:2], len(blocks))
-        lines.append(TextLine(bbox, text, (Span(text, "ocr", size, False, bbox),), block))
+        for piece_no, piece in enumerate(_split_at_gutters(ws)):
+            text = " ".join(w.text for w in piece)
+            if not _has_alnum(text):
+                continue
+            bx = union([w.box for w in piece])
+            bbox = (bx[0] / scale, bx[1] / scale, bx[2] / scale, bx[3] / scale)
+            # the ink of a line spans ascender to descender, about 0.93 em in common book faces (scanned demo:
+            # 10.5 pt body lines are 7.2 pt tall, 8.5 pt captions 6.1 pt); lines without descenders read low
+            size = round(max(1.0, (bbox[3] - bbox[1]) / 0.93), 1)
+            block = blocks.setdefault((*key[:2], piece_no), len(blocks))
+            lines.append(TextLine(bbox, text, (Span(text, "ocr", size, False, bbox),), block))
     return lines
+
+
+_LABEL_WORD = re.compile(r"^(fig\.?|figure|plate|table)$", re.IGNORECASE)
+
+
+def _split_at_gutters(ws: list[OcrWord]) -> list[list[OcrWord]]:
+    """Cut one Tesseract line where the words jump a column gutter.
+
+    Tesseract often reads two side-by-side captions (or a caption and the body text wrapped beside a figure)
+    as one line; a gap wider than about one line height, or a shorter one before a caption label, starts a new
+    line.
+    """
+    if len(ws) < 2:
+        return [ws]
+    ws = sorted(ws, key=lambda w: w.box[0])
+    h = float(np.median([w.box[3] - w.box[1] for w in ws]))
+    out = [[ws[0]]]
+    for prev, w in zip(ws, ws[1:]):
+        g = w.box[0] - prev.box[2]
+        if g > 1.2 * h or (g > 0.6 * h and _LABEL_WORD.match(w.text)):
+            out.append([w])
+        else:
+            out[-1].append(w)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -180,8 +210,8 @@ def text_mask_boxes(words: list[OcrWord], max_height: float) -> list[Box]:
     """Word boxes that are text, to mask before the picture search; never a box taller than ``max_height``.
 
     A word counts when it is confident, or when its line or its paragraph reads well as a whole (median
-    confidence >= ``MIN_WORD_CONF`` resp. ``MASK_WORD_CONF``): badly read words in a good table column are text
-    too, while the scattered garbage Tesseract reads inside photos stays picture.
+    confidence >= ``MIN_WORD_CONF`` resp. ``MASK_WORD_CONF``): badly read words in a good table column are
+    text too, while the scattered garbage Tesseract reads inside photos stays picture.
     """
     groups: dict[tuple[int, ...], list[float]] = {}
     for w in words:
@@ -193,7 +223,7 @@ def text_mask_boxes(words: list[OcrWord], max_height: float) -> list[Box]:
         if w.box[3] - w.box[1] > max_height:
             continue
         good = med[w.key] >= MIN_WORD_CONF or med[w.key[:2]] >= MASK_WORD_CONF
-        if True or good or (w.conf >= MASK_WORD_CONF and _has_alnum(w.text)):
+        if good or (w.conf >= MASK_WORD_CONF and _has_alnum(w.text)):
             out.append(w.box)
     return out
 
@@ -224,12 +254,39 @@ def _merge_boxes(boxes: list[Box], pad: float = 0.0) -> list[Box]:
     return out
 
 
+def _merge_fragments(boxes: list[Box], pieces: list[Box], reach: float, thin: float) -> list[Box]:
+    """Join the fragments of one photo that its white parts cut apart (a ruler, a white corner).
+
+    A fragment (a region or a smaller piece of ink) within ``reach`` of a region joins it when it is thin
+    (narrow side < ``thin``) or small (< 10 % of the region's area); panels of similar size stay apart.
+    """
+    out = sorted(boxes, key=area, reverse=True)
+    changed = True
+    while changed:
+        changed = False
+        for i, big in enumerate(out):
+            for j in range(len(out) - 1, i, -1):
+                b = out[j]
+                small = min(b[2] - b[0], b[3] - b[1]) < thin or area(b) < 0.1 * area(big)
+                if small and gap(big, b) <= reach:
+                    out[i] = big = union([big, b])
+                    del out[j]
+                    changed = True
+    for p in pieces:
+        for i, big in enumerate(out):
+            if gap(big, p) <= reach and (min(p[2] - p[0], p[3] - p[1]) < thin or area(p) < 0.1 * area(big)):
+                out[i] = union([big, p])
+                break
+    return _merge_boxes(out)
+
+
 def _is_picture(rgb: np.ndarray, fg: np.ndarray, text: np.ndarray, big: float) -> bool:
     """Texture test on one candidate's crop: ``rgb`` pixels, ``fg`` ink with text masked out, ``text`` mask.
 
     A picture is either one dense blob (a photo, a filled drawing) or holds ink structures taller than ``big``
-    pixels that are not straight rules (curves, bars, shapes of a chart or diagram). Text that OCR could not read
-    breaks up into letter-sized pieces; tables are rules plus text; shaded boxes are one flat colour under text.
+    pixels that are not straight rules (curves, bars, shapes of a chart or diagram). Text that OCR could not
+    read breaks up into letter-sized pieces; tables are rules plus text; shaded boxes are one flat colour
+    under text.
     """
     import cv2
 
@@ -239,11 +296,11 @@ def _is_picture(rgb: np.ndarray, fg: np.ndarray, text: np.ndarray, big: float) -
     cover = float(text.mean())
     if fill < 0.01 or cover >= 0.3:
         return False
-    if cover >= 0.1:  # text on a flat tint: a shaded table or box
-        q = (rgb[fg] >> 4).astype(np.int32)
-        code = q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
-        if len(code) and np.bincount(code).max() >= 0.5 * len(code):
-            return False
+    q = (rgb[fg] >> 4).astype(np.int32)
+    code = q[:, 0] * 256 + q[:, 1] * 16 + q[:, 2]
+    flat = np.bincount(code).max() / len(code) if len(code) else 0.0
+    if flat >= 0.95 or (cover >= 0.1 and flat >= 0.5):  # a plain tint band, or text on a tint (shaded table)
+        return False
     m = fg.astype(np.uint8)
     n, _, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
     if n > 1:
@@ -273,9 +330,9 @@ def find_picture_regions(
 ) -> list[Box]:
     """Boxes (image pixels) of photos and drawings on a page image (``dpi`` pixels per inch), text masked out.
 
-    ``text_boxes`` are OCR word boxes in the same pixels. Candidates are connected non-background regions after
-    a morphological close; both sides must reach ``MIN_REGION_SIDE`` of the page width and the ink must look like
-    a picture (see ``_is_picture``); overlapping results are merged.
+    ``text_boxes`` are OCR word boxes in the same pixels. Candidates are connected non-background regions
+    after a morphological close; both sides must reach ``MIN_REGION_SIDE`` of the page width and the ink must
+    look like a picture (see ``_is_picture``); overlapping results are merged.
     """
     import cv2
 
@@ -297,22 +354,24 @@ def find_picture_regions(
         x1, y1 = max(0, int(np.ceil(b[2] / fx)) + pad), max(0, int(np.ceil(b[3] / fy)) + pad)
         text[y0:y1, x0:x1] = True
     fg &= ~text
-    k = max(3, round(0.016 * pw / fx))
+    k = max(3, round(0.012 * pw / fx))
     closed = cv2.morphologyEx(
         fg.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     )
     n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
     min_side = MIN_REGION_SIDE * pw / fx
     boxes: list[Box] = []
+    pieces: list[Box] = []
     for i in range(1, n):
         x, y, w, h, _ = (int(v) for v in stats[i])
-        if w < min_side or h < min_side:
+        b = (float(x), float(y), float(x + w), float(y + h))
+        if min(w, h) < 0.01 * pw / fx:
             continue
         crop = (slice(y, y + h), slice(x, x + w))
         if not _is_picture(small[crop], fg[crop], text[crop], big=_TALL_PT * dpi / 72.0 / fx):
             continue
-        boxes.append((float(x), float(y), float(x + w), float(y + h)))
-    merged = _merge_boxes(boxes)
+        (boxes if w >= min_side and h >= min_side else pieces).append(b)
+    merged = _merge_fragments(_merge_boxes(boxes), pieces, reach=0.02 * pw / fx, thin=0.1 * pw / fx)
     return [(b[0] * fx, b[1] * fy, min(w0, b[2] * fx), min(h0, b[3] * fy)) for b in merged]
 
 
@@ -320,8 +379,8 @@ def absorb_labels(regions: list[Box], lines: list[TextLine], reach: float, max_w
     """Grow each region over the short text lines around it (axis ticks, legends, panel letters).
 
     A line is absorbed when it lies within ``reach`` points of the region and its whole block holds only
-    label-like lines: short (``max_words`` or fewer, or numbers only) and not starting like a caption ("Fig. 2",
-    "Table 1"). The first line of a caption that OCR broke off its paragraph stays out that way.
+    label-like lines: short (``max_words`` or fewer, or numbers only) and not starting like a caption ("Fig.
+    2", "Table 1"). The first line of a caption that OCR broke off its paragraph stays out that way.
     """
     label_block: dict[int, bool] = {}
     for ln in lines:
@@ -351,22 +410,31 @@ def absorb_labels(regions: list[Box], lines: list[TextLine], reach: float, max_w
 # ----------------------------------------------------------------------------------------------------------
 
 
-def render_page(pg, dpi: int) -> tuple[Image.Image, float]:
-    """The page as an RGB PIL image and its scale (pixels per PDF point)."""
+def render_page(pg: pymupdf.Page, dpi: int) -> tuple[Image.Image, float]:
+    """The page as an RGB PIL image and its scale (pixels per PDF point); huge pages get a lower dpi."""
     import pymupdf
     from PIL import Image
 
+    longest = max(pg.rect.width, pg.rect.height) / 72.0
+    dpi = max(1, min(dpi, int(MAX_SIDE_PX / longest))) if longest > 0 else dpi
     pix = pg.get_pixmap(dpi=dpi, colorspace=pymupdf.csRGB, alpha=False)
     img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     return img, pix.width / pg.rect.width
 
 
-def read_scanned_page(pg, page_no: int, dpi: int = 300, lang: str = "eng") -> tuple[Page, Image.Image, float]:
+def read_scanned_page(
+    pg: pymupdf.Page, page_no: int, dpi: int = 300, lang: str = "eng"
+) -> tuple[Page, Image.Image, float]:
     """OCR a PyMuPDF page that is a picture: text lines + picture regions, the page image and its scale.
 
     Boxes are PDF points with a top-left origin; ``scale`` is image pixels per point, so a region ``g`` is
     ``image.crop([round(v * scale) for v in g.bbox])``. Text inside a picture region is kept as lines too
     (figure labels): the caller decides what to do with it.
+
+    ``dpi`` 300 is the measured default. Caption lines of 7.5-10 pt (51 on 33 scanned journal pages): from
+    300-dpi scans, 200 dpi reads the "Fig. N" label about as often (47 vs 46; CER 0.018 vs 0.027); from
+    150-dpi scans 300 dpi is better (49 vs 47; CER 0.017 vs 0.021), and from 72-dpi page images much better (3
+    vs 1 of 8). It costs about 25 % more time: 0.94 vs 1.20 pages/s with two worker processes on two cores.
     """
     if not tesseract_available():
         raise RuntimeError(TESSERACT_MISSING)
