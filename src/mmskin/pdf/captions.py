@@ -202,6 +202,8 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
                 break
             if dy > 0.9 * lh and not same_block:
                 break
+            if not same_block and last.text.rstrip().endswith((".", "!", "?")) and nx.text[:1].islower():
+                break  # the tail of a paragraph that wrapped round the figure, not more caption
             if dy > 1.6 * lh:
                 break
             group.append(nx)
