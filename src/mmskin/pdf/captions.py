@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .page import Box, TextLine, h_overlap, union, v_overlap
+from .page import Box, TextLine, area, h_overlap, inter_area, union, v_overlap
 
 _NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
 _LABEL_RE = re.compile(
@@ -211,7 +211,11 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
             last = nx
         text = _join_lines(group)
         bb = union([g.bbox for g in group])
-        caps.append(Caption(lab.label, text, bb, tuple(group), _label_font_differs(ln)))
+        cap = Caption(lab.label, text, bb, tuple(group), _label_font_differs(ln))
+        # the same caption twice at one place (a hidden duplicate text layer, overprinting): keep the first
+        if any(c.label == cap.label and inter_area(c.bbox, bb) > 0.5 * min(area(c.bbox), area(bb)) for c in caps):
+            continue
+        caps.append(cap)
     return caps
 
 

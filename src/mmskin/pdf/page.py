@@ -155,8 +155,11 @@ _LABEL_NUM = re.compile(r"^([A-Z]?\d|[IVXLC]+\b)")
 
 
 def read_text_lines(pg) -> list[TextLine]:
+    import pymupdf
+
     lines: list[TextLine] = []
-    d = pg.get_text("dict", flags=0)  # no images in the dict: placements come from get_image_info
+    # what a viewer shows (mediabox clip on); no image data in the dict: placements come from get_image_info
+    d = pg.get_text("dict", flags=pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
     for bno, b in enumerate(d["blocks"]):
         if b.get("type") != 0:
             continue
@@ -195,7 +198,20 @@ def read_text_lines(pg) -> list[TextLine]:
                 )
                 continue
             lines.append(TextLine((x0, y0, x1, y1), text, spans, bno))
-    return lines
+    return _drop_overprints(lines)
+
+
+def _drop_overprints(lines: list[TextLine]) -> list[TextLine]:
+    """Text printed twice at (nearly) the same place — fake bold, shadows, duplicated layers — is read once."""
+    seen: dict[str, list[Box]] = {}
+    out = []
+    for ln in lines:
+        boxes = seen.setdefault(ln.text, [])
+        if any(iou(ln.bbox, b) > 0.6 for b in boxes):
+            continue
+        boxes.append(ln.bbox)
+        out.append(ln)
+    return out
 
 
 def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5) -> list[list[int]]:
