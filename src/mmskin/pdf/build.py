@@ -32,7 +32,7 @@ from .panels import split_composite
 
 CHUNK_PAGES = 8
 MIN_RENDER_DPI = 200
-MAX_RENDER_DPI = 400
+MAX_RENDER_DPI = 300
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _pil_to_bytes(img, photo: bool) -> tuple[bytes, str]:
     if photo:
         img.save(buf, format="JPEG", quality=92, optimize=False)
         return buf.getvalue(), "jpg"
-    img.save(buf, format="PNG", compress_level=6)
+    img.save(buf, format="PNG", compress_level=1)  # fast; level 6 saves ~15 % disk at 4x the time
     return buf.getvalue(), "png"
 
 
@@ -117,14 +117,14 @@ def native_image(doc, xref: int):
     import pymupdf
     from PIL import Image
 
-    info = doc.extract_image(xref)
-    ext = info.get("ext", "")
-    smask = info.get("smask", 0)
-    cs = info.get("colorspace", 0)
-    if ext in ("jpeg", "jpg") and not smask and cs in (1, 3):
-        return info["image"], "jpg", None
-    if ext == "png" and not smask and cs in (1, 3):
-        return info["image"], "png", None
+    filt = doc.xref_get_key(xref, "Filter")[1]
+    smask = int(doc.xref_get_key(xref, "SMask")[1].split()[0] or 0) if doc.xref_get_key(xref, "SMask")[0] == "xref" else 0
+    ext = "jpeg" if "DCTDecode" in filt else ("jpx" if "JPXDecode" in filt else "")
+    if ext == "jpeg" and not smask:
+        info = doc.extract_image(xref)  # the stored JPEG bytes, untouched
+        if info.get("ext") in ("jpeg", "jpg") and info.get("colorspace", 0) in (1, 3):
+            return info["image"], "jpg", None
+    # anything else is decoded once and written by PIL (PyMuPDF's own PNG writer is several times slower)
     pix = pymupdf.Pixmap(doc, xref)
     if smask:
         try:
@@ -165,7 +165,8 @@ class Output:
 
 
 def _render_dpi(fig_graphics) -> float:
-    dpi = max((g.dpi for g in fig_graphics), default=0.0)
+    """Rasters keep their native resolution (capped); vector drawings need no more than the minimum."""
+    dpi = max((g.dpi for g in fig_graphics if g.kind != "vector"), default=0.0)
     return float(min(MAX_RENDER_DPI, max(MIN_RENDER_DPI, dpi)))
 
 
