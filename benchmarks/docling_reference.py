@@ -33,9 +33,14 @@ def docling_pictures(gt: dict) -> list[dict]:
         for prov in p["prov"]:
             b = prov["bbox"]
             h = heights[prov["page_no"]]
-            box = [b["l"], h - b["t"], b["r"], h - b["b"]] if b.get("coord_origin") == "BOTTOMLEFT" else [
-                b["l"], b["t"], b["r"], b["b"]]
-            cap = " ".join(texts[c["$ref"]].get("text", texts[c["$ref"]].get("orig", "")) for c in p["captions"])
+            box = (
+                [b["l"], h - b["t"], b["r"], h - b["b"]]
+                if b.get("coord_origin") == "BOTTOMLEFT"
+                else [b["l"], b["t"], b["r"], b["b"]]
+            )
+            cap = " ".join(
+                texts[c["$ref"]].get("text", texts[c["$ref"]].get("orig", "")) for c in p["captions"]
+            )
             out.append({"page": prov["page_no"], "bbox": box, "caption": cap})
     return out
 
@@ -69,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         key = (r["source"]["file"], r["source"]["page"], r["figure_label"], r["caption_raw"])
         b = r["source"]["bbox"]
         f = figs.setdefault(key, {"file": key[0], "page": key[1], "bbox": list(b), "caption": key[3]})
-        f["bbox"] = [min(f["bbox"][0], b[0]), min(f["bbox"][1], b[1]), max(f["bbox"][2], b[2]), max(f["bbox"][3], b[3])]
+        f["bbox"] = [
+            min(f["bbox"][0], b[0]),
+            min(f["bbox"][1], b[1]),
+            max(f["bbox"][2], b[2]),
+            max(f["bbox"][3], b[3]),
+        ]
     agree = both_captioned = dl_total = dl_captioned = 0
     print(f"{'file':32} page  docling picture                   caption?  mmskin")
     for pdf in pdfs:
@@ -78,19 +88,29 @@ def main(argv: list[str] | None = None) -> int:
         for p in docling_pictures(gt):
             dl_total += 1
             dl_captioned += bool(p["caption"])
-            best = max(ours, key=lambda f: iou(f["bbox"], p["bbox"]) if f["page"] == p["page"] else 0, default=None)
+            best = max(
+                ours, key=lambda f: iou(f["bbox"], p["bbox"]) if f["page"] == p["page"] else 0, default=None
+            )
             ok_box = best is not None and best["page"] == p["page"] and iou(best["bbox"], p["bbox"]) >= 0.8
             ok_cap = ok_box and (not p["caption"] or sim(p["caption"], best["caption"]) >= 0.9)
             agree += ok_cap
             both_captioned += bool(ok_cap and p["caption"])
             verdict = "agree" if ok_cap else ("box only" if ok_box else "no record")
             box = "[" + ", ".join(f"{v:.0f}" for v in p["bbox"]) + "]"
-            print(f"{pdf.name[:32]:32} {p['page']:4}  {box:32}  {'yes' if p['caption'] else 'no ':8}  {verdict}")
+            print(
+                f"{pdf.name[:32]:32} {p['page']:4}  {box:32}  {'yes' if p['caption'] else 'no ':8}  {verdict}"
+            )
         for f in ours:
-            if not any(p["page"] == f["page"] and iou(f["bbox"], p["bbox"]) >= 0.8 for p in docling_pictures(gt)):
-                print(f"{pdf.name[:32]:32} {f['page']:4}  (docling: none)  mmskin record: {f['caption'][:60]}")
-    print(f"docling pictures: {dl_total} ({dl_captioned} with a linked caption); mmskin agrees on {agree} "
-          f"({both_captioned} of the captioned ones). mmskin emits only captioned figures by design.")
+            if not any(
+                p["page"] == f["page"] and iou(f["bbox"], p["bbox"]) >= 0.8 for p in docling_pictures(gt)
+            ):
+                print(
+                    f"{pdf.name[:32]:32} {f['page']:4}  (docling: none)  mmskin record: {f['caption'][:60]}"
+                )
+    print(
+        f"docling pictures: {dl_total} ({dl_captioned} with a linked caption); mmskin agrees on {agree} "
+        f"({both_captioned} of the captioned ones). mmskin emits only captioned figures by design."
+    )
     return 0
 
 

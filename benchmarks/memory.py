@@ -76,18 +76,38 @@ def make_book(src_dir: Path, pages: int, out: Path) -> Path:
 
 def measure(pdf: Path, workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="mmskin-mem-") as out:
-        cmd = [sys.executable, "-m", "mmskin", "build", str(pdf), "--out", out, "--workers", str(workers), "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "mmskin",
+            "build",
+            str(pdf),
+            "--out",
+            out,
+            "--workers",
+            str(workers),
+            "--quiet",
+        ]
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ,
-                                "PYTHONPATH": str(ROOT / "src")})
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        )
         peak_sum = peak_one = 0.0
         while proc.poll() is None:
             s, m = tree_rss(proc.pid)
             peak_sum, peak_one = max(peak_sum, s), max(peak_one, m)
             time.sleep(0.02)
         err = proc.stderr.read().decode() if proc.stderr else ""
-        return {"rc": proc.returncode, "seconds": time.perf_counter() - t, "peak_tree_mb": peak_sum,
-                "peak_process_mb": peak_one, "stderr": err[-500:]}
+        return {
+            "rc": proc.returncode,
+            "seconds": time.perf_counter() - t,
+            "peak_tree_mb": peak_sum,
+            "peak_process_mb": peak_one,
+            "stderr": err[-500:],
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             r = measure(pdf, args.workers)
             r["pages"] = n
             rows.append(r)
-            print(f"{n:5d} pages  {r['seconds']:6.1f} s  peak RSS (all processes) {r['peak_tree_mb']:6.0f} MB"
-                  f"  largest process {r['peak_process_mb']:5.0f} MB  rc={r['rc']}")
+            print(
+                f"{n:5d} pages  {r['seconds']:6.1f} s  peak RSS (all processes) {r['peak_tree_mb']:6.0f} MB"
+                f"  largest process {r['peak_process_mb']:5.0f} MB  rc={r['rc']}"
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"workers": args.workers, "runs": rows, "pymupdf": pymupdf.__version__},
-                                    indent=1) + "\n")
+    args.json.write_text(
+        json.dumps({"workers": args.workers, "runs": rows, "pymupdf": pymupdf.__version__}, indent=1) + "\n"
+    )
     return 0
 
 

@@ -64,8 +64,14 @@ def split_scanned(files: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="*", default=[str(ROOT / "benchmarks" / "_work" / "bookset"),
-                                                  str(ROOT / ".." / "shared" / "data" / "pdfs")])
+    ap.add_argument(
+        "inputs",
+        nargs="*",
+        default=[
+            str(ROOT / "benchmarks" / "_work" / "bookset"),
+            str(ROOT / ".." / "shared" / "data" / "pdfs"),
+        ],
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
     args = ap.parse_args(argv)
@@ -95,13 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "inputs": [str(p) for p in args.inputs],
     }
-    print(f"{res['files']} born-digital PDFs, {res['pages']} pages (median of {args.repeat} runs, {cores} cores)")
+    print(
+        f"{res['files']} born-digital PDFs, {res['pages']} pages (median of {args.repeat} runs, {cores} cores)"
+    )
     print(f"  bare PyMuPDF floor      {res['floor_s']:7.2f} s   {res['pages'] / res['floor_s']:7.1f} pages/s")
     print(f"  mmskin build, 1 worker  {res['build_1worker_s']:7.2f} s   ratio {res['ratio_1worker']:.2f}x")
-    print(f"  mmskin build, {cores} workers {res['build_allcores_s']:7.2f} s   ratio {res['ratio_allcores']:.2f}x")
+    print(
+        f"  mmskin build, {cores} workers {res['build_allcores_s']:7.2f} s   ratio {res['ratio_allcores']:.2f}x"
+    )
     if scanned:
-        print(f"  scanned: {res['scanned_pages']} pages in {res['scanned_s']:.1f} s = "
-              f"{res['scanned_pages_per_s']:.2f} pages/s ({cores} workers, OCR)")
+        print(
+            f"  scanned: {res['scanned_pages']} pages in {res['scanned_s']:.1f} s = "
+            f"{res['scanned_pages_per_s']:.2f} pages/s ({cores} workers, OCR)"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
     return 0

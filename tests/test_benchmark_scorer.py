@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("score_extraction", ROOT / "benchmarks" / "score_extraction.py")
+_spec = importlib.util.spec_from_file_location(
+    "score_extraction", ROOT / "benchmarks" / "score_extraction.py"
+)
 scorer = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scorer)
 
@@ -19,11 +21,27 @@ def _gt(tmp: Path) -> Path:
         "pages": 2,
         "scanned": False,
         "items": [
-            {"page": 1, "bbox": [50, 50, 250, 200], "figure_label": "1", "panel": None, "caption": "Fig. 1 Psoriasis."},
-            {"page": 2, "bbox": [50, 50, 150, 150], "figure_label": "2", "panel": "a",
-             "caption": "Fig. 2 Acne. (a) Face. (b) Back."},
-            {"page": 2, "bbox": [160, 50, 260, 150], "figure_label": "2", "panel": "b",
-             "caption": "Fig. 2 Acne. (a) Face. (b) Back."},
+            {
+                "page": 1,
+                "bbox": [50, 50, 250, 200],
+                "figure_label": "1",
+                "panel": None,
+                "caption": "Fig. 1 Psoriasis.",
+            },
+            {
+                "page": 2,
+                "bbox": [50, 50, 150, 150],
+                "figure_label": "2",
+                "panel": "a",
+                "caption": "Fig. 2 Acne. (a) Face. (b) Back.",
+            },
+            {
+                "page": 2,
+                "bbox": [160, 50, 260, 150],
+                "figure_label": "2",
+                "panel": "b",
+                "caption": "Fig. 2 Acne. (a) Face. (b) Back.",
+            },
         ],
     }
     (tmp / "book.gt.json").write_text(json.dumps(g))
@@ -31,8 +49,13 @@ def _gt(tmp: Path) -> Path:
 
 
 def _rec(page, bbox, caption, panel=None):
-    return {"source": {"file": "book.pdf", "page": page, "bbox": bbox}, "caption_raw": caption, "caption": caption,
-            "panel": panel, "figure_label": None}
+    return {
+        "source": {"file": "book.pdf", "page": page, "bbox": bbox},
+        "caption_raw": caption,
+        "caption": caption,
+        "panel": panel,
+        "figure_label": None,
+    }
 
 
 def _score(tmp: Path, recs: list[dict]) -> dict:

@@ -76,7 +76,9 @@ def test_two_runs_byte_identical_and_workers_agree(tmp_path: Path) -> None:
     assert main(["build", str(book), "--out", str(tmp_path / "b"), "--workers", "2", "--quiet"]) == 0
     a = (tmp_path / "a" / "records.jsonl").read_bytes()
     assert a == (tmp_path / "b" / "records.jsonl").read_bytes()
-    assert (tmp_path / "a" / "build_info.json").read_bytes() == (tmp_path / "b" / "build_info.json").read_bytes()
+    assert (tmp_path / "a" / "build_info.json").read_bytes() == (
+        tmp_path / "b" / "build_info.json"
+    ).read_bytes()
     imgs_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a" / "images").rglob("*.*"))
     imgs_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b" / "images").rglob("*.*"))
     assert imgs_a == imgs_b and imgs_a

@@ -19,9 +19,13 @@ def test_demo_finds_every_item(tmp_path: Path, capsys) -> None:
     assert len(recs) == len(truth)
     for t in truth:
         hit = [
-            r for r in recs
-            if r["source"]["page"] == t["page"] and r["panel"] == t["panel"] and r["figure_label"] == t["figure_label"]
-            and iou(r["source"]["bbox"], t["bbox"]) >= 0.8 and r["caption_raw"] == " ".join(t["caption"].split())
+            r
+            for r in recs
+            if r["source"]["page"] == t["page"]
+            and r["panel"] == t["panel"]
+            and r["figure_label"] == t["figure_label"]
+            and iou(r["source"]["bbox"], t["bbox"]) >= 0.8
+            and r["caption_raw"] == " ".join(t["caption"].split())
         ]
         assert len(hit) == 1, t
     assert all((out / r["image"]).is_file() for r in recs)

@@ -84,18 +84,24 @@ def make_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_BUILD,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    b.add_argument("inputs", nargs="+", metavar="PDF_OR_DIR", help="PDF files or folders (searched recursively)")
+    b.add_argument(
+        "inputs", nargs="+", metavar="PDF_OR_DIR", help="PDF files or folders (searched recursively)"
+    )
     b.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to create or extend")
     b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
     b.add_argument(
         "--ocr", default="auto", help="auto: OCR pages without a text layer; always; never (default: auto)"
     )
-    b.add_argument("--debug-pages", type=Path, default=None, metavar="DIR", help="write annotated page PNGs here")
+    b.add_argument(
+        "--debug-pages", type=Path, default=None, metavar="DIR", help="write annotated page PNGs here"
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
     d = sub.add_parser(
-        "demo", help="run the pipeline on the bundled sample, offline", epilog=EPILOG_DEMO,
+        "demo",
+        help="run the pipeline on the bundled sample, offline",
+        epilog=EPILOG_DEMO,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--out", default="mmskin-demo", help="output folder (default: ./mmskin-demo)")

@@ -45,7 +45,18 @@ _FIELDS: dict[str, tuple[type | None, ...]] = {
     "duplicate_of": (str, type(None)),
     "split": (str, type(None)),
 }
-REQUIRED = ("id", "image", "width", "height", "source", "figure_label", "panel", "caption_raw", "caption", "flags")
+REQUIRED = (
+    "id",
+    "image",
+    "width",
+    "height",
+    "source",
+    "figure_label",
+    "panel",
+    "caption_raw",
+    "caption",
+    "flags",
+)
 
 
 class RecordError(ValueError):

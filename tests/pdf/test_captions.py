@@ -62,15 +62,33 @@ def test_in_text_citations_are_not_captions(text: str) -> None:
 @pytest.mark.parametrize(
     ("caption", "letters", "shared", "sub_b"),
     [
-        ("Fig. 3.2 Psoriasis. (a) Elbow plaques. (b) Nail pitting.", "ab", "Fig. 3.2 Psoriasis.", "Nail pitting."),
+        (
+            "Fig. 3.2 Psoriasis. (a) Elbow plaques. (b) Nail pitting.",
+            "ab",
+            "Fig. 3.2 Psoriasis.",
+            "Nail pitting.",
+        ),
         ("Fig. 1 Psoriatic plaques on the elbow (a) and knee (b).", "ab", "Fig. 1", "knee"),
-        ("Figure 2. Melanoma. A, Clinical photo. B, Dermoscopy showing network.", "ab", "Figure 2. Melanoma.",
-         "Dermoscopy showing network."),
+        (
+            "Figure 2. Melanoma. A, Clinical photo. B, Dermoscopy showing network.",
+            "ab",
+            "Figure 2. Melanoma.",
+            "Dermoscopy showing network.",
+        ),
         ("Fig. 3.1 a Psoriasis on the elbow. b Nail pitting. c Scalp.", "abc", "Fig. 3.1", "Nail pitting."),
-        ("Fig. 4 Tinea corporis. Left: before treatment. Right: after treatment.", "ab", "Fig. 4 Tinea corporis.",
-         "after treatment."),
+        (
+            "Fig. 4 Tinea corporis. Left: before treatment. Right: after treatment.",
+            "ab",
+            "Fig. 4 Tinea corporis.",
+            "after treatment.",
+        ),
         ("Fig. 5 (a, b) Two views of a plaque. (c) Histology.", "abc", "Fig. 5", "Two views of a plaque."),
-        ("Fig. 6 Melanoma (A–C) Clinical views. (D) Dermoscopy.", "abcd", "Fig. 6 Melanoma", "Clinical views."),
+        (
+            "Fig. 6 Melanoma (A–C) Clinical views. (D) Dermoscopy.",
+            "abcd",
+            "Fig. 6 Melanoma",
+            "Clinical views.",
+        ),
         ("Fig. 7 Top: plaque on the shin. Bottom: after treatment.", "ab", "Fig. 7", "after treatment."),
     ],
 )

@@ -26,7 +26,11 @@ def test_golden_case(name: str, tmp_path: Path) -> None:
     unmatched = list(got)
     for page, bbox, label, panel in want:
         hit = next(
-            (g for g in unmatched if g[0] == page and g[2] == label and g[3] == panel and iou(g[1], bbox) >= 0.85),
+            (
+                g
+                for g in unmatched
+                if g[0] == page and g[2] == label and g[3] == panel and iou(g[1], bbox) >= 0.85
+            ),
             None,
         )
         assert hit is not None, f"{truth['doc']}\nmissing {label}/{panel} at {bbox}; got {got}"

@@ -38,7 +38,11 @@ def test_scan_with_text_layer_finds_its_figures(tmp_path: Path) -> None:
     recs = list(read_records(tmp_path / "ds" / "records.jsonl"))
     truth = json.loads((GOLDEN / "side_by_side.expected.json").read_text())["items"]
     for t in truth:
-        hits = [r for r in recs if r["figure_label"] == t["figure_label"] and iou(r["source"]["bbox"], t["bbox"]) >= 0.8]
+        hits = [
+            r
+            for r in recs
+            if r["figure_label"] == t["figure_label"] and iou(r["source"]["bbox"], t["bbox"]) >= 0.8
+        ]
         assert len(hits) == 1, (t, [(r["figure_label"], r["source"]["bbox"]) for r in recs])
         assert hits[0]["extraction"] == "scan"
     assert len(recs) == len(truth)

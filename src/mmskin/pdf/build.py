@@ -118,7 +118,11 @@ def native_image(doc, xref: int):
     from PIL import Image
 
     filt = doc.xref_get_key(xref, "Filter")[1]
-    smask = int(doc.xref_get_key(xref, "SMask")[1].split()[0] or 0) if doc.xref_get_key(xref, "SMask")[0] == "xref" else 0
+    smask = (
+        int(doc.xref_get_key(xref, "SMask")[1].split()[0] or 0)
+        if doc.xref_get_key(xref, "SMask")[0] == "xref"
+        else 0
+    )
     ext = "jpeg" if "DCTDecode" in filt else ("jpx" if "JPXDecode" in filt else "")
     if ext == "jpeg" and not smask:
         info = doc.extract_image(xref)  # the stored JPEG bytes, untouched
@@ -176,7 +180,9 @@ class PageWriter:
     def __init__(self, root: Path, doc, file_name: str, file_sha: str):
         self.root, self.doc, self.file_name, self.file_sha = root, doc, file_name, file_sha
 
-    def _record(self, page_no: int, out: Output, fig: Figure, rel: str, size: tuple[int, int]) -> dict[str, Any]:
+    def _record(
+        self, page_no: int, out: Output, fig: Figure, rel: str, size: tuple[int, int]
+    ) -> dict[str, Any]:
         rec = {
             "id": record_id(self.file_sha, page_no, out.bbox, out.panel),
             "image": rel,
@@ -192,7 +198,9 @@ class PageWriter:
             "panel": out.panel,
             "caption_raw": fig.caption.text,
             "caption": out.caption,
-            "caption_position": {"up": "below", "down": "above", "left": "right", "right": "left"}[fig.direction],
+            "caption_position": {"up": "below", "down": "above", "left": "right", "right": "left"}[
+                fig.direction
+            ],
             "extraction": out.how,
             **empty_record_fields(),
         }
@@ -205,7 +213,9 @@ class PageWriter:
         atoms = list(fig.atoms)
         records: list[dict[str, Any]] = []
 
-        def emit(bbox: Box, panel: str | None, img=None, native_xref: int = 0, photo: bool = True, how: str = "") -> None:
+        def emit(
+            bbox: Box, panel: str | None, img=None, native_xref: int = 0, photo: bool = True, how: str = ""
+        ) -> None:
             caption = sp.caption_for(panel) if panel and letters else fig.caption.text
             if native_xref:
                 data, ext, pil = native_image(self.doc, native_xref)
@@ -332,7 +342,9 @@ def process_chunk(
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
                 res.figures += len(figures)
                 if debug_dir:
-                    debug_mod.draw_page(pg, page, figures, Path(debug_dir) / f"{Path(path).stem}-p{pno:04d}.png")
+                    debug_mod.draw_page(
+                        pg, page, figures, Path(debug_dir) / f"{Path(path).stem}-p{pno:04d}.png"
+                    )
             except Exception as e:  # one bad page must not sink the book
                 msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
                 res.errors.append({"file": name, "page": pno, "reason": f"{type(e).__name__}: {msg}"})
@@ -357,7 +369,8 @@ def _is_page_scan(page: Page) -> bool:
     """One raster covering (nearly) the whole page under a text layer: a digitised book page."""
     pa = page.width * page.height
     return any(
-        g.kind == "image" and (g.bbox[2] - g.bbox[0]) * (g.bbox[3] - g.bbox[1]) >= 0.85 * pa for g in page.graphics
+        g.kind == "image" and (g.bbox[2] - g.bbox[0]) * (g.bbox[3] - g.bbox[1]) >= 0.85 * pa
+        for g in page.graphics
     )
 
 
@@ -369,7 +382,10 @@ def _scan_with_text_layer(pg, page: Page, dpi: int = 200):
 
     img, scale = ocr_mod.render_page(pg, dpi)
     text_px = [tuple(v * scale for v in ln.bbox) for ln in page.lines]
-    regions = [tuple(v / scale for v in b) for b in ocr_mod.find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)]
+    regions = [
+        tuple(v / scale for v in b)
+        for b in ocr_mod.find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)
+    ]
     graphics = []
     for b in ocr_mod.absorb_labels(regions, list(page.lines), reach=0.012 * page.width):
         bb = (max(0.0, b[0]), max(0.0, b[1]), min(page.width, b[2]), min(page.height, b[3]))
@@ -519,13 +535,21 @@ def build(
                         try:
                             res = fut.result()
                         except Exception as e:
-                            fail({"file": Path(t[0]).name, "pages": [t[2], t[3]], "reason": f"worker failed: {e}"})
+                            fail(
+                                {
+                                    "file": Path(t[0]).name,
+                                    "pages": [t[2], t[3]],
+                                    "reason": f"worker failed: {e}",
+                                }
+                            )
                             continue
                         finish(t, res)
                         advance(t[3] - t[2] + 1)
                         nxt = next(it, None)
                         if nxt is not None:
-                            pending[ex.submit(process_chunk, *nxt, str(root), cfg.ocr, _s(cfg.debug_pages))] = nxt
+                            pending[
+                                ex.submit(process_chunk, *nxt, str(root), cfg.ocr, _s(cfg.debug_pages))
+                            ] = nxt
     # assemble records.jsonl from every finished file of this dataset
     all_records: list[dict[str, Any]] = []
     for sha, meta in sorted(manifest.items()):
@@ -598,7 +622,11 @@ def _write_build_info(root: Path, cfg: BuildConfig, s: BuildSummary) -> None:
         "mmskin": __version__,
         "pymupdf": getattr(pymupdf, "__version__", pymupdf.VersionBind),
         "python": platform.python_version(),
-        "config": {"ocr": cfg.ocr, "chunk_pages": cfg.chunk_pages, "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI]},
+        "config": {
+            "ocr": cfg.ocr,
+            "chunk_pages": cfg.chunk_pages,
+            "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI],
+        },
         "files": sorted({m["file"] for m in _load_manifest(root).values()}),
         "records": s.records,
     }
@@ -622,8 +650,12 @@ class _progress:
             )
 
             self._p = Progress(
-                "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
             )
             self._p.start()
             self._task = self._p.add_task("pages", total=self.total)

@@ -27,11 +27,59 @@ _LABEL_RE = re.compile(
 _SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\s{2,})")
 # words that continue a sentence: "Figure 4 shows", "Fig. 2 and 3", "Figure 5 in the appendix"
 _CITING_WORDS = {
-    "shows", "show", "showed", "shown", "illustrates", "illustrate", "illustrated", "depicts", "depict",
-    "demonstrates", "demonstrate", "presents", "present", "displays", "gives", "summarizes", "summarises",
-    "compares", "and", "or", "to", "in", "is", "are", "was", "were", "of", "for", "from", "with", "also",
-    "above", "below", "as", "on", "which", "that", "provides", "contains", "lists", "highlights", "reveals",
-    "represents", "see", "has", "have", "can", "may", "should", "will", "would", "we", "it",
+    "shows",
+    "show",
+    "showed",
+    "shown",
+    "illustrates",
+    "illustrate",
+    "illustrated",
+    "depicts",
+    "depict",
+    "demonstrates",
+    "demonstrate",
+    "presents",
+    "present",
+    "displays",
+    "gives",
+    "summarizes",
+    "summarises",
+    "compares",
+    "and",
+    "or",
+    "to",
+    "in",
+    "is",
+    "are",
+    "was",
+    "were",
+    "of",
+    "for",
+    "from",
+    "with",
+    "also",
+    "above",
+    "below",
+    "as",
+    "on",
+    "which",
+    "that",
+    "provides",
+    "contains",
+    "lists",
+    "highlights",
+    "reveals",
+    "represents",
+    "see",
+    "has",
+    "have",
+    "can",
+    "may",
+    "should",
+    "will",
+    "would",
+    "we",
+    "it",
 }
 
 
@@ -127,7 +175,7 @@ def _body_size(lines: tuple[TextLine, ...] | list[TextLine]) -> float:
     return max(counts, key=lambda k: counts[k]) if counts else 10.0
 
 
-def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Box] | None = None) -> list[Caption]:
+def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]:
     """Captions on a page: a label line plus the lines that continue it.
 
     Continuation lines follow in the same block, or in the next lines below that share the caption's column,
@@ -213,7 +261,9 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine], blocked: list[Bo
         bb = union([g.bbox for g in group])
         cap = Caption(lab.label, text, bb, tuple(group), _label_font_differs(ln))
         # the same caption twice at one place (a hidden duplicate text layer, overprinting): keep the first
-        if any(c.label == cap.label and inter_area(c.bbox, bb) > 0.5 * min(area(c.bbox), area(bb)) for c in caps):
+        if any(
+            c.label == cap.label and inter_area(c.bbox, bb) > 0.5 * min(area(c.bbox), area(bb)) for c in caps
+        ):
             continue
         caps.append(cap)
     return caps
@@ -242,8 +292,17 @@ class PanelSplit:
 
 
 _POS_WORDS = {
-    "left": 0, "right": 1, "top": 0, "bottom": 1, "upper": 0, "lower": 1, "above": 0, "below": 1,
-    "middle": 1, "center": 1, "centre": 1,
+    "left": 0,
+    "right": 1,
+    "top": 0,
+    "bottom": 1,
+    "upper": 0,
+    "lower": 1,
+    "above": 0,
+    "below": 1,
+    "middle": 1,
+    "center": 1,
+    "centre": 1,
 }
 
 
@@ -273,7 +332,9 @@ def split_panels(caption: str) -> PanelSplit:
     return PanelSplit(caption)
 
 
-def _assemble(caption: str, marks: list[tuple[int, int, list[str]]], postfix: bool, style: str) -> PanelSplit | None:
+def _assemble(
+    caption: str, marks: list[tuple[int, int, list[str]]], postfix: bool, style: str
+) -> PanelSplit | None:
     """marks: (start, end, letters) of each marker in order."""
     letters_in_order: list[str] = []
     for _, _, ls in marks:
@@ -343,7 +404,9 @@ def _split_paren(caption: str) -> PanelSplit | None:
 
 def _split_letter_comma(caption: str) -> PanelSplit | None:
     # "A, Clinical photo. B, Dermoscopy." / "A: … B: …" / "a. … b. …" at sentence starts
-    pat = re.compile(r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Ha-h](?:\s*(?:,|and|&)\s*[A-Ha-h])?)\s*[,:.]\s+(?=[A-Z(])")
+    pat = re.compile(
+        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Ha-h](?:\s*(?:,|and|&)\s*[A-Ha-h])?)\s*[,:.]\s+(?=[A-Z(])"
+    )
     body = caption
     m0 = _LABEL_RE.match(caption)
     offset = 0
@@ -391,7 +454,11 @@ def _split_positions(caption: str) -> PanelSplit | None:
     vert = {"top", "bottom", "upper", "lower", "middle", "center", "centre"}
     if not (all(w in horiz for w in words) or all(w in vert for w in words)):
         return None
-    order = ["left", "middle", "center", "centre", "right"] if words[0] in horiz else ["top", "upper", "middle", "center", "centre", "bottom", "lower"]
+    order = (
+        ["left", "middle", "center", "centre", "right"]
+        if words[0] in horiz
+        else ["top", "upper", "middle", "center", "centre", "bottom", "lower"]
+    )
     ranks = sorted({order.index(w) for w in words})
     if len(ranks) != len(words):
         return None

@@ -39,8 +39,14 @@ def draw_page(pg, page: Page, figures: list[Figure], path: Path) -> None:
     for f in figures:
         box(f.bbox, (230, 0, 0), 3)
         cb, fb = f.caption.bbox, f.bbox
-        d.line([((cb[0] + cb[2]) / 2 * s, (cb[1] + cb[3]) / 2 * s), ((fb[0] + fb[2]) / 2 * s, (fb[1] + fb[3]) / 2 * s)],
-               fill=(230, 0, 0), width=2)
+        d.line(
+            [
+                ((cb[0] + cb[2]) / 2 * s, (cb[1] + cb[3]) / 2 * s),
+                ((fb[0] + fb[2]) / 2 * s, (fb[1] + fb[3]) / 2 * s),
+            ],
+            fill=(230, 0, 0),
+            width=2,
+        )
         d.text((fb[0] * s + 3, fb[1] * s + 3), f"{f.caption.label} [{f.direction}]", fill=(230, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -116,7 +116,9 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     atoms = [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups.values()]
     atoms.sort(key=lambda a: (round(a.bbox[1], 1), round(a.bbox[0], 1)))
     inside = {
-        id(ln) for ln in others if any(inter_area(ln.bbox, a.bbox) >= 0.5 * max(area(ln.bbox), 1e-6) for a in atoms)
+        id(ln)
+        for ln in others
+        if any(inter_area(ln.bbox, a.bbox) >= 0.5 * max(area(ln.bbox), 1e-6) for a in atoms)
     }
     body = [ln for ln in others if id(ln) not in inside and _is_blocking(ln, pw)]
     bid = {id(ln) for ln in body}
@@ -144,8 +146,10 @@ def _clip_to_frames(graphics: list[Graphic]) -> tuple[list[Graphic], list[int | 
             continue
         cx, cy = (g.bbox[0] + g.bbox[2]) / 2, (g.bbox[1] + g.bbox[3]) / 2
         holders = [
-            f for f in frames
-            if graphics[f].bbox[0] <= cx <= graphics[f].bbox[2] and graphics[f].bbox[1] <= cy <= graphics[f].bbox[3]
+            f
+            for f in frames
+            if graphics[f].bbox[0] <= cx <= graphics[f].bbox[2]
+            and graphics[f].bbox[1] <= cy <= graphics[f].bbox[3]
             and area(graphics[f].bbox) > area(g.bbox)
         ]
         if not holders:

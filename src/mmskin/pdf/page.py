@@ -147,7 +147,9 @@ class Page:
 
 def _is_bold(span: dict) -> bool:
     font = span.get("font", "")
-    return bool(span.get("flags", 0) & 16) or any(k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold"))
+    return bool(span.get("flags", 0) & 16) or any(
+        k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold")
+    )
 
 
 _LABEL_WORD = re.compile(r"^(fig(ure)?s?\.?|plate)$", re.IGNORECASE)
@@ -303,7 +305,9 @@ def read_images(pg, page_box: Box) -> list[Graphic]:
             continue
         seen.add(key)
         t = info.get("transform", (1, 0, 0, 1, 0, 0))
-        aligned = abs(t[1]) < 1e-3 and abs(t[2]) < 1e-3 and t[0] > 0 and t[3] > 0 and area(vis) >= 0.98 * area(bb)
+        aligned = (
+            abs(t[1]) < 1e-3 and abs(t[2]) < 1e-3 and t[0] > 0 and t[3] > 0 and area(vis) >= 0.98 * area(bb)
+        )
         raw.append((vis, int(info.get("xref", 0)), (int(info.get("width", 0)), int(info.get("height", 0)))))
         axis_aligned.append(aligned)
     out: list[Graphic] = []
@@ -313,13 +317,22 @@ def read_images(pg, page_box: Box) -> list[Graphic]:
         if len(group) == 1:
             i = group[0]
             out.append(
-                Graphic(bb, "image", (raw[i][1],), raw[i][2], native=axis_aligned[i] and raw[i][1] > 0, parts=(bb,))
+                Graphic(
+                    bb,
+                    "image",
+                    (raw[i][1],),
+                    raw[i][2],
+                    native=axis_aligned[i] and raw[i][1] > 0,
+                    parts=(bb,),
+                )
             )
         else:
             # tiles: pixel width of the union estimated from the densest tile
             dens = max(raw[i][2][0] / max(1e-6, raw[i][0][2] - raw[i][0][0]) for i in group)
             px = (int(round(dens * (bb[2] - bb[0]))), int(round(dens * (bb[3] - bb[1]))))
-            out.append(Graphic(bb, "image", tuple(raw[i][1] for i in group), px, native=False, parts=tuple(boxes)))
+            out.append(
+                Graphic(bb, "image", tuple(raw[i][1] for i in group), px, native=False, parts=tuple(boxes))
+            )
     return out
 
 

@@ -51,7 +51,9 @@ class _TooMany(Exception):
     pass
 
 
-def _split(masks: np.ndarray, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int]) -> list[Cell]:
+def _split(
+    masks: np.ndarray, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int]
+) -> list[Cell]:
     x0, y0, x1, y1 = cell
     budget[0] -= 1
     if budget[0] < 0:
@@ -83,7 +85,9 @@ def _backgrounds(img: np.ndarray) -> np.ndarray:
     return np.array([[255, 255, 255], [0, 0, 0], med], dtype=np.int16)
 
 
-def split_composite(img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700) -> list[Cell] | None:
+def split_composite(
+    img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700
+) -> list[Cell] | None:
     """Cells (pixel boxes, reading order) of a composite with exactly ``k`` panels, or None if not found."""
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)

@@ -69,7 +69,9 @@ class Case:
         self.page.insert_image(pymupdf.Rect(rect), stream=jpeg(texture(seed, **kw)))
 
     def expect(self, rect, label, panel=None):
-        self.items.append({"page": 1, "bbox": [float(v) for v in rect], "figure_label": label, "panel": panel})
+        self.items.append(
+            {"page": 1, "bbox": [float(v) for v in rect], "figure_label": label, "panel": panel}
+        )
 
     def save(self):
         self.pdf.save(HERE / f"{self.name}.pdf", garbage=4, deflate=True)
@@ -78,8 +80,11 @@ class Case:
 
 
 def side_by_side():
-    c = Case("side_by_side", "Two figures side by side, each with its own caption below: nearest-block pairing "
-             "gives both pictures to one caption or crosses them.")
+    c = Case(
+        "side_by_side",
+        "Two figures side by side, each with its own caption below: nearest-block pairing "
+        "gives both pictures to one caption or crosses them.",
+    )
     c.text((60, 60, 535, 150), BODY * 2)
     c.image((60, 160, 290, 330), 1)
     c.image((305, 160, 535, 330), 2)
@@ -92,13 +97,19 @@ def side_by_side():
 
 
 def full_width_two_column():
-    c = Case("full_width_two_column", "A full-width figure on a two-column page with the caption spanning both "
-             "columns; the column text beside it must not be taken as its caption.")
+    c = Case(
+        "full_width_two_column",
+        "A full-width figure on a two-column page with the caption spanning both "
+        "columns; the column text beside it must not be taken as its caption.",
+    )
     c.text((60, 60, 290, 300), BODY * 3)
     c.text((305, 60, 535, 300), BODY * 3)
     c.image((60, 310, 535, 520), 3, w=480, h=210)
-    c.caption((60, 526, 535, 560), "Figure 12-4.", "Dysplastic naevus syndrome: numerous atypical naevi on the back "
-              "of a 35-year-old woman.")
+    c.caption(
+        (60, 526, 535, 560),
+        "Figure 12-4.",
+        "Dysplastic naevus syndrome: numerous atypical naevi on the back of a 35-year-old woman.",
+    )
     c.expect((60, 310, 535, 520), "12-4")
     c.text((60, 575, 290, 800), BODY * 3)
     c.text((305, 575, 535, 800), "As Figure 12-4 shows, the naevi vary in size. " + BODY * 2)
@@ -106,8 +117,11 @@ def full_width_two_column():
 
 
 def caption_above():
-    c = Case("caption_above", "A book that sets captions above figures: two stacked figures, each caption must "
-             "go to the picture below it, not the one above.")
+    c = Case(
+        "caption_above",
+        "A book that sets captions above figures: two stacked figures, each caption must "
+        "go to the picture below it, not the one above.",
+    )
     c.caption((60, 60, 535, 80), "FIGURE 7.1", "Seborrhoeic keratosis with a stuck-on appearance.")
     c.image((150, 84, 445, 280), 4)
     c.expect((150, 84, 445, 280), "7.1")
@@ -129,8 +143,11 @@ def side_caption():
 
 
 def composite_panels():
-    c = Case("composite_panels", "One raster holding two panels separated by a white gutter, with (a)/(b) in the "
-             "caption: must give two records at the panels' boxes.")
+    c = Case(
+        "composite_panels",
+        "One raster holding two panels separated by a white gutter, with (a)/(b) in the "
+        "caption: must give two records at the panels' boxes.",
+    )
     a, b = texture(7, 200, 160), texture(8, 200, 160)
     comp = Image.new("RGB", (410, 160), (255, 255, 255))
     comp.paste(a, (0, 0))
@@ -144,20 +161,29 @@ def composite_panels():
 
 
 def separate_panels_letters():
-    c = Case("separate_panels_letters", "A 2x2 grid of separate images with 'A, … B, …' markers: four panel "
-             "records in reading order.")
+    c = Case(
+        "separate_panels_letters",
+        "A 2x2 grid of separate images with 'A, … B, …' markers: four panel records in reading order.",
+    )
     boxes = [(60, 70, 290, 230), (300, 70, 530, 230), (60, 236, 290, 396), (300, 236, 530, 396)]
     for i, b in enumerate(boxes):
         c.image(b, 10 + i)
         c.expect(b, "2.7", "abcd"[i])
-    c.caption((60, 402, 535, 450), "Figure 2.7.", "Melanoma in situ. A, Clinical photograph. B, Dermoscopy. "
-              "C, Histology at low power. D, Histology at high power.")
+    c.caption(
+        (60, 402, 535, 450),
+        "Figure 2.7.",
+        "Melanoma in situ. A, Clinical photograph. B, Dermoscopy. "
+        "C, Histology at low power. D, Histology at high power.",
+    )
     c.text((60, 470, 535, 600), BODY * 2)
     c.save()
 
 
 def tiled_image():
-    c = Case("tiled_image", "One photo stored as three horizontal strips placed edge to edge: one record, not three.")
+    c = Case(
+        "tiled_image",
+        "One photo stored as three horizontal strips placed edge to edge: one record, not three.",
+    )
     img = texture(20, 300, 240)
     for k in range(3):
         strip = img.crop((0, 80 * k, 300, 80 * (k + 1)))
@@ -168,17 +194,23 @@ def tiled_image():
 
 
 def vector_chart_and_decor():
-    c = Case("vector_chart_and_decor", "A vector-drawn chart with labels becomes a rendered figure; the rule under the "
-             "running head and a framed 'Key points' box must not become figures; a paragraph opening "
-             "'Figure 6.1 shows' is not a caption.")
+    c = Case(
+        "vector_chart_and_decor",
+        "A vector-drawn chart with labels becomes a rendered figure; the rule under the "
+        "running head and a framed 'Key points' box must not become figures; a paragraph opening "
+        "'Figure 6.1 shows' is not a caption.",
+    )
     c.page.draw_line((60, 46), (535, 46), width=0.5)
     c.text((60, 60, 535, 130), "Figure 6.1 shows the age distribution of melanoma in the registry. " + BODY)
     x0, y0, x1, y1 = 120, 150, 470, 350
     c.page.draw_line((x0, y1), (x1, y1), width=1)
     c.page.draw_line((x0, y0), (x0, y1), width=1)
     for i, h in enumerate([60, 120, 170, 140, 90]):
-        c.page.draw_rect(pymupdf.Rect(x0 + 20 + 65 * i, y1 - h, x0 + 60 + 65 * i, y1), color=(0, 0, 0),
-                         fill=(0.3, 0.4, 0.7))
+        c.page.draw_rect(
+            pymupdf.Rect(x0 + 20 + 65 * i, y1 - h, x0 + 60 + 65 * i, y1),
+            color=(0, 0, 0),
+            fill=(0.3, 0.4, 0.7),
+        )
     c.page.insert_text((x0 + 130, y0 + 8), "Cases by age", fontsize=8)
     c.expect((x0, y0, x1, y1), "6.1")
     c.caption((60, 372, 535, 400), "Fig. 6.1:", "Melanoma cases by decade of age.")
@@ -188,8 +220,16 @@ def vector_chart_and_decor():
 
 
 def main() -> None:
-    for fn in (side_by_side, full_width_two_column, caption_above, side_caption, composite_panels,
-               separate_panels_letters, tiled_image, vector_chart_and_decor):
+    for fn in (
+        side_by_side,
+        full_width_two_column,
+        caption_above,
+        side_caption,
+        composite_panels,
+        separate_panels_letters,
+        tiled_image,
+        vector_chart_and_decor,
+    ):
         fn()
     print("golden cases written to", HERE)
 
