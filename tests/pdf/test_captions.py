@@ -32,6 +32,9 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
         ("Figure 2.", "2"),
         ("Fig. 4.1.2 In situ hybridization of HPV", "4.1.2"),
         ("Fig. 3A Psoriasis of the scalp", "3A"),
+        ("Fig. 5.3 a–c Lichen planus. a Papules. b Striae. c Nails.", "5.3"),
+        ("Fig. 5.3a–c Lichen planus. a Papules. b Striae. c Nails.", "5.3"),
+        ("Fig. 2.1a,b Acne. a Face. b Back.", "2.1"),
         ("Figure S2. Supplementary view", "S2"),
         ("Fig. 3 a Psoriasis on the elbow. b Nail pitting.", "3"),
     ],
@@ -90,6 +93,8 @@ def test_in_text_citations_are_not_captions(text: str) -> None:
             "Clinical views.",
         ),
         ("Fig. 7 Top: plaque on the shin. Bottom: after treatment.", "ab", "Fig. 7", "after treatment."),
+        ("Fig. 5.3 a–c Lichen planus. a Papules. b Wickham striae. c Nails.", "abc", "Fig. 5.3 a–c Lichen planus.",
+         "Wickham striae."),
     ],
 )
 def test_panel_markers(caption: str, letters: str, shared: str, sub_b: str) -> None:

@@ -113,6 +113,10 @@ def parse_label(text: str) -> Label | None:
     label = _norm_num(num).rstrip(".-")
     if not rest.strip():
         return Label(kw, label, "")
+    glued = re.match(r"^\s?[,–\-]\s?[a-h](?:\s?[,–\-]\s?[a-h])*(?=\s)", rest)
+    if glued and re.search(r"\d[a-h]$", num):
+        # Springer style "Fig. 5.3a–c Lichen planus": the panel range belongs to the caption, not the label
+        return Label(kw, re.sub(r"[a-h]$", "", label), rest[glued.end() :].strip())
     if _SEP_RE.match(rest):
         return Label(kw, label, re.sub(r"^\s*([.:|•·—–\-]\s*)", "", rest).strip())
     if roman:
@@ -125,6 +129,8 @@ def parse_label(text: str) -> Label | None:
         return None  # "(see Fig. 3 ) by …", "Fig. 3, 4": a citation broken over lines
     # prose continues in lower case ("Figure 4 shows", "Fig. 2 in the appendix"); a caption's first word is
     # capitalised ("In situ hybridization", "And-shaped…") or a panel letter ("Fig. 3 a Psoriasis")
+    if re.fullmatch(r"[a-h](?:\s?[,–\-]\s?[a-h])+", first):
+        return Label(kw, label, rest.strip())  # "Fig. 5.3 a–c Lichen planus" / "Fig. 2 a, b Acne"
     if word[0].islower() and (word in _CITING_WORDS or not re.fullmatch(r"[a-h]", word)):
         return None
     if first.startswith("(") and re.fullmatch(r"\(\w\)", first) is None:
