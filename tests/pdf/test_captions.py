@@ -93,8 +93,12 @@ def test_in_text_citations_are_not_captions(text: str) -> None:
             "Clinical views.",
         ),
         ("Fig. 7 Top: plaque on the shin. Bottom: after treatment.", "ab", "Fig. 7", "after treatment."),
-        ("Fig. 5.3 a–c Lichen planus. a Papules. b Wickham striae. c Nails.", "abc", "Fig. 5.3 a–c Lichen planus.",
-         "Wickham striae."),
+        (
+            "Fig. 5.3 a–c Lichen planus. a Papules. b Wickham striae. c Nails.",
+            "abc",
+            "Fig. 5.3 a–c Lichen planus.",
+            "Wickham striae.",
+        ),
     ],
 )
 def test_panel_markers(caption: str, letters: str, shared: str, sub_b: str) -> None:
