@@ -127,3 +127,31 @@ def test_resume_after_kill_9(tmp_path: Path) -> None:
     assert main(["build", str(book), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     assert (out / "records.jsonl").read_bytes() == (ref / "records.jsonl").read_bytes()
     assert not list(out.rglob(".*.tmp"))
+
+
+def _uncaptioned_pdf(path: Path) -> Path:
+    """A page with one captioned figure and one large photo that no caption names."""
+    doc = pymupdf.open(GOLDEN / "side_caption.pdf")
+    with pymupdf.open(GOLDEN / "tiled_image.pdf") as src:
+        xref = src[0].get_images()[0][0]
+        img = src.extract_image(xref)["image"]
+    doc[0].insert_image(pymupdf.Rect(150, 600, 450, 780), stream=img)
+    doc.save(path)
+    return path
+
+
+def test_keep_uncaptioned_is_opt_in_and_flagged(tmp_path: Path) -> None:
+    pdf = _uncaptioned_pdf(tmp_path / "plate.pdf")
+    assert main(["build", str(pdf), "--out", str(tmp_path / "a"), "--workers", "1", "--quiet"]) == 0
+    plain = [json.loads(x) for x in (tmp_path / "a" / "records.jsonl").read_text().splitlines()]
+    assert [r["figure_label"] for r in plain] == ["4"]
+    out = tmp_path / "b"
+    argv = ["build", str(pdf), "--out", str(out), "--workers", "1", "--quiet", "--keep-uncaptioned"]
+    assert main(argv) == 0
+    recs = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    extra = [r for r in recs if r["figure_label"] is None]
+    assert len(recs) == 2 and len(extra) == 1
+    assert extra[0]["flags"] == ["no_caption"] and extra[0]["caption"] == "" and extra[0]["panel"] is None
+    # a rerun of the same dataset without the flag redoes the chunk instead of reusing the flagged one
+    assert main(["build", str(pdf), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    assert len((out / "records.jsonl").read_text().splitlines()) == 1

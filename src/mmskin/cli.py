@@ -39,7 +39,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.ocr not in ("auto", "always", "never"):
         _stderr(f"mmskin build: --ocr must be auto, always or never (got {args.ocr!r})")
         return 2
-    cfg = BuildConfig(out=Path(args.out), workers=args.workers, ocr=args.ocr, debug_pages=args.debug_pages)
+    cfg = BuildConfig(
+        out=Path(args.out),
+        workers=args.workers,
+        ocr=args.ocr,
+        debug_pages=args.debug_pages,
+        keep_uncaptioned=args.keep_uncaptioned,
+    )
 
     def on_error(e: dict) -> None:
         where = f" page {e['page']}" if "page" in e else ""
@@ -94,6 +100,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     b.add_argument(
         "--debug-pages", type=Path, default=None, metavar="DIR", help="write annotated page PNGs here"
+    )
+    b.add_argument(
+        "--keep-uncaptioned",
+        action="store_true",
+        help="also keep large pictures that no caption claims (caption empty, flag no_caption)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import __version__
 from ..records import atomic_write_bytes, dumps, empty_record_fields, record_id, sha256_file, write_jsonl
 from .captions import split_panels
-from .layout import Figure, assemble_figures
+from .layout import Figure, assemble_figures, uncaptioned_atoms
 from .page import Box, Page, read_page
 from .panels import split_composite
 
@@ -42,6 +42,7 @@ class BuildConfig:
     ocr: str = "auto"  # auto | always | never
     debug_pages: Path | None = None
     chunk_pages: int = CHUNK_PAGES
+    keep_uncaptioned: bool = False  # also emit large pictures no caption claimed, flagged "no_caption"
 
 
 @dataclass
@@ -271,6 +272,53 @@ class PageWriter:
             emit(fig.bbox, None, photo=photo)
         return records
 
+    def write_uncaptioned(self, pg, page: Page, atom, scan=None) -> dict[str, Any]:
+        """A picture without a caption: stored like any figure, caption empty, flagged ``no_caption``."""
+        g = atom.graphics
+        if len(g) == 1 and g[0].native and scan is None:
+            data, ext, pil = native_image(self.doc, g[0].xrefs[0])
+            how = "native"
+            if pil is None:
+                from PIL import Image
+
+                with Image.open(io.BytesIO(data)) as im:
+                    size = im.size
+            else:
+                size = pil.size
+        else:
+            if scan is not None:
+                simg, scale = scan
+                img = simg.crop(tuple(int(round(v * scale)) for v in atom.bbox))
+                how = "scan"
+            else:
+                img = render_region(pg, atom.bbox, _render_dpi(g))
+                how = "render"
+            data, ext = _pil_to_bytes(img, photo=True)
+            size = img.size
+        rel = store_image(self.root, data, ext)
+        bbox = tuple(float(v) for v in atom.bbox)
+        rec = {
+            "id": record_id(self.file_sha, page.number, bbox, None),
+            "image": rel,
+            "width": int(size[0]),
+            "height": int(size[1]),
+            "source": {
+                "file": self.file_name,
+                "sha256": self.file_sha,
+                "page": page.number,
+                "bbox": [round(v, 2) for v in bbox],
+            },
+            "figure_label": None,
+            "panel": None,
+            "caption_raw": "",
+            "caption": "",
+            "caption_position": None,
+            "extraction": how,
+            **empty_record_fields(),
+        }
+        rec["flags"] = ["no_caption"]
+        return rec
+
     def _composite_cells(self, pg, atom, k: int, scan):
         """Panels of a single raster as [(page bbox, PIL crop)], or None when no clean k-way split exists."""
         from PIL import Image
@@ -306,7 +354,14 @@ class PageWriter:
 
 
 def process_chunk(
-    path: str, file_sha: str, first: int, last: int, out: str, ocr: str, debug_dir: str | None
+    path: str,
+    file_sha: str,
+    first: int,
+    last: int,
+    out: str,
+    ocr: str,
+    debug_dir: str | None,
+    keep_uncaptioned: bool = False,
 ) -> ChunkResult:
     """Pages first..last (1-based, inclusive) of one PDF; runs in a worker process."""
     import pymupdf
@@ -341,6 +396,9 @@ def process_chunk(
                 for fig in figures:
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
                 res.figures += len(figures)
+                if keep_uncaptioned:
+                    for atom in uncaptioned_atoms(page, figures):
+                        res.records.append(writer.write_uncaptioned(pg, page, atom, scan))
                 if debug_dir:
                     debug_mod.draw_page(
                         pg, page, figures, Path(debug_dir) / f"{Path(path).stem}-p{pno:04d}.png"
@@ -399,8 +457,27 @@ def _chunk_path(root: Path, sha: str, first: int) -> Path:
     return root / ".build" / sha / f"{first:06d}.jsonl"
 
 
-def _save_chunk(root: Path, sha: str, first: int, res: ChunkResult) -> None:
-    meta = {"pages": res.pages, "figures": res.figures, "ocr_pages": res.ocr_pages, "errors": res.errors}
+def _chunk_config(cfg: BuildConfig) -> dict[str, Any]:
+    """Settings that change a chunk's records: a finished chunk built with other settings is redone."""
+    return {"ocr": cfg.ocr, "keep_uncaptioned": cfg.keep_uncaptioned, "mmskin": __version__}
+
+
+def _chunk_done(p: Path, cfg: BuildConfig) -> bool:
+    try:
+        with open(p, encoding="utf-8") as f:
+            return json.loads(f.readline())["_chunk"].get("config") == _chunk_config(cfg)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _save_chunk(root: Path, sha: str, first: int, res: ChunkResult, cfg: BuildConfig) -> None:
+    meta = {
+        "pages": res.pages,
+        "figures": res.figures,
+        "ocr_pages": res.ocr_pages,
+        "errors": res.errors,
+        "config": _chunk_config(cfg),
+    }
     lines = [json.dumps({"_chunk": meta}, sort_keys=True)] + [dumps(r) for r in res.records]
     atomic_write_bytes(_chunk_path(root, sha, first), ("\n".join(lines) + "\n").encode())
 
@@ -498,7 +575,7 @@ def build(
         firsts = list(range(1, n + 1, cfg.chunk_pages))
         file_chunks[sha] = firsts
         manifest[sha] = {"file": f.name, "pages": n}
-        todo = [a for a in firsts if not _chunk_path(root, sha, a).exists()]
+        todo = [a for a in firsts if not _chunk_done(_chunk_path(root, sha, a), cfg)]
         if not todo:
             summary.skipped += 1
         for a in todo:
@@ -509,7 +586,7 @@ def build(
     run_errors: list[dict[str, Any]] = []
 
     def finish(task: tuple[str, str, int, int], res: ChunkResult) -> None:
-        _save_chunk(root, task[1], task[2], res)
+        _save_chunk(root, task[1], task[2], res, cfg)
         for e in res.errors:
             run_errors.append(e)
             fail(e)
@@ -517,7 +594,7 @@ def build(
     with _progress(progress, total_pages) as advance:
         if workers <= 1 or len(tasks) <= 1:
             for t in tasks:
-                res = process_chunk(t[0], t[1], t[2], t[3], str(root), cfg.ocr, _s(cfg.debug_pages))
+                res = process_chunk(*t, str(root), cfg.ocr, _s(cfg.debug_pages), cfg.keep_uncaptioned)
                 finish(t, res)
                 advance(t[3] - t[2] + 1)
         else:
@@ -525,7 +602,11 @@ def build(
                 pending = {}
                 it = iter(tasks)
                 for t in it:  # keep the queue short so memory stays flat on huge books
-                    pending[ex.submit(process_chunk, *t, str(root), cfg.ocr, _s(cfg.debug_pages))] = t
+                    pending[
+                        ex.submit(
+                            process_chunk, *t, str(root), cfg.ocr, _s(cfg.debug_pages), cfg.keep_uncaptioned
+                        )
+                    ] = t
                     if len(pending) >= 2 * workers:
                         break
                 while pending:
@@ -548,7 +629,14 @@ def build(
                         nxt = next(it, None)
                         if nxt is not None:
                             pending[
-                                ex.submit(process_chunk, *nxt, str(root), cfg.ocr, _s(cfg.debug_pages))
+                                ex.submit(
+                                    process_chunk,
+                                    *nxt,
+                                    str(root),
+                                    cfg.ocr,
+                                    _s(cfg.debug_pages),
+                                    cfg.keep_uncaptioned,
+                                )
                             ] = nxt
     # assemble records.jsonl from every finished file of this dataset
     all_records: list[dict[str, Any]] = []
@@ -626,6 +714,7 @@ def _write_build_info(root: Path, cfg: BuildConfig, s: BuildSummary) -> None:
             "ocr": cfg.ocr,
             "chunk_pages": cfg.chunk_pages,
             "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI],
+            "keep_uncaptioned": cfg.keep_uncaptioned,
         },
         "files": sorted({m["file"] for m in _load_manifest(root).values()}),
         "records": s.records,

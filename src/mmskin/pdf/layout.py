@@ -395,3 +395,19 @@ def assemble_figures(page: Page, captions: list[Caption] | None = None) -> list[
                 bb = union([bb] + [ln.bbox for ln in extra])
         figures.append(Figure(caps[ci], tuple(members), bb, p.direction, tuple(extra)))
     return figures
+
+
+def uncaptioned_atoms(page: Page, figures: list[Figure], captions: list[Caption] | None = None) -> list[Atom]:
+    """Pictures no caption claimed, large enough to be content (not icons, logos or running-head art)."""
+    caps = find_captions(page.lines) if captions is None else captions
+    atoms, _, _ = build_atoms(page, caps)
+    claimed = [a.bbox for f in figures for a in f.atoms]
+    out = []
+    for a in atoms:
+        if any(inter_area(a.bbox, c) > 0.5 * area(a.bbox) for c in claimed) or not a.is_raster:
+            continue
+        w, h = a.bbox[2] - a.bbox[0], a.bbox[3] - a.bbox[1]
+        in_margin = a.bbox[3] < 0.08 * page.height or a.bbox[1] > 0.92 * page.height
+        if w >= 0.15 * page.width and h >= 0.08 * page.height and not in_margin:
+            out.append(a)
+    return out
