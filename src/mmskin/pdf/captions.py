@@ -174,13 +174,6 @@ def _label_font_differs(line: TextLine) -> bool:
     return first.bold != nxt.bold or first.font != nxt.font
 
 
-def _body_size(lines: tuple[TextLine, ...] | list[TextLine]) -> float:
-    counts: dict[float, int] = {}
-    for ln in lines:
-        counts[ln.size] = counts.get(ln.size, 0) + len(ln.text)
-    return max(counts, key=lambda k: counts[k]) if counts else 10.0
-
-
 def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]:
     """Captions on a page: a label line plus the lines that continue it.
 
