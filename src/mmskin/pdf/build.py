@@ -207,6 +207,43 @@ class PageWriter:
         }
         return rec
 
+    def store_pixels(
+        self,
+        pg,
+        bbox: Box,
+        graphics,
+        scan=None,
+        native_xref: int = 0,
+        img=None,
+        photo: bool = True,
+        how: str = "",
+    ) -> tuple[str, tuple[int, int], str]:
+        """Store one picture and return (relative path, pixel size, how it was obtained).
+
+        Native embedded bytes when ``native_xref`` is given, else ``img``, else a crop of the scanned page image,
+        else a render of the page region.
+        """
+        if native_xref:
+            data, ext, pil = native_image(self.doc, native_xref)
+            if pil is None:
+                from PIL import Image
+
+                with Image.open(io.BytesIO(data)) as im:
+                    size = im.size
+            else:
+                size = pil.size
+            return store_image(self.root, data, ext), size, how or "native"
+        if img is None:
+            if scan is not None:
+                simg, scale = scan
+                img = simg.crop(tuple(int(round(v * scale)) for v in bbox))
+                how = how or "scan"
+            else:
+                img = render_region(pg, bbox, _render_dpi(graphics))
+                how = how or "render"
+        data, ext = _pil_to_bytes(img, photo)
+        return store_image(self.root, data, ext), img.size, how
+
     def write_figure(self, pg, page: Page, fig: Figure, scan=None) -> list[dict[str, Any]]:
         """scan: (page image, pixels per point) for scanned pages."""
         sp = split_panels(fig.caption.text)
@@ -218,29 +255,9 @@ class PageWriter:
             bbox: Box, panel: str | None, img=None, native_xref: int = 0, photo: bool = True, how: str = ""
         ) -> None:
             caption = sp.caption_for(panel) if panel and letters else fig.caption.text
-            if native_xref:
-                data, ext, pil = native_image(self.doc, native_xref)
-                if pil is None:
-                    from PIL import Image
-
-                    with Image.open(io.BytesIO(data)) as im:
-                        size = im.size
-                else:
-                    size = pil.size
-            else:
-                if img is None:
-                    if scan is not None:
-                        simg, scale = scan
-                        img = simg.crop(tuple(int(round(v * scale)) for v in bbox))
-                        how = how or "scan"
-                    else:
-                        graphics = [g for a in atoms for g in a.graphics]
-                        img = render_region(pg, bbox, _render_dpi(graphics))
-                        how = how or "render"
-                data, ext = _pil_to_bytes(img, photo)
-                size = img.size
-            rel = store_image(self.root, data, ext)
-            out = Output(tuple(float(v) for v in bbox), panel, caption, how or "native")
+            graphics = [g for a in atoms for g in a.graphics]
+            rel, size, how = self.store_pixels(pg, bbox, graphics, scan, native_xref, img, photo, how)
+            out = Output(tuple(float(v) for v in bbox), panel, caption, how)
             records.append(self._record(page.number, out, fig, rel, size))
 
         def emit_atom(atom, panel: str | None) -> None:
@@ -275,27 +292,8 @@ class PageWriter:
     def write_uncaptioned(self, pg, page: Page, atom, scan=None) -> dict[str, Any]:
         """A picture without a caption: stored like any figure, caption empty, flagged ``no_caption``."""
         g = atom.graphics
-        if len(g) == 1 and g[0].native and scan is None:
-            data, ext, pil = native_image(self.doc, g[0].xrefs[0])
-            how = "native"
-            if pil is None:
-                from PIL import Image
-
-                with Image.open(io.BytesIO(data)) as im:
-                    size = im.size
-            else:
-                size = pil.size
-        else:
-            if scan is not None:
-                simg, scale = scan
-                img = simg.crop(tuple(int(round(v * scale)) for v in atom.bbox))
-                how = "scan"
-            else:
-                img = render_region(pg, atom.bbox, _render_dpi(g))
-                how = "render"
-            data, ext = _pil_to_bytes(img, photo=True)
-            size = img.size
-        rel = store_image(self.root, data, ext)
+        xref = g[0].xrefs[0] if len(g) == 1 and g[0].native and scan is None else 0
+        rel, size, how = self.store_pixels(pg, atom.bbox, g, scan, native_xref=xref)
         bbox = tuple(float(v) for v in atom.bbox)
         rec = {
             "id": record_id(self.file_sha, page.number, bbox, None),
