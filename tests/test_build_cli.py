@@ -155,3 +155,30 @@ def test_keep_uncaptioned_is_opt_in_and_flagged(tmp_path: Path) -> None:
     # a rerun of the same dataset without the flag redoes the chunk instead of reusing the flagged one
     assert main(["build", str(pdf), "--out", str(out), "--workers", "1", "--quiet"]) == 0
     assert len((out / "records.jsonl").read_text().splitlines()) == 1
+
+
+def test_stencil_mask_image_is_stored(tmp_path: Path) -> None:
+    """A 1-bit /ImageMask picture (how scanned line art and CCITT fax images are stored) decodes to an
+    alpha-only pixmap with no colour space; it once failed with 'not enough image data'."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=595, height=842)
+    w, h = 64, 48
+    xref = page.insert_image(
+        pymupdf.Rect(100, 100, 400, 325), pixmap=pymupdf.Pixmap(pymupdf.csGRAY, (0, 0, w, h), 0)
+    )
+    bits = bytes((0xF0 if (y // 8) % 2 else 0x0F) for y in range(h) for _ in range(w // 8))
+    doc.update_object(
+        xref,
+        f"<< /Type /XObject /Subtype /Image /Width {w} /Height {h} /ImageMask true /BitsPerComponent 1 >>",
+    )
+    doc.update_stream(xref, bits)
+    page.insert_text((100, 345), "Fig. 1 A stencil drawing of a dermatome map.", fontsize=9)
+    doc.save(tmp_path / "stencil.pdf")
+    out = tmp_path / "ds"
+    assert main(["build", str(tmp_path / "stencil.pdf"), "--out", str(out), "--workers", "1", "--quiet"]) == 0
+    recs = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
+    assert [r["figure_label"] for r in recs] == ["1"]
+    from PIL import Image
+
+    with Image.open(out / recs[0]["image"]) as im:
+        assert im.size == (recs[0]["width"], recs[0]["height"]) == (w, h)

@@ -131,6 +131,10 @@ def native_image(doc, xref: int):
             return info["image"], "jpg", None
     # anything else is decoded once and written by PIL (PyMuPDF's own PNG writer is several times slower)
     pix = pymupdf.Pixmap(doc, xref)
+    if pix.colorspace is None:
+        # a stencil mask (/ImageMask, often CCITT fax): alpha only; PyMuPDF renders it as a grey PNG
+        info = doc.extract_image(xref)
+        return info["image"], info["ext"], None
     if smask:
         try:
             pix = pymupdf.Pixmap(pix, pymupdf.Pixmap(doc, smask))
