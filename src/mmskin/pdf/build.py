@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..records import atomic_write_bytes, dumps, empty_record_fields, record_id, sha256_file, write_jsonl
+from . import ocr as ocr_mod
 from .captions import split_panels
 from .layout import Figure, assemble_figures, uncaptioned_atoms
 from .page import Box, Page, read_page
@@ -165,18 +166,24 @@ def render_region(pg, bbox: Box, dpi: float):
 # figure → outputs
 
 
-@dataclass(frozen=True)
-class Output:
-    bbox: Box
-    panel: str | None
-    caption: str
-    how: str  # native | crop | render | scan
+_POSITION = {"up": "below", "down": "above", "left": "right", "right": "left"}  # caption relative to figure
 
 
 def _render_dpi(fig_graphics) -> float:
     """Rasters keep their native resolution (capped); vector drawings need no more than the minimum."""
     dpi = max((g.dpi for g in fig_graphics if g.kind != "vector"), default=0.0)
     return float(min(MAX_RENDER_DPI, max(MIN_RENDER_DPI, dpi)))
+
+
+def _native_xref(atom, scan) -> int:
+    """The xref to store at native resolution: one unclipped raster on a born-digital page, else 0."""
+    g = atom.graphics
+    return g[0].xrefs[0] if len(g) == 1 and g[0].native and scan is None else 0
+
+
+def _crop_scan(scan, bbox: Box):
+    simg, scale = scan
+    return simg.crop(tuple(int(round(v * scale)) for v in bbox))
 
 
 class PageWriter:
@@ -186,10 +193,20 @@ class PageWriter:
         self.root, self.doc, self.file_name, self.file_sha = root, doc, file_name, file_sha
 
     def _record(
-        self, page_no: int, out: Output, fig: Figure, rel: str, size: tuple[int, int]
+        self,
+        page_no: int,
+        bbox: Box,
+        panel: str | None,
+        label: str | None,
+        caption_raw: str,
+        caption: str,
+        position: str | None,
+        how: str,
+        rel: str,
+        size: tuple[int, int],
     ) -> dict[str, Any]:
-        rec = {
-            "id": record_id(self.file_sha, page_no, out.bbox, out.panel),
+        return {
+            "id": record_id(self.file_sha, page_no, bbox, panel),
             "image": rel,
             "width": int(size[0]),
             "height": int(size[1]),
@@ -197,19 +214,16 @@ class PageWriter:
                 "file": self.file_name,
                 "sha256": self.file_sha,
                 "page": page_no,
-                "bbox": [round(float(v), 2) for v in out.bbox],
+                "bbox": [round(float(v), 2) for v in bbox],
             },
-            "figure_label": fig.caption.label,
-            "panel": out.panel,
-            "caption_raw": fig.caption.text,
-            "caption": out.caption,
-            "caption_position": {"up": "below", "down": "above", "left": "right", "right": "left"}[
-                fig.direction
-            ],
-            "extraction": out.how,
+            "figure_label": label,
+            "panel": panel,
+            "caption_raw": caption_raw,
+            "caption": caption,
+            "caption_position": position,
+            "extraction": how,
             **empty_record_fields(),
         }
-        return rec
 
     def store_pixels(
         self,
@@ -239,8 +253,7 @@ class PageWriter:
             return store_image(self.root, data, ext), size, how or "native"
         if img is None:
             if scan is not None:
-                simg, scale = scan
-                img = simg.crop(tuple(int(round(v * scale)) for v in bbox))
+                img = _crop_scan(scan, bbox)
                 how = how or "scan"
             else:
                 img = render_region(pg, bbox, _render_dpi(graphics))
@@ -261,16 +274,15 @@ class PageWriter:
             caption = sp.caption_for(panel) if panel and letters else fig.caption.text
             graphics = [g for a in atoms for g in a.graphics]
             rel, size, how = self.store_pixels(pg, bbox, graphics, scan, native_xref, img, photo, how)
-            out = Output(tuple(float(v) for v in bbox), panel, caption, how)
-            records.append(self._record(page.number, out, fig, rel, size))
+            cap = fig.caption
+            position = _POSITION[fig.direction]
+            records.append(
+                self._record(page.number, bbox, panel, cap.label, cap.text, caption, position, how, rel, size)
+            )
 
         def emit_atom(atom, panel: str | None) -> None:
-            g = atom.graphics
-            photo = all(x.kind != "vector" for x in g)
-            if len(g) == 1 and g[0].native and scan is None:
-                emit(atom.bbox, panel, native_xref=g[0].xrefs[0], how="native")
-            else:
-                emit(atom.bbox, panel, photo=photo)
+            photo = all(x.kind != "vector" for x in atom.graphics)
+            emit(atom.bbox, panel, native_xref=_native_xref(atom, scan), photo=photo)
 
         if len(letters) >= 2 and len(atoms) == 1:
             cells = self._composite_cells(pg, atoms[0], len(letters), scan)
@@ -278,7 +290,10 @@ class PageWriter:
                 for letter, (bbox, img) in zip(letters, cells):
                     emit(bbox, letter, img=img, how="crop")
                 return records
-            emit_atom(atoms[0], None) if len(atoms[0].graphics) == 1 else emit(fig.bbox, None)
+            if len(atoms[0].graphics) == 1:
+                emit_atom(atoms[0], None)
+            else:
+                emit(fig.bbox, None)
             return records
         if len(letters) >= 2 and len(atoms) == len(letters):
             for letter, atom in zip(letters, atoms):
@@ -295,29 +310,8 @@ class PageWriter:
 
     def write_uncaptioned(self, pg, page: Page, atom, scan=None) -> dict[str, Any]:
         """A picture without a caption: stored like any figure, caption empty, flagged ``no_caption``."""
-        g = atom.graphics
-        xref = g[0].xrefs[0] if len(g) == 1 and g[0].native and scan is None else 0
-        rel, size, how = self.store_pixels(pg, atom.bbox, g, scan, native_xref=xref)
-        bbox = tuple(float(v) for v in atom.bbox)
-        rec = {
-            "id": record_id(self.file_sha, page.number, bbox, None),
-            "image": rel,
-            "width": int(size[0]),
-            "height": int(size[1]),
-            "source": {
-                "file": self.file_name,
-                "sha256": self.file_sha,
-                "page": page.number,
-                "bbox": [round(v, 2) for v in bbox],
-            },
-            "figure_label": None,
-            "panel": None,
-            "caption_raw": "",
-            "caption": "",
-            "caption_position": None,
-            "extraction": how,
-            **empty_record_fields(),
-        }
+        rel, size, how = self.store_pixels(pg, atom.bbox, atom.graphics, scan, _native_xref(atom, scan))
+        rec = self._record(page.number, atom.bbox, None, None, "", "", None, how, rel, size)
         rec["flags"] = ["no_caption"]
         return rec
 
@@ -325,19 +319,15 @@ class PageWriter:
         """Panels of a single raster as [(page bbox, PIL crop)], or None when no clean k-way split exists."""
         from PIL import Image
 
-        g = atom.graphics
         if scan is not None:
-            simg, scale = scan
-            img = simg.crop(tuple(int(round(v * scale)) for v in atom.bbox))
-        elif len(g) == 1 and g[0].native:
-            _, _, pil = native_image(self.doc, g[0].xrefs[0])
-            img = pil
-            if img is None:
-                data, _, _ = native_image(self.doc, g[0].xrefs[0])
+            img = _crop_scan(scan, atom.bbox)
+        elif xref := _native_xref(atom, scan):
+            data, _, img = native_image(self.doc, xref)
+            if img is None:  # stored bytes passed through untouched: decode them once here
                 img = Image.open(io.BytesIO(data))
                 img.load()
         else:
-            img = render_region(pg, atom.bbox, _render_dpi(g))
+            img = render_region(pg, atom.bbox, _render_dpi(atom.graphics))
         arr = np.asarray(img.convert("RGB"))
         cells = split_composite(arr, k)
         if cells is None:
@@ -381,18 +371,15 @@ def process_chunk(
             try:
                 pg = doc[pno - 1]
                 scan = None
-                page: Page | None = None
-                from . import ocr as ocr_mod
-
-                if ocr != "always":
-                    page = read_page(pg, pno)
-                if ocr == "always" or (ocr == "auto" and _looks_scanned(pg, page)):
+                page = read_page(pg, pno) if ocr != "always" else None
+                # born-digital pages pay for one text pass: the OCR decision reuses the text just read
+                chars = None if page is None else sum(len(ln.text) - ln.text.count(" ") for ln in page.lines)
+                if ocr_mod.needs_ocr(pg, ocr, chars=chars):
                     page, simg, scale = ocr_mod.read_scanned_page(pg, pno)
                     scan = (simg, scale)
                     res.ocr_pages += 1
-                elif page is not None and _is_page_scan(page):
-                    # a scan with an (invisible) OCR text layer: trust its text, find pictures on the image
-                    page, simg, scale = _scan_with_text_layer(pg, page)
+                elif _is_page_scan(page):
+                    page, simg, scale = ocr_mod.read_text_layer_scan(pg, page)
                     scan = (simg, scale)
                 figures = assemble_figures(page)
                 for fig in figures:
@@ -414,17 +401,6 @@ def process_chunk(
     return res
 
 
-def _looks_scanned(pg, page: Page) -> bool:
-    """No text layer to speak of, and the page is a picture (or blank): the same rule as ``ocr.needs_ocr`` but
-    reusing the text already extracted, so born-digital pages pay for one text pass only."""
-    from . import ocr as ocr_mod
-
-    chars = sum(len(ln.text) - ln.text.count(" ") for ln in page.lines)
-    if chars >= ocr_mod.MIN_TEXT_CHARS:
-        return False
-    return chars == 0 or ocr_mod.image_coverage(pg) >= 0.5
-
-
 def _is_page_scan(page: Page) -> bool:
     """One raster covering (nearly) the whole page under a text layer: a digitised book page."""
     pa = page.width * page.height
@@ -432,27 +408,6 @@ def _is_page_scan(page: Page) -> bool:
         g.kind == "image" and (g.bbox[2] - g.bbox[0]) * (g.bbox[3] - g.bbox[1]) >= 0.85 * pa
         for g in page.graphics
     )
-
-
-def _scan_with_text_layer(pg, page: Page, dpi: int = 200):
-    from dataclasses import replace
-
-    from . import ocr as ocr_mod
-    from .page import Graphic
-
-    img, scale = ocr_mod.render_page(pg, dpi)
-    text_px = [tuple(v * scale for v in ln.bbox) for ln in page.lines]
-    regions = [
-        tuple(v / scale for v in b)
-        for b in ocr_mod.find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)
-    ]
-    graphics = []
-    for b in ocr_mod.absorb_labels(regions, list(page.lines), reach=0.012 * page.width):
-        bb = (max(0.0, b[0]), max(0.0, b[1]), min(page.width, b[2]), min(page.height, b[3]))
-        if (bb[2] - bb[0]) > 0 and (bb[3] - bb[1]) > 0:
-            px = (round((bb[2] - bb[0]) * scale), round((bb[3] - bb[1]) * scale))
-            graphics.append(Graphic(bb, "region", pixel_size=px, parts=(bb,)))
-    return replace(page, graphics=tuple(graphics), scanned=True), img, scale
 
 
 def _chunk_path(root: Path, sha: str, first: int) -> Path:
@@ -549,15 +504,15 @@ def build(
         Path(cfg.debug_pages).mkdir(parents=True, exist_ok=True)
     summary = BuildSummary()
     _remove_stale_temp_files(root)
-    files, errors = collect_pdfs(inputs)
+    files, missing = collect_pdfs(inputs)
+    errors: list[dict[str, Any]] = []
 
     def fail(err: dict[str, Any]) -> None:
         errors.append(err)
         if on_error:
             on_error(err)
 
-    for e in list(errors):
-        errors.remove(e)
+    for e in missing:
         fail(e)
     # plan chunks
     tasks: list[tuple[str, str, int, int]] = []
@@ -585,18 +540,17 @@ def build(
     _save_manifest(root, manifest)
     workers = cfg.workers or os.cpu_count() or 1
     total_pages = sum(b - a + 1 for _, _, a, b in tasks)
-    run_errors: list[dict[str, Any]] = []
+    chunk_args = (str(root), cfg.ocr, _s(cfg.debug_pages), cfg.keep_uncaptioned)
 
     def finish(task: tuple[str, str, int, int], res: ChunkResult) -> None:
         _save_chunk(root, task[1], task[2], res, cfg)
         for e in res.errors:
-            run_errors.append(e)
             fail(e)
 
     with _progress(progress, total_pages) as advance:
         if workers <= 1 or len(tasks) <= 1:
             for t in tasks:
-                res = process_chunk(*t, str(root), cfg.ocr, _s(cfg.debug_pages), cfg.keep_uncaptioned)
+                res = process_chunk(*t, *chunk_args)
                 finish(t, res)
                 advance(t[3] - t[2] + 1)
         else:
@@ -604,11 +558,7 @@ def build(
                 pending = {}
                 it = iter(tasks)
                 for t in it:  # keep the queue short so memory stays flat on huge books
-                    pending[
-                        ex.submit(
-                            process_chunk, *t, str(root), cfg.ocr, _s(cfg.debug_pages), cfg.keep_uncaptioned
-                        )
-                    ] = t
+                    pending[ex.submit(process_chunk, *t, *chunk_args)] = t
                     if len(pending) >= 2 * workers:
                         break
                 while pending:
@@ -630,16 +580,7 @@ def build(
                         advance(t[3] - t[2] + 1)
                         nxt = next(it, None)
                         if nxt is not None:
-                            pending[
-                                ex.submit(
-                                    process_chunk,
-                                    *nxt,
-                                    str(root),
-                                    cfg.ocr,
-                                    _s(cfg.debug_pages),
-                                    cfg.keep_uncaptioned,
-                                )
-                            ] = nxt
+                            pending[ex.submit(process_chunk, *nxt, *chunk_args)] = nxt
     # assemble records.jsonl from every finished file of this dataset
     all_records: list[dict[str, Any]] = []
     for sha, meta in sorted(manifest.items()):
@@ -665,7 +606,7 @@ def build(
     write_jsonl(root / "errors.jsonl", errors)
     summary.errors = errors
     summary.seconds = time.perf_counter() - t0
-    _write_build_info(root, cfg, summary)
+    _write_build_info(root, cfg, summary, manifest)
     return summary
 
 
@@ -702,7 +643,7 @@ def _save_manifest(root: Path, m: dict[str, Any]) -> None:
     atomic_write_bytes(root / ".build" / "manifest.json", json.dumps(m, sort_keys=True, indent=1).encode())
 
 
-def _write_build_info(root: Path, cfg: BuildConfig, s: BuildSummary) -> None:
+def _write_build_info(root: Path, cfg: BuildConfig, s: BuildSummary, manifest: dict[str, Any]) -> None:
     import platform
 
     import pymupdf
@@ -718,7 +659,7 @@ def _write_build_info(root: Path, cfg: BuildConfig, s: BuildSummary) -> None:
             "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI],
             "keep_uncaptioned": cfg.keep_uncaptioned,
         },
-        "files": sorted({m["file"] for m in _load_manifest(root).values()}),
+        "files": sorted({m["file"] for m in manifest.values()}),
         "records": s.records,
     }
     # no timestamps or timings here: the dataset folder must be identical across reruns

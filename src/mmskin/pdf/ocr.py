@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -85,11 +85,12 @@ def image_coverage(pg: pymupdf.Page) -> float:
     return float(grid.mean())
 
 
-def needs_ocr(pg: pymupdf.Page, mode: str) -> bool:
+def needs_ocr(pg: pymupdf.Page, mode: str, chars: int | None = None) -> bool:
     """Whether a PyMuPDF page should go through OCR.
 
     ``mode``: ``"always"``, ``"never"`` or ``"auto"``: (almost) no extractable text (< ``MIN_TEXT_CHARS``
     non-space characters) and either an image covering at least half of the page or no text at all.
+    ``chars``: the page's non-space character count when the caller has already read its text.
     """
     if mode == "always":
         return True
@@ -97,7 +98,8 @@ def needs_ocr(pg: pymupdf.Page, mode: str) -> bool:
         return False
     if mode != "auto":
         raise ValueError(f"ocr mode must be auto, always or never, not {mode!r}")
-    chars = sum(1 for c in pg.get_text("text") if not c.isspace())
+    if chars is None:
+        chars = sum(1 for c in pg.get_text("text") if not c.isspace())
     if chars >= MIN_TEXT_CHARS:
         return False
     return chars == 0 or image_coverage(pg) >= 0.5
@@ -443,13 +445,33 @@ def read_scanned_page(
     words = ocr_words(img.convert("L"), lang=lang)
     lines = words_to_lines(words, scale)
     mask = text_mask_boxes(words, max_height=0.05 * img.height)
-    regions_px = find_picture_regions(np.asarray(img), mask, dpi=72.0 * scale)
+    graphics = _picture_graphics(img, scale, mask, lines, r.width, r.height)
+    return Page(page_no, r.width, r.height, tuple(lines), graphics, scanned=True), img, scale
+
+
+def read_text_layer_scan(pg, page: Page, dpi: int = 200) -> tuple[Page, Image.Image, float]:
+    """A digitised page: one full-page raster under an (invisible) OCR text layer.
+
+    The text layer is trusted as it is (no OCR run); the pictures are found on the page image as for a scan.
+    Returns the page with region graphics, the page image and its scale, like :func:`read_scanned_page`.
+    """
+    img, scale = render_page(pg, dpi)
+    text_px = [tuple(v * scale for v in ln.bbox) for ln in page.lines]
+    graphics = _picture_graphics(img, scale, text_px, list(page.lines), page.width, page.height)
+    return replace(page, graphics=graphics, scanned=True), img, scale
+
+
+def _picture_graphics(
+    img: Image.Image, scale: float, text_px: list[Box], lines: list[TextLine], width: float, height: float
+) -> tuple[Graphic, ...]:
+    """Picture regions of a page image as ``region`` graphics in page points, with their nearby labels."""
+    regions_px = find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)
     regions = [(b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale) for b in regions_px]
     graphics = []
-    for b in absorb_labels(regions, lines, reach=0.012 * r.width):
-        bb = (max(0.0, b[0]), max(0.0, b[1]), min(r.width, b[2]), min(r.height, b[3]))
+    for b in absorb_labels(regions, lines, reach=0.012 * width):
+        bb = (max(0.0, b[0]), max(0.0, b[1]), min(width, b[2]), min(height, b[3]))
         if area(bb) > 0:
             px = (round((bb[2] - bb[0]) * scale), round((bb[3] - bb[1]) * scale))
             graphics.append(Graphic(bb, "region", pixel_size=px, parts=(bb,)))
     graphics.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
-    return Page(page_no, r.width, r.height, tuple(lines), tuple(graphics), scanned=True), img, scale
+    return tuple(graphics)
