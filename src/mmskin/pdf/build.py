@@ -27,7 +27,7 @@ from .. import __version__
 from ..records import atomic_write_bytes, dumps, empty_record_fields, record_id, sha256_file, write_jsonl
 from . import ocr as ocr_mod
 from .captions import split_panels
-from .layout import Figure, assemble_figures, uncaptioned_atoms
+from .layout import Figure, assemble
 from .page import Box, Page, read_page
 from .panels import split_composite
 
@@ -381,13 +381,12 @@ def process_chunk(
                 elif _is_page_scan(page):
                     page, simg, scale = ocr_mod.read_text_layer_scan(pg, page)
                     scan = (simg, scale)
-                figures = assemble_figures(page)
+                figures, leftovers = assemble(page, leftovers=keep_uncaptioned)
                 for fig in figures:
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
                 res.figures += len(figures)
-                if keep_uncaptioned:
-                    for atom in uncaptioned_atoms(page, figures):
-                        res.records.append(writer.write_uncaptioned(pg, page, atom, scan))
+                for atom in leftovers:
+                    res.records.append(writer.write_uncaptioned(pg, page, atom, scan))
                 if debug_dir:
                     debug_mod.draw_page(
                         pg, page, figures, Path(debug_dir) / f"{Path(path).stem}-p{pno:04d}.png"

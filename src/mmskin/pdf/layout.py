@@ -17,7 +17,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .captions import Caption, find_captions
-from .page import Box, Graphic, Page, TextLine, area, gap, h_overlap, inter_area, union, v_overlap
+from .page import (
+    Box,
+    Graphic,
+    Page,
+    TextLine,
+    area,
+    connected_groups,
+    gap,
+    h_overlap,
+    inter_area,
+    union,
+    v_overlap,
+)
 
 DIRECTIONS = ("up", "down", "left", "right")  # where the figure lies relative to its caption
 _DIR_PRIOR = {"up": 0.0, "down": 0.12, "left": 0.22, "right": 0.22}
@@ -87,33 +99,24 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
                 continue  # a full-page background raster behind a text layer
         kept.append(g)
     kept, frame_of = _clip_to_frames(kept)
-    # merge graphics that overlap (a photo and the vector callouts drawn across its edge)
-    n = len(kept)
-    parent = list(range(n))
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def overlapping():
+        # graphics that overlap merge (a photo and the vector callouts drawn across its edge)
+        for i in range(len(kept)):
+            for j in range(i + 1, len(kept)):
+                a, b = kept[i].bbox, kept[j].bbox
+                fi, fj = frame_of[i], frame_of[j]
+                if fi is not None and fj is not None and fi != fj:
+                    continue  # two framed figures never merge, however their pieces spill
+                if kept[i].kind != "vector" and kept[j].kind != "vector":
+                    # separate rasters stay separate atoms (panels) unless one sits on top of the other
+                    if inter_area(a, b) >= 0.5 * min(area(a), area(b)):
+                        yield i, j
+                elif inter_area(a, b) > 0 or gap(a, b) <= 1.0:
+                    yield i, j
 
-    for i in range(n):
-        for j in range(i + 1, n):
-            a, b = kept[i].bbox, kept[j].bbox
-            fi, fj = frame_of[i], frame_of[j]
-            if fi is not None and fj is not None and fi != fj:
-                continue  # two framed figures never merge, however their pieces spill
-            both_raster = kept[i].kind != "vector" and kept[j].kind != "vector"
-            if both_raster:
-                # separate rasters stay separate atoms (panels) unless one sits on top of the other
-                if inter_area(a, b) >= 0.5 * min(area(a), area(b)):
-                    parent[find(i)] = find(j)
-            elif inter_area(a, b) > 0 or gap(a, b) <= 1.0:
-                parent[find(i)] = find(j)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    atoms = [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups.values()]
+    groups = connected_groups(len(kept), overlapping())
+    atoms = [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups]
     atoms.sort(key=lambda a: (round(a.bbox[1], 1), round(a.bbox[0], 1)))
     inside = {
         id(ln)
@@ -367,14 +370,25 @@ def reading_order(boxes: list[Box]) -> list[int]:
     return [i for row in rows for i in sorted(row, key=lambda j: boxes[j][0])]
 
 
-def assemble_figures(page: Page, captions: list[Caption] | None = None) -> list[Figure]:
-    """All captioned figures of a page, in caption reading order."""
-    caps = find_captions(page.lines) if captions is None else captions
-    if not caps:
-        return []
+def assemble(page: Page, leftovers: bool = False) -> tuple[list[Figure], list[Atom]]:
+    """The captioned figures of a page (in caption reading order) and, when ``leftovers`` is asked for, the
+    pictures no caption claimed that are large enough to be content (not icons, logos or running-head art)."""
+    caps = find_captions(page.lines)
+    if not caps and not leftovers:
+        return [], []
     atoms, fig_text, body = build_atoms(page, caps)
-    if not atoms:
-        return []
+    figures = _match(page, caps, atoms, fig_text, body) if caps and atoms else []
+    return figures, (_unclaimed(page, atoms, figures) if leftovers else [])
+
+
+def assemble_figures(page: Page) -> list[Figure]:
+    """All captioned figures of a page, in caption reading order."""
+    return assemble(page)[0]
+
+
+def _match(
+    page: Page, caps: list[Caption], atoms: list[Atom], fig_text: list[TextLine], body: list[TextLine]
+) -> list[Figure]:
     blockers = [ln.bbox for ln in body] + [c.bbox for c in caps]
     props = [propose(i, c, atoms, blockers, page) for i, c in enumerate(caps)]
     chosen = solve(props)
@@ -397,10 +411,7 @@ def assemble_figures(page: Page, captions: list[Caption] | None = None) -> list[
     return figures
 
 
-def uncaptioned_atoms(page: Page, figures: list[Figure], captions: list[Caption] | None = None) -> list[Atom]:
-    """Pictures no caption claimed, large enough to be content (not icons, logos or running-head art)."""
-    caps = find_captions(page.lines) if captions is None else captions
-    atoms, _, _ = build_atoms(page, caps)
+def _unclaimed(page: Page, atoms: list[Atom], figures: list[Figure]) -> list[Atom]:
     claimed = [a.bbox for f in figures for a in f.atoms]
     out = []
     for a in atoms:

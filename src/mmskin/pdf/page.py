@@ -13,6 +13,7 @@ same ``Page`` from a page image).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -216,9 +217,9 @@ def _drop_overprints(lines: list[TextLine]) -> list[TextLine]:
     return out
 
 
-def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5) -> list[list[int]]:
-    """Group image placements that tile one picture: edge to edge (gap <= tol) and aligned on the shared edge."""
-    n = len(items)
+def connected_groups(n: int, pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of items 0..n-1 joined by ``pairs`` (union-find); groups are ordered by their
+    smallest member and list their members in ascending order."""
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -227,21 +228,34 @@ def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5
             i = parent[i]
         return i
 
-    for i in range(n):
-        a = items[i][0]
-        for j in range(i + 1, n):
-            b = items[j][0]
-            same_cols = abs(a[0] - b[0]) <= tol and abs(a[2] - b[2]) <= tol
-            same_rows = abs(a[1] - b[1]) <= tol and abs(a[3] - b[3]) <= tol
-            vertical_touch = same_cols and (abs(a[3] - b[1]) <= tol or abs(b[3] - a[1]) <= tol)
-            horizontal_touch = same_rows and (abs(a[2] - b[0]) <= tol or abs(b[2] - a[0]) <= tol)
-            # grid tiles: touching corners share rows or columns with a neighbour; catch those transitively
-            if vertical_touch or horizontal_touch:
-                parent[find(i)] = find(j)
+    for i, j in pairs:
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[ri] = rj
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(find(i), []).append(i)
-    return sorted(groups.values(), key=lambda g: min(g))
+    return list(groups.values())
+
+
+def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5) -> list[list[int]]:
+    """Group image placements that tile one picture: edge to edge (gap <= tol) and aligned on the shared edge.
+
+    Grid tiles whose corners touch share rows or columns with a neighbour, so they join transitively.
+    """
+
+    def touching():
+        for i, (a, _, _) in enumerate(items):
+            for j in range(i + 1, len(items)):
+                b = items[j][0]
+                same_cols = abs(a[0] - b[0]) <= tol and abs(a[2] - b[2]) <= tol
+                same_rows = abs(a[1] - b[1]) <= tol and abs(a[3] - b[3]) <= tol
+                if (same_cols and (abs(a[3] - b[1]) <= tol or abs(b[3] - a[1]) <= tol)) or (
+                    same_rows and (abs(a[2] - b[0]) <= tol or abs(b[2] - a[0]) <= tol)
+                ):
+                    yield i, j
+
+    return connected_groups(len(items), touching())
 
 
 def _image_infos(pg) -> list[dict]:
@@ -338,31 +352,19 @@ def read_images(pg, page_box: Box) -> list[Graphic]:
 
 def _cluster_boxes(boxes: list[Box], tol: float) -> list[list[int]]:
     """Connected components of boxes closer than ``tol`` (sweep over x keeps it near-linear on real pages)."""
-    n = len(boxes)
-    parent = list(range(n))
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    def near():
+        active: list[int] = []
+        for i in sorted(range(len(boxes)), key=lambda i: boxes[i][0]):
+            b = boxes[i]
+            active = [j for j in active if boxes[j][2] + tol >= b[0]]
+            for j in active:
+                a = boxes[j]
+                if a[1] - tol <= b[3] and b[1] - tol <= a[3]:
+                    yield i, j
+            active.append(i)
 
-    order = sorted(range(n), key=lambda i: boxes[i][0])
-    active: list[int] = []
-    for i in order:
-        b = boxes[i]
-        active = [j for j in active if boxes[j][2] + tol >= b[0]]
-        for j in active:
-            a = boxes[j]
-            if a[1] - tol <= b[3] and b[1] - tol <= a[3]:
-                ri, rj = find(i), find(j)
-                if ri != rj:
-                    parent[ri] = rj
-        active.append(i)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-    return list(groups.values())
+    return connected_groups(len(boxes), near())
 
 
 def read_vectors(pg, page_box: Box, images: list[Graphic], tol: float = 4.0) -> list[Graphic]:
