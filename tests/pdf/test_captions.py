@@ -148,3 +148,23 @@ def test_real_multipanel_captions_split() -> None:
         for p in s.panels:
             for piece in p.text.split(" "):
                 assert piece in c
+
+
+def test_label_split_from_its_number_on_one_printed_line() -> None:
+    """A justified label line comes out of PyMuPDF (and OCR gap splitting) as two lines: "FIGURE" and "12-1"."""
+    from mmskin.pdf.captions import find_captions
+    from mmskin.pdf.page import Span, TextLine
+
+    def line(text: str, box: tuple[float, float, float, float], block: int = 3) -> TextLine:
+        return TextLine(box, text, (Span(text, "Times-Bold", 8.0, True, box),), block)
+
+    lines = [
+        line("FIGURE", (54, 555, 89, 567)),
+        line("12-1", (281, 555, 297, 567)),
+        line("Dermatofibrosarcoma protuberans. Infiltration of fat", (54, 566, 297, 578)),
+    ]
+    caps = find_captions(lines)
+    assert [(c.label, c.text) for c in caps] == [
+        ("12-1", "FIGURE 12-1 Dermatofibrosarcoma protuberans. Infiltration of fat")
+    ]
+    assert len(caps[0].lines) == 3

@@ -146,7 +146,6 @@ class Caption:
     text: str
     bbox: Box
     lines: tuple[TextLine, ...]
-    bold_label: bool = False
 
     def __post_init__(self) -> None:
         if not self.text:
@@ -166,12 +165,21 @@ def _join_lines(lines: list[TextLine]) -> str:
     return " ".join(out.split())
 
 
-def _label_font_differs(line: TextLine) -> bool:
-    """True when the label is set in bold or another font than the caption text after it."""
-    if len(line.spans) < 2:
-        return line.spans[0].bold if line.spans else False
-    first, nxt = line.spans[0], line.spans[1]
-    return first.bold != nxt.bold or first.font != nxt.font
+_LABEL_WORD = re.compile(r"^(fig(ure)?s?\.?|plate)$", re.IGNORECASE)
+_LABEL_NUM = re.compile(r"^([A-Z]?\d|[IVXLC]+\b)")
+
+
+def _split_label_number(lines: list[TextLine], i: int) -> int | None:
+    """Index of the number of a label split from its keyword on one printed line ("FIGURE        12-1":
+    justified captions, and OCR lines cut at wide gaps), or None."""
+    if i + 1 >= len(lines) or not _LABEL_WORD.match(lines[i].text):
+        return None
+    ln, nx = lines[i], lines[i + 1]
+    h = nx.bbox[3] - nx.bbox[1]
+    same_row = abs(ln.bbox[1] - nx.bbox[1]) < 0.3 * h and abs(ln.bbox[3] - nx.bbox[3]) < 0.3 * h
+    if nx.block == ln.block and same_row and nx.bbox[0] >= ln.bbox[2] - 1 and _LABEL_NUM.match(nx.text):
+        return i + 1
+    return None
 
 
 def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]:
@@ -187,6 +195,9 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
         if i in used:
             continue
         lab = parse_label(ln.text)
+        number = _split_label_number(lines, i) if lab is None else None
+        if number is not None:
+            lab = parse_label(f"{ln.text} {lines[number].text}")
         if lab is None:
             continue
         # a label mid-paragraph (previous line of the same block continues the text) is a citation
@@ -202,9 +213,13 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
             continue
         group = [ln]
         used.add(i)
-        lh = max(1.0, ln.bbox[3] - ln.bbox[1])
+        if number is not None:
+            group.append(lines[number])
+            used.add(number)
+        first = union([g.bbox for g in group])
+        lh = max(1.0, first[3] - first[1])
         right_limit, left_limit = float("inf"), float("-inf")
-        last = ln
+        last = group[-1]
         for j in range(i + 1, len(lines)):
             nx = lines[j]
             if j in used:
@@ -258,7 +273,7 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
             last = nx
         text = _join_lines(group)
         bb = union([g.bbox for g in group])
-        cap = Caption(lab.label, text, bb, tuple(group), _label_font_differs(ln))
+        cap = Caption(lab.label, text, bb, tuple(group))
         # the same caption twice at one place (a hidden duplicate text layer, overprinting): keep the first
         if any(
             c.label == cap.label and inter_area(c.bbox, bb) > 0.5 * min(area(c.bbox), area(bb)) for c in caps

@@ -12,7 +12,6 @@ same ``Page`` from a page image).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -153,10 +152,6 @@ def _is_bold(span: dict) -> bool:
     )
 
 
-_LABEL_WORD = re.compile(r"^(fig(ure)?s?\.?|plate)$", re.IGNORECASE)
-_LABEL_NUM = re.compile(r"^([A-Z]?\d|[IVXLC]+\b)")
-
-
 def read_text_lines(pg) -> list[TextLine]:
     import pymupdf
 
@@ -181,25 +176,6 @@ def read_text_lines(pg) -> list[TextLine]:
             x0 = min(s.bbox[0] for s in spans)
             x1 = max(s.bbox[2] for s in spans)
             y0, y1 = ln["bbox"][1], ln["bbox"][3]
-            prev = lines[-1] if lines else None
-            h = y1 - y0
-            if (
-                prev is not None
-                and prev.block == bno
-                and abs(prev.bbox[1] - y0) < 0.3 * h
-                and abs(prev.bbox[3] - y1) < 0.3 * h
-                and x0 >= prev.bbox[2] - 1
-                and _LABEL_WORD.match(prev.text)
-                and _LABEL_NUM.match(text)
-            ):
-                # one printed line that PyMuPDF split at a wide justified gap ("FIGURE        12-1")
-                lines[-1] = TextLine(
-                    (prev.bbox[0], min(prev.bbox[1], y0), x1, max(prev.bbox[3], y1)),
-                    f"{prev.text} {text}",
-                    prev.spans + spans,
-                    bno,
-                )
-                continue
             lines.append(TextLine((x0, y0, x1, y1), text, spans, bno))
     return _drop_overprints(lines)
 
