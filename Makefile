@@ -3,23 +3,23 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PKGS := tesseract-ocr
+APT_PKGS := tesseract-ocr wordnet-base wordnet-sense-index chromium
 
 .PHONY: setup apt demo test lint clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[ocr,dev]'
+	$(BIN)/pip install -q -c constraints-cpu.txt -e '.[all,dev]'
 	touch $(STAMP)
 
 setup: $(STAMP) apt
 
 # Debian binaries: installed when run as root, otherwise the exact command is printed
 apt:
-	@if command -v tesseract >/dev/null 2>&1; then :; \
+	@if command -v tesseract >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && [ -f /usr/share/wordnet/index.sense ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
-	else echo "tesseract is missing (needed for scanned pages): sudo apt-get install -y $(APT_PKGS)"; fi
+	else echo "missing Debian packages (tesseract: scanned pages; wordnet: METEOR; chromium: report tests): sudo apt-get install -y $(APT_PKGS)"; fi
 
 demo: setup
 	$(BIN)/mmskin demo

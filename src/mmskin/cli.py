@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -25,6 +26,14 @@ EPILOG_DEMO = """example:
   mmskin demo --out mmskin-demo
 
 builds the bundled sample atlas (public-domain NCI photographs, CC BY histology) offline."""
+
+
+EPILOG_REPORT = """examples:
+  mmskin report data/derm --out card/            # dataset card: counts, histograms, gallery per modality
+  mmskin report results/*.json --out results/    # eval results: tables per modality and dataset, bar plots"""
+
+# modules with a ``register(subparsers)`` function, one per stage (DESIGN.md: one subpackage per stage)
+STAGE_CLIS = ("mmskin.curate.cli", "mmskin.vqa.cli", "mmskin.train.cli", "mmskin.evaluate.cli")
 
 
 def _stderr(msg: str) -> None:
@@ -76,6 +85,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 1 if summary.errors else 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    first = Path(args.inputs[0])
+    if first.is_dir():
+        if len(args.inputs) != 1:
+            _stderr("mmskin report: give one dataset folder, or results JSON files")
+            return 2
+        if not (first / "records.jsonl").is_file():
+            _stderr(f"mmskin report: {first}: no records.jsonl (not a dataset folder)")
+            return 2
+        from .curate.report import write_dataset_card
+
+        index = write_dataset_card(first, args.out)
+    else:
+        from .evaluate.report import write_results_report
+
+        index = write_results_report([Path(x) for x in args.inputs], args.out)
+    print(f"report: {index}")
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mmskin",
@@ -118,6 +147,20 @@ def make_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="mmskin-demo", help="output folder (default: ./mmskin-demo)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo)
+
+    r = sub.add_parser(
+        "report",
+        help="HTML dataset card (DATASET) or results report (results JSON files)",
+        epilog=EPILOG_REPORT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("inputs", nargs="+", metavar="DATASET|RESULTS", help="a dataset folder, or results JSON files")
+    r.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for index.html and plots")
+    r.set_defaults(func=_cmd_report)
+
+    # the other stages register their own sub-commands; their modules import nothing heavy at import time
+    for module in STAGE_CLIS:
+        importlib.import_module(module).register(sub)
     return p
 
 

@@ -1,0 +1,1 @@
+"""Evaluate: open-VQA metrics, zero-shot and linear-probe classification, model adapters, results reports."""

@@ -1,0 +1,1 @@
+"""VQA: MM-Skin-O generation (template or OpenAI-compatible LLM), public datasets as VQA, exports."""
