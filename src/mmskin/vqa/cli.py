@@ -1,9 +1,13 @@
-"""Command-line registration for this stage (imports nothing heavy at import time)."""
+"""Command-line registration for the vqa stage: ``vqa`` (cli_generate), ``convert-public``, ``export`` and
+``import`` (cli_convert). Imports nothing heavy at import time."""
 
 from __future__ import annotations
 
 import argparse
 
+from . import cli_convert, cli_generate
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this stage's sub-commands to the mmskin parser."""
+    cli_generate.register(sub)
+    cli_convert.register(sub)
