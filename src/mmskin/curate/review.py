@@ -1,0 +1,116 @@
+"""Contact sheets for the manual check of modality (``mmskin review DATASET --out DIR``).
+
+Writes ``DIR/index.html`` (counts per class, links), one paged sheet per class (``clinical``, ``dermoscopy``,
+``pathology``, ``other`` and ``unclassified`` for records without a modality) with the records flagged ``review``
+first (then least confident first), and ``DIR/corrections.csv``: a template ``id,modality`` listing every
+review-flagged record with its predicted modality. Edit the modality column (clinical, dermoscopy, pathology,
+other), delete rows you agree with if you like, then apply it:
+
+    mmskin review data/derm --out review/
+    # edit review/corrections.csv
+    mmskin curate data/derm --corrections review/corrections.csv
+
+    >>> from mmskin.curate.review import write_review
+    >>> write_review(Path("data/derm"), Path("review"))
+    PosixPath('review/index.html')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..records import MODALITIES
+from .html import (
+    Thumbs,
+    card,
+    count_table,
+    esc,
+    flags_of,
+    load_dataset_records,
+    modality_of,
+    page,
+    pager,
+    stderr_error,
+    write_text,
+)
+
+CLASSES = (*MODALITIES, "unclassified")
+PER_PAGE = 200
+
+
+def _review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
+    score = rec.get("modality_score")
+    s = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else -1.0
+    return (0 if "review" in flags_of(rec) else 1, s, str(rec.get("id")))
+
+
+def corrections_template(records: list[dict[str, Any]]) -> str:
+    """CSV text ``id,modality`` with the review-flagged records and their predicted modality."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "modality"])
+    for rec in sorted(records, key=_review_order):
+        if "review" in flags_of(rec):
+            m = rec.get("modality")
+            w.writerow([rec["id"], m if m in MODALITIES else ""])
+    return buf.getvalue()
+
+
+def _sheet_name(cls: str, i: int) -> str:
+    return f"{cls}.html" if i == 0 else f"{cls}-{i + 1}.html"
+
+
+def write_review(
+    dataset: Path, out: Path, per_page: int = PER_PAGE, on_error: Callable[[str], None] = stderr_error
+) -> Path:
+    """Write the review contact sheets and corrections template; returns ``out/index.html``."""
+    dataset, out = Path(dataset), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, _ = load_dataset_records(dataset, on_error)
+    thumbs = Thumbs(dataset, out, on_error=on_error)
+    by_class: dict[str, list[dict[str, Any]]] = {c: [] for c in CLASSES}
+    for rec in records:
+        by_class.setdefault(modality_of(rec), []).append(rec)
+
+    rows = []
+    for cls, recs in by_class.items():
+        recs.sort(key=_review_order)
+        n_review = sum("review" in flags_of(r) for r in recs)
+        n_pages = max(1, -(-len(recs) // per_page))
+        for i in range(n_pages):
+            chunk = recs[i * per_page : (i + 1) * per_page]
+            cards = "".join(card(r, thumbs.get(r), review="review" in flags_of(r)) for r in chunk)
+            nav = pager(i, n_pages, lambda k, c=cls: _sheet_name(c, k), up="index.html")
+            body = (
+                f"<p>{len(recs)} records, {n_review} flagged <b>review</b> (shown first, least confident first). "
+                f'Corrections go in <a href="corrections.csv">corrections.csv</a>.</p>'
+                f'{nav}<div class="grid">{cards or "<p>none</p>"}</div>{nav}'
+            )
+            write_text(out / _sheet_name(cls, i), page(f"Review: {cls}", body))
+        rows.append(
+            f'<tr><td><a href="{esc(_sheet_name(cls, 0))}">{esc(cls)}</a></td>'
+            f'<td class="n">{len(recs)}</td><td class="n">{n_review}</td></tr>'
+        )
+
+    n_review_all = sum("review" in flags_of(r) for r in records)
+    write_text(out / "corrections.csv", corrections_template(records))
+    flags = Counter(f for r in records for f in flags_of(r))
+    body = (
+        f"<p>Dataset <code>{esc(dataset.resolve())}</code>: {len(records)} records; "
+        f"{n_review_all} flagged <b>review</b>. mmskin {esc(__version__)}.</p>"
+        "<table><tr><th>class</th><th>records</th><th>review</th></tr>" + "".join(rows) + "</table>"
+        "<h2>How to correct</h2><ol><li>Open each class sheet; orange cards are flagged <b>review</b>.</li>"
+        '<li>Edit <a href="corrections.csv">corrections.csv</a> (<code>id,modality</code>; modality one of '
+        f"{esc(', '.join(MODALITIES))}); it lists the review-flagged records with their predicted class.</li>"
+        f"<li>Run <code>mmskin curate {esc(dataset)} --corrections corrections.csv</code>.</li></ol>"
+        + count_table("flag", sorted(flags.items(), key=lambda kv: (-kv[1], kv[0])))
+    )
+    index = out / "index.html"
+    write_text(index, page("mmskin review: modality contact sheets", body))
+    return index
