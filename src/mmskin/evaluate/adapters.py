@@ -1,0 +1,448 @@
+"""Model adapters: one interface (a batch of images + prompts -> answers) for every model ``mmskin eval`` runs.
+
+Specs name a registered kind and its argument:
+
+- ``hf:PATH_OR_ID`` — a Hugging Face image-text-to-text model (``AutoModelForImageTextToText`` + ``AutoProcessor``
+  through ``mmskin.models.load_vlm``), batched with left padding, greedy by default; ``paper_decoding=True``
+  reproduces MM-Skin's sampling (temperature 0.2, 5 beams, seeded). Also gives image features for the probe.
+- ``openai:MODEL`` — any OpenAI-compatible chat-completions server (vLLM, llama.cpp, the OpenAI API), images sent
+  as base64 data URLs, bounded concurrency, retries with backoff on 429/5xx/timeouts; key from ``OPENAI_API_KEY``.
+- ``dummy`` / ``dummy:echo`` / ``dummy:TEXT`` — a fake model registered like the real ones, for pipeline tests:
+  answers "I don't know", echoes the prompt, or answers TEXT; its image features are colour statistics.
+
+    >>> from mmskin.evaluate.adapters import get_adapter
+    >>> get_adapter("dummy:echo").generate([img], ["What is shown?"])
+    ['What is shown?']
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import io
+import json
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# MM-Skin's evaluation decoding, per task, as in their VQA_test.py and zero_class.py (read from public verbatim copies;
+# upstream ships only .pyc): LLaVA-Med generate() with sampling AND 5 beams, fp16. Ours is greedy by default.
+PAPER_DECODING = {
+    "vqa": {
+        "do_sample": True,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "num_beams": 5,
+        "min_new_tokens": 20,
+        "max_new_tokens": 256,
+    },
+    "zeroshot": {
+        "do_sample": True,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "num_beams": 5,
+        "min_new_tokens": 1,
+        "max_new_tokens": 256,
+    },
+}
+DEFAULT_MAX_NEW_TOKENS = 128
+GREEDY_DECODING = {"do_sample": False, "num_beams": 1}
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A model that answers a batch of (image, prompt) pairs. ``info()`` describes it for provenance."""
+
+    name: str
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]: ...
+
+
+_REGISTRY: dict[str, Callable[..., Adapter]] = {}
+
+
+def register_adapter(kind: str) -> Callable[[Callable[..., Adapter]], Callable[..., Adapter]]:
+    """Class decorator: ``get_adapter("KIND:ARG", **options)`` calls ``cls(ARG, **options)``."""
+
+    def deco(cls: Callable[..., Adapter]) -> Callable[..., Adapter]:
+        if kind in _REGISTRY:
+            raise ValueError(f"adapter kind {kind!r} is registered twice")
+        _REGISTRY[kind] = cls
+        return cls
+
+    return deco
+
+
+def adapter_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_adapter(spec: str, **options: Any) -> Adapter:
+    """The adapter for ``spec`` (``kind`` or ``kind:argument``); options the adapter does not use are ignored."""
+    kind, _, arg = spec.partition(":")
+    if kind not in _REGISTRY:
+        near = difflib.get_close_matches(kind, _REGISTRY, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ValueError(
+            f"unknown model kind {kind!r} in {spec!r}{hint}; known: {', '.join(adapter_kinds())}"
+        )
+    return _REGISTRY[kind](arg, **options)
+
+
+def adapter_info(adapter: Adapter) -> dict[str, Any]:
+    """Provenance of an adapter: its ``info()`` when it has one, else its name."""
+    info = getattr(adapter, "info", None)
+    return info() if callable(info) else {"name": adapter.name}
+
+
+# --------------------------------------------------------------------------------------------------------- dummy
+
+
+@register_adapter("dummy")
+class DummyAdapter:
+    """Answers without a model: ``dummy`` says "I don't know", ``dummy:echo`` repeats the prompt, ``dummy:TEXT``
+    answers TEXT. ``image_features`` gives per-channel colour statistics, so the probe runs end to end too."""
+
+    def __init__(self, arg: str = "", **_: Any) -> None:
+        self.mode = arg or "I don't know"
+        self.name = f"dummy:{arg}" if arg else "dummy"
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        return list(prompts) if self.mode == "echo" else [self.mode] * len(prompts)
+
+    def image_features(self, images: list[Image.Image]) -> np.ndarray:
+        import numpy as np
+
+        rows = []
+        for im in images:
+            a = np.asarray(im.convert("RGB").resize((64, 64)), dtype=np.float32) / 255.0
+            rows.append(
+                np.concatenate(
+                    [a.mean((0, 1)), a.std((0, 1)), np.percentile(a, [10, 50, 90], (0, 1)).ravel()]
+                )
+            )
+        return np.stack(rows).astype(np.float32)
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": "dummy"}
+
+    def fingerprint(self) -> str:
+        return self.name
+
+
+# ---------------------------------------------------------------------------------------------------- hugging face
+
+
+def generation_kwargs(
+    max_new_tokens: int | None = None, paper_decoding: bool = False, task: str = "vqa"
+) -> dict[str, Any]:
+    """``generate`` settings: greedy (deterministic), or MM-Skin's sampling with 5 beams for ``task`` (vqa or
+    zeroshot). ``max_new_tokens`` None means the default (128 greedy, MM-Skin's 256 with paper decoding)."""
+    if paper_decoding:
+        if task not in PAPER_DECODING:
+            raise ValueError(f"no MM-Skin decoding for task {task!r} (known: {', '.join(PAPER_DECODING)})")
+        kw = dict(PAPER_DECODING[task])
+    else:
+        kw = {**GREEDY_DECODING, "max_new_tokens": DEFAULT_MAX_NEW_TOKENS}
+    if max_new_tokens is not None:
+        kw["max_new_tokens"] = int(max_new_tokens)
+        kw["min_new_tokens"] = min(kw.get("min_new_tokens", 0), int(max_new_tokens))
+        if not kw["min_new_tokens"]:
+            del kw["min_new_tokens"]
+    return kw
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@register_adapter("hf")
+class HFAdapter:
+    """A Hugging Face image-text-to-text model. Prompts are wrapped in the processor's chat template with one image
+    (``mmskin.models.build_prompt``); only the new tokens are decoded.
+
+    ``cache="static"`` uses a static KV cache (on CUDA transformers then compiles the decoding step);
+    ``model``/``processor`` may be passed already loaded (tests, benchmarks)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_new_tokens: int | None = None,
+        paper_decoding: bool = False,
+        task: str = "vqa",
+        seed: int = 0,
+        cache: str = "dynamic",
+        model: Any = None,
+        processor: Any = None,
+        **_: Any,
+    ) -> None:
+        if not path and model is None:
+            raise ValueError("hf adapter needs a path or hub id: --model hf:PATH")
+        self.path = path
+        self.name = f"hf:{path}"
+        self.device = _resolve_device(device)
+        self.dtype = dtype
+        self.max_new_tokens = max_new_tokens
+        self.paper_decoding = bool(paper_decoding)
+        self.task = task
+        generation_kwargs(max_new_tokens, paper_decoding, task)  # fail early on an unknown task
+        self.seed = int(seed)
+        if cache not in ("dynamic", "static"):
+            raise ValueError(f"cache must be dynamic or static (got {cache!r})")
+        self.cache = cache
+        if model is None or processor is None:
+            from mmskin.models import load_vlm
+
+            model, processor = load_vlm(path, dtype=dtype, device=self.device)
+        self.model = model.eval()
+        self.processor = processor
+        tok = getattr(processor, "tokenizer", processor)
+        # decoder-only batching: pad on the left so every row's last token is its prompt's last token
+        tok.padding_side = "left"
+        self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def gen_kwargs(self) -> dict[str, Any]:
+        kw = generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task)
+        kw["pad_token_id"] = self.pad_token_id
+        if self.cache == "static":
+            kw["cache_implementation"] = "static"
+        return kw
+
+    def _inputs(self, images: list[Image.Image], texts: list[str]) -> dict[str, Any]:
+        import torch
+
+        enc = self.processor(
+            images=[im.convert("RGB") for im in images], text=texts, return_tensors="pt", padding=True
+        )
+        dtype = next(self.model.parameters()).dtype
+        return {
+            k: (v.to(self.model.device, dtype) if torch.is_floating_point(v) else v.to(self.model.device))
+            for k, v in enc.items()
+        }
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+        import torch
+
+        from mmskin.models import build_prompt
+
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        texts = [build_prompt(self.processor, p) for p in prompts]
+        enc = self._inputs(images, texts)
+        if self.paper_decoding:
+            # sampling: the same seed per call gives the same answers for the same batch
+            torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **self.gen_kwargs())
+        new = out[:, enc["input_ids"].shape[1] :]
+        return [t.strip() for t in self.processor.batch_decode(new, skip_special_tokens=True)]
+
+    def image_features(self, images: list[Image.Image]) -> np.ndarray:
+        """Vision tower + projector output, mean-pooled over each image's tokens: (N, D) float32."""
+        import inspect
+
+        import torch
+
+        improc = self.processor.image_processor
+        enc = improc([im.convert("RGB") for im in images], return_tensors="pt")
+        accepted = inspect.signature(self.model.get_image_features).parameters
+        dtype = next(self.model.parameters()).dtype
+        kwargs = {}
+        for k, v in enc.items():
+            if k == "pixel_values" or k in accepted:
+                kwargs[k] = (
+                    v.to(self.model.device, dtype) if torch.is_floating_point(v) else v.to(self.model.device)
+                )
+        with torch.inference_mode():
+            out = self.model.get_image_features(**kwargs)
+        feats = getattr(out, "pooler_output", out)
+        if isinstance(feats, torch.Tensor) and feats.dim() == 3:
+            feats = list(feats)
+        pooled = [f.reshape(-1, f.shape[-1]).float().mean(0) for f in feats]
+        if len(pooled) != len(images):
+            raise RuntimeError(
+                f"{type(self.model).__name__}: {len(pooled)} feature sets for {len(images)} images"
+            )
+        return torch.stack(pooled).cpu().numpy().astype("float32")
+
+    def info(self) -> dict[str, Any]:
+        import torch
+        import transformers
+
+        return {
+            "name": self.name,
+            "kind": "hf",
+            "model_class": type(self.model).__name__,
+            "device": str(self.model.device),
+            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "decoding": "mmskin-paper" if self.paper_decoding else "greedy",
+            "generate_kwargs": {k: v for k, v in self.gen_kwargs().items() if k != "pad_token_id"},
+            "seed": self.seed,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        }
+
+    def fingerprint(self) -> str:
+        """Identifies the weights for the feature cache: the path plus the size and mtime of its files (cheap, and
+        changes when the model is retrained or re-merged in place)."""
+        h = hashlib.sha256(self.name.encode())
+        p = Path(self.path)
+        if p.is_dir():
+            for f in sorted(p.iterdir()):
+                if f.suffix in (".json", ".safetensors", ".bin"):
+                    st = f.stat()
+                    h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+        h.update(str(next(self.model.parameters()).dtype).encode())
+        return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------- OpenAI-compatible
+
+
+class RequestError(RuntimeError):
+    """A chat-completions request that failed for good (after retries, or with a non-retryable status)."""
+
+
+def _image_data_url(im: Image.Image) -> str:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+@register_adapter("openai")
+class OpenAIAdapter:
+    """Chat completions on an OpenAI-compatible server (``base_url``, default ``$OPENAI_BASE_URL`` or
+    ``https://api.openai.com/v1``). Requests run ``concurrency`` at a time; 429, 5xx, connection errors and
+    timeouts are retried ``retries`` times with exponential backoff (honouring ``Retry-After``). The key comes from
+    ``OPENAI_API_KEY`` and is never printed or stored."""
+
+    RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        concurrency: int = 8,
+        max_new_tokens: int | None = None,
+        paper_decoding: bool = False,
+        task: str = "vqa",
+        seed: int = 0,
+        timeout: float = 120.0,
+        retries: int = 5,
+        backoff: float = 1.0,
+        **_: Any,
+    ) -> None:
+        if not model:
+            raise ValueError("openai adapter needs a model name: --model openai:MODEL")
+        self.model = model
+        self.name = f"openai:{model}"
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
+            "/"
+        )
+        self.concurrency = max(1, int(concurrency))
+        self.decoding = generation_kwargs(max_new_tokens, paper_decoding, task)
+        self.max_new_tokens = self.decoding["max_new_tokens"]
+        self.paper_decoding = bool(paper_decoding)
+        self.seed = int(seed)
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def _payload(self, image: Image.Image, prompt: str) -> dict[str, Any]:
+        content = [
+            {"type": "image_url", "image_url": {"url": _image_data_url(image)}},
+            {"type": "text", "text": prompt},
+        ]
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": content}],
+            "max_tokens": self.max_new_tokens,
+            "seed": self.seed,
+        }
+        if self.paper_decoding:
+            # chat completions has no beam search: MM-Skin's temperature and top_p only
+            body.update(temperature=self.decoding["temperature"], top_p=self.decoding["top_p"])
+        else:
+            body["temperature"] = 0.0
+        return body
+
+    def _post(self, body: dict[str, Any]) -> str:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get("OPENAI_API_KEY")
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        url = f"{self.base_url}/chat/completions"
+        last = ""
+        for attempt in range(self.retries + 1):
+            wait = None
+            try:
+                req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    payload = json.loads(resp.read().decode("utf-8"))
+                try:
+                    text = payload["choices"][0]["message"]["content"]
+                except (KeyError, IndexError, TypeError):
+                    raise RequestError(f"{url}: response without choices[0].message.content") from None
+                return (text or "").strip()
+            except urllib.error.HTTPError as e:
+                # the body may explain the failure; headers (with the key) are never echoed
+                last = f"HTTP {e.code} {e.reason}"
+                if e.code not in self.RETRY_STATUS:
+                    raise RequestError(f"{url}: {last}") from None
+                ra = e.headers.get("Retry-After") if e.headers else None
+                if ra and ra.replace(".", "", 1).isdigit():
+                    wait = float(ra)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+            except json.JSONDecodeError:
+                last = "response is not JSON"
+            if attempt < self.retries:
+                with self._lock:
+                    jitter = self._rng.uniform(0, 0.25)
+                time.sleep(wait if wait is not None else self.backoff * (2**attempt) * (1 + jitter))
+        raise RequestError(f"{url}: gave up after {self.retries + 1} tries ({last})")
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+        if len(images) != len(prompts):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        bodies = [self._payload(im, p) for im, p in zip(images, prompts, strict=True)]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies) or 1)) as pool:
+            return list(pool.map(self._post, bodies))
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": "openai",
+            "base_url": self.base_url,
+            "decoding": "temperature 0.2 (mmskin-paper, no beams over the API)"
+            if self.paper_decoding
+            else "greedy",
+            "max_new_tokens": self.max_new_tokens,
+            "seed": self.seed,
+            "concurrency": self.concurrency,
+        }

@@ -1,0 +1,142 @@
+"""Image features for the linear probe: extracted once per model + dataset, cached on disk as npz.
+
+The cache key is the model's fingerprint (spec, weight files' sizes and mtimes, dtype), the sha256 of the dataset
+file and the ordered image list, so a retrained model, an edited CSV or another subset gets its own file. Files are
+written with ``np.savez`` (atomically) and read with ``allow_pickle=False``; features files from elsewhere (any
+encoder) are read the same way and never unpickled.
+
+    feats, ok, errors = extract_features(adapter, Path("data"), images, data_sha, cache_dir=Path("~/.cache"))
+    X, labels, split = load_features_file(Path("clip_feats.npz"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..records import atomic_write_bytes
+from .predict import load_images
+
+FEATURES_VERSION = 1  # bump when pooling or extraction changes, so old caches are not reused
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MMSKIN_CACHE") or Path.home() / ".cache" / "mmskin") / "features"
+
+
+def cache_key(model_fingerprint: str, data_sha256: str, images: list[str]) -> str:
+    h = hashlib.sha256(f"v{FEATURES_VERSION}|{model_fingerprint}|{data_sha256}|".encode())
+    h.update("\n".join(images).encode())
+    return h.hexdigest()[:24]
+
+
+def _fingerprint(adapter: Any) -> str:
+    fp = getattr(adapter, "fingerprint", None)
+    return fp() if callable(fp) else adapter.name
+
+
+def extract_features(
+    adapter: Any,
+    image_root: Path,
+    images: list[str],
+    data_sha256: str,
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 16,
+    quiet: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[str], Path]:
+    """(features N x D float32, ok mask N, error lines, cache file). Images that fail have ok=False and NaN rows;
+    they are not cached as features, so a fixed image is picked up by a rerun (the key covers the list)."""
+    if not callable(getattr(adapter, "image_features", None)):
+        raise ValueError(
+            f"{adapter.name}: this model kind gives no image features (use hf:PATH or --features)"
+        )
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = cache_dir / f"{cache_key(_fingerprint(adapter), data_sha256, images)}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if list(z["images"]) == images:
+                    return z["features"].astype(np.float32), z["ok"].astype(bool), [], path
+        except (OSError, ValueError, KeyError) as e:
+            print(f"{path}: unreadable feature cache ({e}); extracting again", file=sys.stderr)
+
+    feats: list[np.ndarray | None] = [None] * len(images)
+    errors: list[str] = []
+    progress = task = None
+    if not quiet:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn(f"features {adapter.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+        )
+        progress.start()
+        task = progress.add_task("features", total=len(images))
+    try:
+        for i in range(0, len(images), max(1, batch_size)):
+            chunk = images[i : i + batch_size]
+            loaded = load_images(image_root, [{"image": im} for im in chunk])
+            good = [(i + j, im) for j, im in enumerate(loaded) if not isinstance(im, str)]
+            errors.extend(im for im in loaded if isinstance(im, str))
+            if good:
+                out = adapter.image_features([im for _, im in good])
+                for (k, _), row in zip(good, out, strict=True):
+                    feats[k] = np.asarray(row, dtype=np.float32)
+            if progress is not None:
+                progress.advance(task, len(chunk))
+    finally:
+        if progress is not None:
+            progress.stop()
+    dims = {f.shape for f in feats if f is not None}
+    if len(dims) > 1:
+        raise RuntimeError(f"{adapter.name}: features of different shapes {sorted(dims)}")
+    d = next(iter(dims))[0] if dims else 0
+    ok = np.array([f is not None for f in feats], dtype=bool)
+    X = np.full((len(images), d), np.nan, dtype=np.float32)
+    for k, f in enumerate(feats):
+        if f is not None:
+            X[k] = f
+    if not errors:
+        buf = io.BytesIO()
+        np.savez(buf, features=X, ok=ok, images=np.array(images, dtype=str), model=np.array(adapter.name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, buf.getvalue())
+    return X, ok, errors, path
+
+
+def load_features_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(features N x D float64, labels N (str, or int = index into the taxonomy's classes), split N as str or
+    None) of an npz with ``features``, ``labels`` and optional ``split``; ValueError (naming the file) when it is malformed or would need unpickling."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = set(z.files)
+            if not {"features", "labels"} <= keys:
+                raise ValueError(f"{path}: needs arrays 'features' and 'labels' (has {sorted(keys)})")
+            X = z["features"]
+            labels = z["labels"]
+            split = z["split"] if "split" in keys else None
+    except ValueError as e:
+        msg = str(e)
+        if "allow_pickle" in msg or "Object arrays" in msg:
+            raise ValueError(f"{path}: holds Python objects (pickled); store str or numeric arrays") from None
+        raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable npz file ({e})") from None
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{path}: 'features' must be a numeric N x D array (got {X.dtype} {X.shape})")
+    if labels.dtype.kind not in "iuU":
+        raise ValueError(f"{path}: 'labels' must be str or int (got {labels.dtype})")
+    if labels.ndim != 1 or len(labels) != len(X):
+        raise ValueError(f"{path}: 'labels' must have one entry per feature row ({len(labels)} vs {len(X)})")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{path}: 'features' holds NaN or infinite values")
+    if split is not None and (split.ndim != 1 or len(split) != len(X)):
+        raise ValueError(f"{path}: 'split' must have one entry per feature row")
+    return X.astype(np.float64), labels, (None if split is None else split.astype(str))
