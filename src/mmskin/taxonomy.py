@@ -23,7 +23,7 @@ types convert-public asks), ``open_vocabulary`` (labels outside the list are kep
 ``image_column`` (one name or candidates), ``image_columns`` (several images per row), ``image_suffix``,
 ``label_column`` (one name or candidates), ``label_format`` (``value`` or ``dict_argmax``), ``onehot``
 (column -> class code), ``label_values`` (raw value -> class name), ``labels_from: folder`` (class = image folder),
-``join`` (``{file, on}``: a second CSV merged on a key), ``extras`` (our name -> CSV column: age, sex, site, ...) and
+``join`` (``{file, key}``: a second CSV merged on a key column), ``extras`` (our name -> CSV column: age, sex, site, ...) and
 ``alternatives`` (other accepted layouts of the same keys).
 """
 
