@@ -445,3 +445,22 @@ def test_max_choices_caps_the_class_list(tmp_path):
     tax = load_taxonomy("ddi")
     named = [c for c in tax.class_names() if c in choice["question"]]
     assert "Lipoma" in named and 5 <= len(named) < 8  # 5 options (a name may also occur inside another one)
+
+
+def test_verify_images_and_empty_categories(tmp_path):
+    root = tmp_path / "imgs"
+    _img(root / "good.jpg")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    _img(root / "nolabel.jpg")
+    meta = _write_csv(
+        tmp_path / "m.csv",
+        ["image", "atributes", "categories"],
+        [["good.jpg", "[]", "['Nevus']"], ["broken.jpg", "[]", "['Melanoma']"], ["nolabel.jpg", "[]", "[]"]],
+    )
+    rep = convert_public("ham10000", meta, root, tmp_path / "a.jsonl")
+    assert rep.images == 2 and rep.unlabelled == {"[]": 1} and not rep.errors  # MSKCC_test.csv has such rows
+    out = tmp_path / "b.jsonl"
+    rc = main(["convert-public", "ham10000", str(meta), "--images", str(root), "--out", str(out), "--quiet",
+               "--verify-images", "--exclude", str(_write_csv(tmp_path / "none.csv", ["image"], []))])  # fmt: skip
+    assert rc == 1
+    assert {s["image"] for s in _jsonl(out)} == {"good.jpg"}

@@ -146,9 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument(
         "--exclude",
-        nargs="+",
+        action="append",
         metavar="CSV",
-        help="leave out images listed in these CSVs (e.g. MM-Skin's test splits, to build a training set)",
+        help="leave out images listed in this CSV (e.g. MM-Skin's test split, to build a training set); repeatable",
     )
     c.add_argument(
         "--max-choices",

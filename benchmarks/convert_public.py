@@ -1,0 +1,95 @@
+"""Coverage and speed of ``mmskin convert-public`` on MM-Skin's real classification CSVs (no timing in tests).
+
+    .venv/bin/python benchmarks/convert_public.py
+
+Prints, per MM-Skin test CSV: rows, share of rows whose label resolves to the taxonomy, time to read + label,
+question-generation throughput; match_class throughput on answer-like text; and an end-to-end convert_public run
+on the 70 real HAM10000 images (labels from ../shared/data/images/labels.csv in HAM10000_metadata.csv's layout).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mmskin import __version__
+from mmskin.taxonomy import list_taxonomies, load_taxonomy
+from mmskin.vqa.public import ConvertReport, convert_public, make_samples, read_items
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+CLS = DATA / "mmskin" / "Dataframe" / "test" / "classification"
+
+
+def main() -> int:
+    if not CLS.is_dir():
+        print(f"../shared/data not present: {CLS}")
+        return 1
+    print(f"mmskin {__version__}, python {sys.version.split()[0]}")
+    by_csv = {t.mmskin_csv: t for t in map(load_taxonomy, list_taxonomies()) if t.mmskin_csv}
+    print(f"{'csv':28} {'taxonomy':22} {'rows':>6} {'labelled':>9} {'read s':>7} {'samples/s':>10}")
+    tot_rows = tot_lab = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in sorted(CLS.glob("*.csv")):
+            tax = by_csv.get(f.name) or load_taxonomy(f.name.split("_test")[0].split("_val")[0])
+            rep = ConvertReport(tax.name)
+            t0 = time.perf_counter()
+            items = list(read_items(tax, f, Path(tmp), None, rep))
+            t_read = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            n = sum(len(make_samples(tax, it, it.image, 0)) for it in items)
+            t_gen = time.perf_counter() - t0
+            tot_rows += rep.rows
+            tot_lab += len(items)
+            print(
+                f"{f.name:28} {tax.name:22} {rep.rows:6d} {100 * len(items) / max(rep.rows, 1):8.2f}% "
+                f"{t_read:7.2f} {n / t_gen:10.0f}"
+                + (f"  unlabelled {dict(rep.unlabelled)}" if rep.unlabelled else "")
+                + (f"  errors {len(rep.errors)}" if rep.errors else "")
+            )
+        print(f"all CSVs: {tot_lab}/{tot_rows} rows labelled ({100 * tot_lab / tot_rows:.2f}%)")
+
+        ham = load_taxonomy("ham10000")
+        texts = [f"The diagnosis is {c.name.lower()}." for c in ham.classes] * 2000
+        t0 = time.perf_counter()
+        ok = sum(ham.match_class(t) is not None for t in texts)
+        dt = time.perf_counter() - t0
+        print(
+            f"match_class: {len(texts) / dt:.0f} answers/s on HAM10000 sentences ({ok}/{len(texts)} resolved)"
+        )
+
+        img_dir = DATA / "images" / "dermoscopy" / "ham10000"
+        meta = Path(tmp) / "HAM10000_metadata.csv"
+        with open(DATA / "images" / "labels.csv", newline="") as fi, open(meta, "w", newline="") as fo:
+            w = csv.writer(fo)
+            w.writerow(["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"])
+            for i, r in enumerate(x for x in csv.DictReader(fi) if "/ham10000/" in x["file"]):
+                w.writerow(
+                    [
+                        f"HAM_{i:07d}",
+                        Path(r["file"]).stem,
+                        r["label_code"],
+                        "histo",
+                        r["age"],
+                        r["sex"],
+                        r["site"],
+                    ]
+                )
+        runs = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            rep = convert_public("ham10000", meta, img_dir, Path(tmp) / "ham.jsonl")
+            runs.append(time.perf_counter() - t0)
+        med = statistics.median(runs)
+        print(
+            f"end to end, HAM10000 70 real images: {rep.samples} samples in {med * 1000:.0f} ms "
+            f"(median of 5), {rep.images / med:.0f} images/s, {rep.line()}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
