@@ -315,3 +315,28 @@ def test_import_real_mmskin_test_csv(tmp_path):
     assert got[0]["image"] == rows[0]["image"] and got[0]["answer"] == rows[0]["answer"].strip()
     assert all("<image>" not in s["question"] for s in got)
     assert json.loads(Path(f"{out}.info.json").read_text())["counts"]["rows"] == 300
+
+
+def test_real_mmskin_vqa_then_export_and_import(exp_built, tmp_path):
+    """The real `mmskin vqa` (template generator) output goes through every export format and back."""
+    ds = tmp_path / "ds"
+    shutil.copytree(exp_built, ds)
+    assert main(["vqa", str(ds), "--quiet"]) == 0
+    src = [json.loads(x) for x in (ds / "vqa.jsonl").read_text().splitlines()]
+    assert len(src) >= 10
+    pq_out, llava_out, csv_out = tmp_path / "o.parquet", tmp_path / "o.json", tmp_path / "o.csv"
+    for fmt, out in (("hf", pq_out), ("llava", llava_out), ("mmskin-csv", csv_out)):
+        assert (
+            main(["export", str(ds), "--format", fmt, "--subset", "vqa", "--out", str(out), "--quiet"]) == 0
+        )
+    hf = _load_parquet(pq_out, tmp_path)
+    assert [(r["question"], r["answer"], r["question_type"]) for r in hf] == [
+        (s["question"], s["answer"], s["question_type"]) for s in src
+    ]
+    assert all(r["image"].size[0] > 0 for r in hf)
+    back = tmp_path / "back.jsonl"
+    assert main(["import", "llava", str(llava_out), "--out", str(back), "--image-root", str(ds)]) == 0
+    got = [json.loads(x) for x in back.read_text().splitlines()]
+    assert [(g["id"], g["image"], g["question"], g["answer"]) for g in got] == [
+        (s["id"], s["image"], s["question"], s["answer"]) for s in src
+    ]

@@ -104,8 +104,9 @@ class Report:
 
     def line(self) -> str:
         skipped = "".join(f", {n} {why}" for why, n in sorted(self.skipped.items()))
+        flagged = f", {self.flagged} flagged left out" if self.what.startswith("export") else ""
         return (
-            f"{self.what}: {self.rows} rows from {self.read} read, {self.flagged} flagged left out{skipped}, "
+            f"{self.what}: {self.rows} rows from {self.read} read{flagged}{skipped}, "
             f"{len(self.missing)} missing images, {len(self.errors)} errors"
             f"{f' -> {self.out}' if self.out else ''}"
         )
