@@ -1,0 +1,134 @@
+"""ROUGE-1/2/L per pair.
+
+``compat mmskin``: the numbers of the ``rouge`` package 1.0.1 (``Rouge().get_scores(hyps, refs, avg=True)``,
+MM-Skin's VQA_test.py), reimplemented with its quirks kept: text is split into "sentences" at every ``.``, each
+re-joined on single spaces; words are those sentences split on ``" "`` (so a blank sentence gives the word
+``""``); ROUGE-N counts *distinct* n-grams over the whole text; ROUGE-L is the summary-level union LCS, counted
+as distinct words of the LCS that the package's backtracking picks, over distinct words; F = 2PR/(P+R+1e-8).
+The package raises ``ValueError`` on a hypothesis (or reference) with no sentence, i.e. empty or only dots;
+here such a pair scores 0 and is counted (:data:`EMPTY`). Its recursive backtracking also raises
+``RecursionError`` on a sentence pair longer than ~1000 words; this one is iterative.
+
+    >>> from mmskin.evaluate.metrics.rouge import rouge_pair
+    >>> rouge_pair("the cat sat", "the cat sat down")
+    (0.857142852244898, 0.6666666622222223, 0.857142852244898)
+
+``compat standard``: Google's ``rouge-score`` with the Porter stemmer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+EMPTY = (0.0, 0.0, 0.0)
+
+
+def _sentences(text: str) -> list[list[str]]:
+    return [" ".join(s.split()).split(" ") for s in text.split(".") if len(s) > 0]
+
+
+def _f(overlap: int, n_hyp: int, n_ref: int) -> float:
+    p = overlap / n_hyp if n_hyp else 0.0
+    r = overlap / n_ref if n_ref else 0.0
+    return 2.0 * ((p * r) / (p + r + 1e-8))
+
+
+def _lcs_words(x: list[str], y: list[str]) -> set[str]:
+    """Words of the LCS of x (reference) and y (hypothesis) that rouge 1.0.1's ``_recon_lcs`` returns.
+
+    The DP table is kept as one bit-vector row per reference word (Hyyrö's bit-parallel LCS): the LCS length
+    of x[:i] and y[:j] is ``j - popcount(row_i & (2**j - 1))``. The backtracking is the package's, step by
+    step: diagonal on equal words, else up when ``L[i-1][j] > L[i][j-1]``, else left.
+    """
+    m = len(y)
+    full = (1 << m) - 1
+    masks: dict[str, int] = {}
+    for j, w in enumerate(y):
+        masks[w] = masks.get(w, 0) | (1 << j)
+    rows = [full]
+    v = full
+    for w in x:
+        mk = masks.get(w)
+        if mk:
+            u = v & mk
+            v = ((v + u) | (v - u)) & full
+        rows.append(v)
+    out: set[str] = set()
+    i, j = len(x), m
+    while i > 0 and j > 0:
+        if x[i - 1] == y[j - 1]:
+            out.add(x[i - 1])
+            i -= 1
+            j -= 1
+        elif (
+            j - (rows[i - 1] & ((1 << j) - 1)).bit_count()
+            > (j - 1) - (rows[i] & ((1 << (j - 1)) - 1)).bit_count()
+        ):
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def rouge_pair(hyp: str, ref: str) -> tuple[float, float, float]:
+    """F of ROUGE-1, ROUGE-2, ROUGE-L for one pair, as ``rouge`` 1.0.1 computes them (0 for an empty side)."""
+    hs, rs = _sentences(hyp), _sentences(ref)
+    if not hs or not rs:
+        return EMPTY
+    hw = [w for s in hs for w in s]
+    rw = [w for s in rs for w in s]
+    h1, r1 = set(hw), set(rw)
+    h2, r2 = set(zip(hw, hw[1:])), set(zip(rw, rw[1:]))
+    f1 = _f(len(h1 & r1), len(h1), len(r1))
+    f2 = _f(len(h2 & r2), len(h2), len(r2))
+    union: set[str] = set()
+    if h1 & r1:  # no shared word: every LCS is empty
+        for r in rs:
+            rset = set(r)
+            for h in hs:
+                if rset.intersection(h):
+                    union |= _lcs_words(r, h)
+    llcs = len(union)
+    r_l, p_l = llcs / len(r1), llcs / len(h1)
+    fl = 2.0 * ((p_l * r_l) / (p_l + r_l + 1e-8))
+    return f1, f2, fl
+
+
+def rouge_mmskin(hyps: Sequence[str], refs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pair F (N, 3) for rouge-1, rouge-2, rouge-l, and a mask of pairs the package would reject."""
+    out = np.zeros((len(hyps), 3), dtype=np.float64)
+    rejected = np.zeros(len(hyps), dtype=bool)
+    cache: dict[tuple[str, str], tuple[float, float, float]] = {}
+    for i, (h, r) in enumerate(zip(hyps, refs)):
+        key = (h, r)
+        sc = cache.get(key)
+        if sc is None:
+            sc = rouge_pair(h, r)
+            cache[key] = sc
+        out[i] = sc
+        if not _sentences(h) or not _sentences(r):
+            rejected[i] = True
+    return out, rejected
+
+
+# ---- compat standard: rouge-score ------------------------------------------------------------------------
+
+
+def rouge_score_standard(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+    """Per-pair F (N, 3) of Google's rouge-score (rouge1, rouge2, rougeL; Porter stemmer, its tokenizer)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    out = np.zeros((len(hyps), 3), dtype=np.float64)
+    for i, (h, r) in enumerate(zip(hyps, refs)):
+        s = scorer.score(r, h)  # score(target, prediction)
+        out[i] = (s["rouge1"].fmeasure, s["rouge2"].fmeasure, s["rougeL"].fmeasure)
+    return out
+
+
+def rouge_score_signature() -> str:
+    from importlib.metadata import version
+
+    return f"rouge-score {version('rouge-score')}|rouge1,rouge2,rougeL|F|stemmer:porter|tok:rouge-score default (lowercase, [a-z0-9]+)"
