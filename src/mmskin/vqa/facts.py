@@ -34,8 +34,8 @@ _CREDIT = re.compile(
 )
 # a sentence ends at . ! ? followed by space and an upper-case letter or "(", except after common abbreviations
 _ABBREV = re.compile(
-    r"(?:\b(?:fig|figs|e\.g|i\.e|al|dr|mr|mrs|ms|vs|approx|no|ca|cf|st|sp|spp|var|ref|inc)\.)$", re.I
-)
+    r"(?:\b(?i:fig|figs|e\.g|i\.e|al|dr|mr|mrs|ms|vs|approx|no|ca|cf|st|sp|spp|var|ref|inc|prof)\.|\b[A-Z]\.)$"
+)  # the second branch: an initial ("Dr. A. Smith")
 _SENT_END = re.compile(r"[.!?](?=\s+[A-Z(\"'])")
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+|\d+(?:[.,]\d+)?")
 _PUNCT = frozenset(".;:!?,()")
@@ -127,6 +127,8 @@ def _context(lex: Lexicon, toks: list[Token], m: Match) -> tuple[bool, bool]:
     ctx = lex.context
     window, terms = ctx["window"], ctx["terminators"]
     negated = uncertain = False
+    if m.start_tok > 0 and norms[m.start_tok - 1] in ctx["negation_prefix"]:
+        negated = True  # "non-scaly": the prefix negates the next word only
     for j in range(m.start_tok - 1, max(-1, m.start_tok - 1 - window), -1):
         if norms[j] in terms:
             break
@@ -173,8 +175,10 @@ def extract_facts(caption: str, lexicon: Lexicon | None = None, clean: bool = Tr
         mentions.append(Mention(m.category, m.concept, surface, start, m.end, negated, uncertain))
     sizes = []
     for sm in lex.size_pattern.finditer(text):
-        before = [lex.norm(w) for w in _WORD.findall(text[max(0, sm.start() - 40) : sm.start()])][-3:]
+        before = [lex.norm(w) for w in _WORD.findall(text[max(0, sm.start() - 40) : sm.start()])][-2:]
         after = [lex.norm(w) for w in _WORD.findall(text[sm.end() : sm.end() + 30])][:2]
+        if after[:1] and after[0] in lex.size_exclude:
+            continue  # "4 cm below the knee" is a distance, not a size
         if set(before + after) & lex.size_context:
             sizes.append(sm.group().strip())
     mags: list[str] = []

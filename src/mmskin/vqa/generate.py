@@ -95,8 +95,15 @@ def sample_id(record_id: str, question_type: str, question: str) -> str:
     return hashlib.sha256(f"{record_id}|{question_type}|{question}".encode()).hexdigest()[:20]
 
 
+_QUESTION_NOISE = frozenset(
+    {"the", "this", "that", "these", "those", "a", "an", "of", "in", "on", "any", "you"}
+)
+
+
 def _question_tokens(q: str, lex: Lexicon) -> frozenset[str]:
-    return frozenset(t.norm for t in lex.tokenize(q) if t.norm.isalnum())
+    """Normalised question words without articles and prepositions: "What does this image show?" and "What
+    does the image show?" are the same question, "Does it show scaling?" and "... ulceration?" are not."""
+    return frozenset(t.norm for t in lex.tokenize(q) if t.norm.isalnum() and t.norm not in _QUESTION_NOISE)
 
 
 def is_near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:

@@ -75,6 +75,7 @@ class Lexicon:
     magnification: tuple[re.Pattern[str], ...]
     size_pattern: re.Pattern[str]
     size_context: frozenset[str]
+    size_exclude: frozenset[str] = frozenset()
     _spelling: dict[str, str] = field(repr=False, default_factory=dict)
     _prefix: tuple[tuple[str, str], ...] = field(repr=False, default=())
     _irregular: dict[str, str] = field(repr=False, default_factory=dict)
@@ -245,6 +246,9 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
             ]
         ),  # fmt: skip
     }
+    lex.context["negation_prefix"] = frozenset(
+        lex.norm(w) for w in _words(ctx.get("negation_prefix"), f"{p}: context.negation_prefix")
+    )
     for key in ("negation_pre", "negation_post", "uncertain_pre", "uncertain_post"):
         phrases = {lex.norm_phrase(s) for s in _words(ctx.get(key), f"{p}: context.{key}")}
         lex.context[key] = frozenset(ph for ph in phrases if ph)
@@ -271,6 +275,8 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
         raise LexiconError(f"{p}: bad regular expression ({e})") from None
     size_words = _words((obj.get("size") or {}).get("context_words"), f"{p}: size.context_words")
     lex.size_context = frozenset(lex.norm(w) for w in size_words)
+    size_excl = _words((obj.get("size") or {}).get("exclude_next"), f"{p}: size.exclude_next")
+    lex.size_exclude = frozenset(lex.norm(w) for w in size_excl)
 
     cats = obj.get("categories")
     if not isinstance(cats, dict) or not cats:

@@ -80,8 +80,11 @@ def public_url(url: str) -> str:
     """The base URL without credentials, query or fragment (what may be written to vqa_info.json)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        pass
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -127,10 +130,19 @@ class ChatClient:
         self.cfg = cfg
         self.stats = stats or Stats()
         self._sleep = sleep
-        base = cfg.base_url.rstrip("/")
-        self.url = base if base.endswith("/chat/completions") else base + "/chat/completions"
-        if urllib.parse.urlsplit(self.url).scheme not in ("http", "https"):
-            raise LLMError("bad_base_url", f"{public_url(cfg.base_url)} is not an http(s) URL")
+        parts = urllib.parse.urlsplit(cfg.base_url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
+            raise ValueError(f"--base-url {public_url(cfg.base_url)!r} is not an http(s) URL")
+        path = parts.path.rstrip("/")
+        if not path.endswith("/chat/completions"):
+            path += "/chat/completions"
+        # credentials in the URL are never sent on (urllib would mistake them for the host) nor shown
+        netloc = parts.hostname + (f":{port}" if port else "")
+        self.url = urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
         self._json_mode = cfg.json_mode
         self._rng = random.Random()
 
