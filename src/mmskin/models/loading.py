@@ -84,6 +84,19 @@ def load_config(name_or_path: str):
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
+    raw = Path(name_or_path) / "config.json"
+    if raw.is_file():
+        try:
+            archs = json.loads(raw.read_text(encoding="utf-8")).get("architectures") or []
+        except (OSError, ValueError, AttributeError):
+            archs = []
+        original = set(architectures()["_original_llava_architectures"]) & set(archs)
+        if original:
+            raise ModelError(
+                f"{name_or_path}: {original.pop()} is the original LLaVA repository format, which transformers "
+                "cannot load; convert it to Hugging Face LLaVA format first (transformers' "
+                "models/llava/convert_llava_weights_to_hf.py)"
+            )
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError, KeyError) as e:

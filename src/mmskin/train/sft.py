@@ -182,6 +182,17 @@ def _make_trainer_class():
     return SkinVLTrainer
 
 
+def _checkpointing_args(on: bool) -> dict[str, Any]:
+    """transformers >= 5.2x renamed gradient_checkpointing to activation_checkpointing."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: on, f"{key}_kwargs": {"use_reentrant": False} if on else None}
+
+
 def _loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for e in log_history:
@@ -245,8 +256,15 @@ The full resolved config is `config.yaml`; numbers are in `metrics.json`. Merge 
 
 def train(
     cfg: TrainConfig, out: str | os.PathLike[str] | None = None, resume: bool = False, quiet: bool = False
-):
+) -> dict[str, Any]:
     """Train, save adapter + processor + model card + metrics.json + config.yaml into ``out``; return metrics."""
+    return train_model(cfg, out, resume, quiet)[0]
+
+
+def train_model(
+    cfg: TrainConfig, out: str | os.PathLike[str] | None = None, resume: bool = False, quiet: bool = False
+) -> tuple[dict[str, Any], Any, Any]:
+    """As :func:`train`, also returning the trained (peft) model and the processor."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
     from transformers import TrainingArguments
@@ -305,8 +323,8 @@ def train(
         max_steps=cfg.max_steps,
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if cfg.gradient_checkpointing else None,
+        **_checkpointing_args(cfg.gradient_checkpointing),
+        dataloader_pin_memory=torch.cuda.is_available(),
         seed=cfg.seed,
         data_seed=cfg.seed,
         logging_steps=cfg.logging_steps,
@@ -383,4 +401,4 @@ def train(
         atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf-8"))
         card = model_card(cfg, cfg.base_model, reports, metrics)
         atomic_write_bytes(out_dir / "README.md", card.encode("utf-8"))
-    return metrics
+    return metrics, trainer.model, processor

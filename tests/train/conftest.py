@@ -1,0 +1,136 @@
+"""Fixtures for the train tests: tiny models, VQA data from real images, one trained run per model kind."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+KINDS = ("llava", "qwen2_5_vl")
+
+# the tiny model's settings that make 20 CPU steps learn something visible (tiny-cpu.yaml uses the same)
+TINY_TRAIN = {
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.0,
+    "learning_rate": 3.0e-3,
+    "projector_learning_rate": 1.0e-3,
+    "warmup_ratio": 0.0,
+    "per_device_batch_size": 4,
+    "max_steps": 20,
+    "max_length": 512,
+    "precision": "fp32",
+    "seed": 0,
+    "save_steps": 10,
+    "cpu_threads": 1,
+    "report_to": "none",
+}
+
+
+@pytest.fixture(scope="session")
+def mmskin_cache(tmp_path_factory):
+    """MMSKIN_CACHE for the session, so tiny:KIND models are built in the test's temp folder."""
+    cache = tmp_path_factory.getbasetemp() / "mmskin-cache"
+    old = {k: os.environ.get(k) for k in ("MMSKIN_CACHE", "HF_HUB_OFFLINE")}
+    os.environ["MMSKIN_CACHE"] = str(cache)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    yield cache
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def tiny_models(mmskin_cache) -> dict[str, Path]:
+    from mmskin.models.tiny import build_tiny_vlm
+
+    return {k: build_tiny_vlm(k, mmskin_cache / "tiny" / k) for k in KINDS}
+
+
+def shared_rows() -> list[dict[str, str]]:
+    labels = SHARED / "images" / "labels.csv"
+    if not labels.is_file():
+        pytest.skip(f"../shared/data not present: {labels} is missing")
+    with labels.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for modality in ("clinical", "dermoscopy", "histopathology"):
+        out += [r for r in rows if r["modality"] == modality and (SHARED / r["file"]).is_file()][:8]
+    return out
+
+
+def llava_item(i: int, row: dict[str, str]) -> dict:
+    modality = {"histopathology": "histopathology slide"}.get(row["modality"], row["modality"] + " image")
+    return {
+        "id": f"s{i}",
+        "image": row["file"],
+        "conversations": [
+            {"from": "human", "value": "<image>\nWhat is the imaging modality of this image?"},
+            {"from": "gpt", "value": f"The image is a {modality}."},
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def vqa_json(tmp_path_factory) -> Path:
+    """LLaVA JSON of 24 real images (8 per modality) with a modality question; images under ../shared/data."""
+    rows = shared_rows()
+    folder = tmp_path_factory.mktemp("vqa")
+    path = folder / "vqa_llava.json"
+    path.write_text(json.dumps([llava_item(i, r) for i, r in enumerate(rows)]), encoding="utf-8")
+    return path
+
+
+def write_config(path: Path, base: str, data: list[dict], **over) -> Path:
+    import yaml
+
+    cfg = {"base_model": base, "data": data, **TINY_TRAIN, **over}
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, tiny_models, vqa_json):
+    """One 20-step run per model kind: {kind: (out_dir, metrics, in-memory peft model, processor)}."""
+    from mmskin.train.config import load_train_config
+    from mmskin.train.sft import train_model
+
+    runs = {}
+    for kind in KINDS:
+        folder = tmp_path_factory.mktemp(f"run-{kind}")
+        src = {"path": str(vqa_json), "image_root": str(SHARED)}
+        cfg = load_train_config(write_config(folder / "cfg.yaml", f"tiny:{kind}", [src]))
+        out = folder / "out"
+        metrics, model, processor = train_model(cfg, out=out, quiet=True)
+        runs[kind] = (out, metrics, model.eval(), processor)
+    return runs
+
+
+def batch(processor, n: int = 3):
+    """A real two-image (or n-image) inference batch for logit comparisons."""
+    from PIL import Image
+
+    from mmskin.models import build_prompt
+
+    rows = shared_rows()[:: max(1, 24 // n)][:n]
+    images = [Image.open(SHARED / r["file"]).convert("RGB") for r in rows]
+    prompts = [build_prompt(processor, "What is the imaging modality of this image?") for _ in rows]
+    processor.tokenizer.padding_side = "left"
+    return processor(images=images, text=prompts, return_tensors="pt", padding=True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models on a shared 2-core box run ~30x faster on one thread (no OpenMP spin-waiting)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
