@@ -197,3 +197,18 @@ def test_template_file_errors_name_the_file(tmp_path: Path) -> None:
     )
     with pytest.raises(LexiconError, match=r"t.yaml: color.variants\[0\]: .* uses slots \['colour'\]"):
         load_templates(bad)
+
+
+def test_per_image_choice_follows_the_type_weights() -> None:
+    """With --per-image 1 the kept type follows templates.yaml's weights (MM-Skin's mix): diagnosis (30) far more
+    often than modality (2), over many records with the same facts."""
+    caption = "Psoriasis: scaly erythematous plaques on both elbows, without ulceration."
+    kept = [
+        template_samples({"id": f"r{i}", "caption": caption, "modality": "clinical"}, T, per_image=1)[
+            0
+        ].question_type
+        for i in range(300)
+    ]
+    assert kept.count("diagnosis") > 4 * max(1, kept.count("modality"))
+    assert kept.count("describe") > kept.count("color")
+    assert len(set(kept)) >= 5  # no type is starved

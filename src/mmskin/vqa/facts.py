@@ -23,7 +23,9 @@ from .lexicon import Lexicon, Match, Token, load_lexicon
 
 # leading figure label as printed ("Fig. 1.2", "Figure 12-4:", "FIGURE 7.1", "Plate 4", "Fig. 5.3a,b")
 _LABEL = re.compile(
-    r"^\s*(?:fig(?:ure)?s?\.?|plate|table)\s*[A-Z]?\d+(?:[.\-–]\d+)*\s*(?:[a-z](?:\s*[,–-]\s*[a-z])*)?\s*[.:]?\s+",
+    r"^\s*(?:(?:fig(?:ure)?s?\.?|plate|table)\s*[A-Z]?\d+(?:[.\-–]\d+)*\s*"
+    r"(?:(?-i:[a-z])(?:\s*[,–-]\s*(?-i:[a-z]))*)?\s*[.:]?"
+    r"|\d+(?:[.\-–]\d+)+(?=\s+(?-i:[A-Z])))\s+",  # or a bare chapter-figure number ("14-13 Mycosis fungoides")
     re.I,
 )
 # credit, copyright and citation sentences: not facts about the image

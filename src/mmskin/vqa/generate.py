@@ -270,9 +270,8 @@ def generate(
             kept.append({**it, "question_type": qtype})
         if cfg.per_image is not None and len(kept) > cfg.per_image:
             rng = random.Random(f"{cfg.seed}:{rec['id']}:cap")
-            keep = set(rng.sample(range(len(kept)), cfg.per_image))
             dropped_samples["per_image_cap"] += len(kept) - cfg.per_image
-            kept = [k for i, k in enumerate(kept) if i in keep]
+            kept = [kept[i] for i in templates.choose(rng, [k["question_type"] for k in kept], cfg.per_image)]
         if kept:
             records_with_samples += 1
         for it in kept:

@@ -50,6 +50,7 @@ class Concept:
     ambiguous: bool = False
     parent: str | None = None
     surfaces: tuple[str, ...] = ()  # name + synonyms + abbreviations, as written in the YAML
+    abbr: tuple[str, ...] = ()  # matched case-sensitively
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
                 bool(e.get("ambiguous")),
                 str(e["parent"]).lower() if e.get("parent") else None,
                 tuple([name, *syns, *abbrs]),
+                tuple(abbrs),
             )
             toks: set[str] = set()
             for s in [name, *syns]:

@@ -47,6 +47,7 @@ class QuestionType:
     name: str
     modalities: frozenset[str]
     variants: tuple[Variant, ...]
+    weight: float = 1.0
 
 
 @dataclass
@@ -61,6 +62,17 @@ class Templates:
     @property
     def type_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.types)
+
+    def weight(self, qtype: str) -> float:
+        return next((t.weight for t in self.types if t.name == qtype), 1.0)
+
+    def choose(self, rng: random.Random, qtypes: list[str], k: int) -> list[int]:
+        """Indices of ``k`` of the items (sorted), drawn without replacement with the types' weights
+        (Efraimidis-Spirakis keys u ** (1 / w))."""
+        if k >= len(qtypes):
+            return list(range(len(qtypes)))
+        keys = [rng.random() ** (1.0 / self.weight(t)) for t in qtypes]
+        return sorted(sorted(range(len(qtypes)), key=lambda i: -keys[i])[:k])
 
     def classify(self, question: str) -> str:
         """Question type of a free-form question (first matching rule; ``other`` when none)."""
@@ -109,7 +121,10 @@ def load_templates(path: str | Path | None = None) -> Templates:
                     raise LexiconError(f"{where}: {text!r} uses slots {sorted(extra)} not in 'requires'")
             variants.append(Variant(requires, tuple(qs), answers))
         mods = frozenset(spec.get("modalities") or ["clinical", "dermoscopy", "pathology", UNKNOWN])
-        types.append(QuestionType(str(name), mods, tuple(variants)))
+        weight = spec.get("weight", 1)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight <= 0:
+            raise LexiconError(f"{p}: question type {name!r}: weight must be a positive number")
+        types.append(QuestionType(str(name), mods, tuple(variants), float(weight)))
     rules = []
     for n, r in enumerate(obj.get("classify") or []):
         try:
@@ -149,7 +164,7 @@ def _named(m: Mention, lex: Lexicon, caption: str) -> str:
     """A diagnosis or stain as printed, spelled out when the caption uses its abbreviation ("BCC")."""
     surf = _surface(m, caption)
     core = re.sub(r"\s+stain$", "", surf, flags=re.I)
-    if core.isupper() or "&" in core:
+    if core in lex.concepts[(m.category, m.concept)].abbr or "&" in core:
         return f"{m.concept} ({core})"
     return surf
 
@@ -189,9 +204,13 @@ def build_slots(
     present_names = {m.concept for m in dx}
     parents = {lex.concepts[("diagnosis", c)].parent for c in present_names} - {None}
     dx = [m for m in dx if m.concept not in parents]
-    if dx:
-        slots["diagnosis"] = _named(dx[0], lex, cap)
-        others = [_named(m, lex, cap) for m in dx[1:3]]
+    # the image's diagnosis is named in the caption's first sentence (its title); a diagnosis only mentioned
+    # later ("some have adjacent lymphangiomas") is context, reported as "also mentions"
+    first_end = len(split_sentences(cap)[0]) if cap else 0
+    main = [m for m in dx if m.start < first_end]
+    if main:
+        slots["diagnosis"] = _named(main[0], lex, cap)
+        others = [_named(m, lex, cap) for m in dx if m is not main[0]][:2]
         if others:
             slots["diagnosis_others"] = join_items(others)
     mod = record.get("modality")
@@ -228,8 +247,13 @@ def build_slots(
         slots["sex"] = record["sex"]
     if isinstance(record.get("age_group"), str) and record["age_group"]:
         slots["age_group"] = record["age_group"]
-    neg = [phr[(m.category, m.concept)] for cat in ("morphology", "histology") for m in facts.negated(cat)]
-    pos = [phr[(m.category, m.concept)] for cat in ("morphology", "histology") for m in facts.present(cat)]
+    # yes/no findings of the kind the image can show: lesion morphology in photographs, histology in sections
+    mod_key = mod if isinstance(mod, str) else UNKNOWN
+    cats = {"clinical": ("morphology",), "dermoscopy": ("morphology",), "pathology": ("histology",)}.get(
+        mod_key, ("morphology", "histology")
+    )
+    neg = [phr[(m.category, m.concept)] for cat in cats for m in facts.negated(cat)]
+    pos = [phr[(m.category, m.concept)] for cat in cats for m in facts.present(cat)]
     # the choice is made here, once, so it does not depend on which other slots exist
     if neg:
         slots["finding_no"] = rng.choice(sorted(set(neg)))
@@ -272,6 +296,5 @@ def template_samples(
             out.append(QA(_fill(rng.choice(qs), slots), _fill(rng.choice(v.answers), slots), qt.name))
             break
     if per_image is not None and per_image >= 0 and len(out) > per_image:
-        keep = set(rng.sample(range(len(out)), per_image))
-        out = [qa for i, qa in enumerate(out) if i in keep]
+        out = [out[i] for i in templates.choose(rng, [qa.question_type for qa in out], per_image)]
     return out
