@@ -171,4 +171,6 @@ def sacrebleu_from_stats(sums: np.ndarray) -> list[float]:
 def sacrebleu_signature(order: int) -> str:
     from sacrebleu.metrics.bleu import BLEU
 
-    return f"{BLEU(max_ngram_order=order).get_signature()}|ngram:{order}"
+    bleu = BLEU(max_ngram_order=order)
+    bleu.corpus_score(["a"], [["a"]])  # sacrebleu fills the signature (nrefs) on first use
+    return f"{bleu.get_signature()}|ngram:{order}"
