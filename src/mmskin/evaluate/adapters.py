@@ -180,7 +180,8 @@ class HFAdapter:
     (``mmskin.models.build_prompt``); only the new tokens are decoded.
 
     ``cache="static"`` uses a static KV cache (on CUDA transformers then compiles the decoding step);
-    ``model``/``processor`` may be passed already loaded (tests, benchmarks)."""
+    ``model``/``processor`` may be passed already loaded (tests, benchmarks). Otherwise the model loads on first
+    use, so a run that finds everything cached (features, predictions) never loads it."""
 
     def __init__(
         self,
@@ -201,7 +202,7 @@ class HFAdapter:
             raise ValueError("hf adapter needs a path or hub id: --model hf:PATH")
         self.path = path
         self.name = f"hf:{path}"
-        self.device = _resolve_device(device)
+        self.device = device
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
         self.paper_decoding = bool(paper_decoding)
@@ -211,20 +212,39 @@ class HFAdapter:
         if cache not in ("dynamic", "static"):
             raise ValueError(f"cache must be dynamic or static (got {cache!r})")
         self.cache = cache
-        if model is None or processor is None:
-            from mmskin.models import load_vlm
+        self._model = self._processor = None
+        if model is not None and processor is not None:
+            self._attach(model, processor)
 
-            model, processor = load_vlm(path, dtype=dtype, device=self.device)
-        self.model = model.eval()
-        self.processor = processor
+    def _attach(self, model: Any, processor: Any) -> None:
+        self._model = model.eval()
+        self._processor = processor
         tok = getattr(processor, "tokenizer", processor)
         # decoder-only batching: pad on the left so every row's last token is its prompt's last token
         tok.padding_side = "left"
         self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
+    def _load(self) -> None:
+        if self._model is None:
+            from mmskin.models import load_vlm
+
+            self.device = _resolve_device(self.device)
+            self._attach(*load_vlm(self.path, dtype=self.dtype, device=self.device))
+
+    @property
+    def model(self) -> Any:
+        self._load()
+        return self._model
+
+    @property
+    def processor(self) -> Any:
+        self._load()
+        return self._processor
+
     def gen_kwargs(self) -> dict[str, Any]:
         kw = generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task)
-        kw["pad_token_id"] = self.pad_token_id
+        if self._model is not None:
+            kw["pad_token_id"] = self.pad_token_id
         if self.cache == "static":
             kw["cache_implementation"] = "static"
         return kw
@@ -287,20 +307,28 @@ class HFAdapter:
         return torch.stack(pooled).cpu().numpy().astype("float32")
 
     def info(self) -> dict[str, Any]:
-        import torch
-        import transformers
+        """Provenance without loading the model: the requested settings, the architecture from config.json."""
+        from importlib import metadata
 
+        cfg = Path(self.path) / "config.json"
+        arch = None
+        if cfg.is_file():
+            try:
+                arch = (json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or [None])[0]
+            except (OSError, json.JSONDecodeError, AttributeError):
+                arch = None
         return {
             "name": self.name,
             "kind": "hf",
-            "model_class": type(self.model).__name__,
-            "device": str(self.model.device),
-            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "architecture": arch,
+            "device": self.device,
+            "dtype": self.dtype,
             "decoding": "mmskin-paper" if self.paper_decoding else "greedy",
-            "generate_kwargs": {k: v for k, v in self.gen_kwargs().items() if k != "pad_token_id"},
+            "generate_kwargs": generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task),
+            "kv_cache": self.cache,
             "seed": self.seed,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
+            "torch": metadata.version("torch"),
+            "transformers": metadata.version("transformers"),
         }
 
     def fingerprint(self) -> str:
@@ -313,7 +341,7 @@ class HFAdapter:
                 if f.suffix in (".json", ".safetensors", ".bin"):
                     st = f.stat()
                     h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-        h.update(str(next(self.model.parameters()).dtype).encode())
+        h.update(str(self.dtype).encode())
         return h.hexdigest()[:16]
 
 

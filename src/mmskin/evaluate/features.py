@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def extract_features(
             with np.load(path, allow_pickle=False) as z:
                 if list(z["images"]) == images:
                     return z["features"].astype(np.float32), z["ok"].astype(bool), [], path
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             print(f"{path}: unreadable feature cache ({e}); extracting again", file=sys.stderr)
 
     feats: list[np.ndarray | None] = [None] * len(images)
@@ -127,7 +128,7 @@ def load_features_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray |
         if "allow_pickle" in msg or "Object arrays" in msg:
             raise ValueError(f"{path}: holds Python objects (pickled); store str or numeric arrays") from None
         raise ValueError(msg if msg.startswith(str(path)) else f"{path}: {msg}") from None
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable npz file ({e})") from None
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise ValueError(f"{path}: 'features' must be a numeric N x D array (got {X.dtype} {X.shape})")

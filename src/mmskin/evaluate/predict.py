@@ -48,7 +48,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--batch-size", type=int, default=8, help="samples per model call (default: 8)")
     g.add_argument(
-        "--max-new-tokens", type=int, default=128, help="answer length cap in tokens (default: 128)"
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="answer length cap in tokens (default: 128; 256 with --paper-decoding, as MM-Skin)",
     )
     g.add_argument(
         "--paper-decoding",
