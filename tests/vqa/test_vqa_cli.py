@@ -171,3 +171,32 @@ def test_importing_the_stage_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_on_captions_cleaned_and_demographics_extracted_by_curate(vqa_gen_dataset: Path) -> None:
+    """Curate's own caption cleaning and age/sex extraction (mmskin.curate; its CLI is not registered yet) fill
+    the fields vqa reads; the questions then use them and stay grounded in the cleaned caption."""
+    from mmskin.curate.demographics import extract_demographics
+    from mmskin.curate.text import clean_caption
+
+    ds = vqa_gen_dataset
+    recs = _records(ds)
+    recs[0]["caption_raw"] = recs[0]["caption"] = (
+        "Fig. 2.1 Psoriasis in a 62-year-old man: well-demarcated erythematous plaques with silvery scale on "
+        "the extensor surface of both elbows, without pustules. Courtesy of Dr. A. Smith."
+    )
+    for r in recs:
+        r["caption"] = clean_caption(r["caption"])
+        d = extract_demographics(r["caption"])
+        r.update(age=d.age, sex=d.sex, age_group=d.age_group, demographics_evidence=d.evidence)
+        r["modality"] = "pathology" if "H&E" in r["caption"] or "tissue" in r["caption"] else "clinical"
+        r["modality_score"] = 0.9
+    _write(ds, recs)
+    assert main(["vqa", str(ds), "--quiet"]) == 0
+    got = {s["question_type"]: s["answer"] for s in _samples(ds) if s["record_id"] == recs[0]["id"]}
+    assert "62" in got["demographics"] and "male" in got["demographics"]
+    assert "psoriasis" in got["diagnosis"].lower()
+    assert "elbows" in got["location"]
+    assert got["presence"].startswith("No") and "pustules" in got["presence"]
+    assert not any("Fig." in s["answer"] or "Courtesy" in s["answer"] for s in _samples(ds))
+    assert _info(ds)["dropped"]["samples"] == {}

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -239,7 +240,7 @@ def generate(
                 raw[rec["id"]] = [qa.__dict__.copy() for qa in qas]
                 prog.advance(task)
     else:
-        llm_info = _run_llm(cfg, usable, facts_by_id, templates, raw, dropped_records, err, warn)
+        llm_info = _run_llm(cfg, usable, facts_by_id, templates, raw, dropped_records, err)
 
     samples: list[dict[str, Any]] = []
     type_counts: Counter[str] = Counter()
@@ -347,7 +348,6 @@ def _run_llm(
     raw: dict[str, list[dict[str, str]]],
     dropped_records: Counter[str],
     err: Callable[[str], None],
-    warn: Callable[[str], None],
 ) -> dict[str, Any]:
     from .llm import (
         ChatClient,
@@ -379,9 +379,10 @@ def _run_llm(
     )
     cache = ResponseCache(Path(cfg.dataset) / ".cache" / "vqa-llm")
     k = cfg.per_image if cfg.per_image else DEFAULT_LLM_QUESTIONS
-    types = [t for t in templates.type_names if t != "modality"]
+    types = list(templates.type_names)
     failures: Counter[str] = Counter()
     invalid_items: Counter[str] = Counter()
+    lock = threading.Lock()  # workers count invalid items concurrently
     from .llm import validate_item
 
     def one(rec: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
@@ -391,7 +392,8 @@ def _run_llm(
         for it in items:
             clean, reason = validate_item(it)
             if clean is None:
-                invalid_items[reason or "invalid_item"] += 1
+                with lock:
+                    invalid_items[reason or "invalid_item"] += 1
                 continue
             out.append(clean)
         return rec["id"], out

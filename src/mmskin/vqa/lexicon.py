@@ -3,7 +3,7 @@
     >>> from mmskin.vqa.lexicon import load_lexicon
     >>> lex = load_lexicon()
     >>> [(m.category, m.concept) for m in lex.match("Scaly erythematous plaques on the elbows")]
-    [('morphology', 'scale'), ('color', 'red'), ('morphology', 'erythema'), ('morphology', 'plaque'), ('site', 'elbow')]
+    [('morphology', 'scale'), ('morphology', 'erythema'), ('color', 'red'), ('morphology', 'plaque'), ('site', 'elbow')]
 
 Matching is longest-phrase-first over word tokens across all categories, so "tumor cells" is a cell type, not a
 morphology "tumor", and "dysplastic naevus" is one diagnosis, not a "nevus". A phrase that belongs to several
