@@ -212,3 +212,25 @@ def test_per_image_choice_follows_the_type_weights() -> None:
     assert kept.count("diagnosis") > 4 * max(1, kept.count("modality"))
     assert kept.count("describe") > kept.count("color")
     assert len(set(kept)) >= 5  # no type is starved
+
+
+@pytest.mark.parametrize(
+    "caption, diagnosis",
+    [
+        (
+            "Skin tissue classes. Melanoma: sheets of atypical melanocytes.",
+            "melanoma",
+        ),  # a panel's subcaption
+        (
+            "Papillary intralymphatic angioendothelioma. Some have adjacent lymphangiomas.",
+            None,
+        ),  # only context
+        ("Psoriasis of the elbow. Koebner phenomenon in a scar.", "psoriasis"),
+    ],
+)
+def test_diagnosis_comes_from_the_title_or_a_sentence_head(caption, diagnosis) -> None:
+    got = _by_type({"id": "d", "caption": caption, "modality": "pathology"}).get("diagnosis")
+    if diagnosis is None:
+        assert got is None
+    else:
+        assert diagnosis in got[1].lower()

@@ -204,10 +204,16 @@ def build_slots(
     present_names = {m.concept for m in dx}
     parents = {lex.concepts[("diagnosis", c)].parent for c in present_names} - {None}
     dx = [m for m in dx if m.concept not in parents]
-    # the image's diagnosis is named in the caption's first sentence (its title); a diagnosis only mentioned
-    # later ("some have adjacent lymphangiomas") is context, reported as "also mentions"
-    first_end = len(split_sentences(cap)[0]) if cap else 0
-    main = [m for m in dx if m.start < first_end]
+    # the image's diagnosis is named in the caption's first sentence (its title) or heads a later sentence (a
+    # panel's subcaption: "Skin tissue classes. Melanoma: sheets of ..."); a diagnosis only mentioned inside a
+    # later sentence ("some have adjacent lymphangiomas") is context, reported as "also mentions"
+    sents = split_sentences(cap)
+    first_end = len(sents[0]) if sents else 0
+    starts, pos = set(), 0
+    for sent in sents:
+        pos = cap.find(sent, pos)
+        starts.add(pos)
+    main = [m for m in dx if m.start < first_end] or [m for m in dx if m.start in starts]
     if main:
         slots["diagnosis"] = _named(main[0], lex, cap)
         others = [_named(m, lex, cap) for m in dx if m is not main[0]][:2]
