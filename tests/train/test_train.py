@@ -211,3 +211,43 @@ def test_resume_continues_from_the_checkpoint(tmp_path, capsys, vqa_json, tiny_m
     for step in (4, 5, 6):
         assert b[step] == pytest.approx(a[step], abs=1e-4)
     assert "trained 6 steps" in capsys.readouterr().out
+
+
+def test_eval_vqa_runs_on_the_merged_model(trained, tmp_path, vqa_json, capsys):
+    """H5's ``mmskin eval vqa --model hf:PATH`` scores the merged SkinVL (a smoke run: tiny random model)."""
+    out, _, _, _ = trained["llava"]
+    merged = tmp_path / "merged"
+    assert main(["merge", str(out), "--out", str(merged)]) == 0
+    items = json.loads(vqa_json.read_text())[::6]
+    data = tmp_path / "test.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": it["id"],
+                    "image": it["image"],
+                    "question": it["conversations"][0]["value"].replace("<image>\n", ""),
+                    "answer": it["conversations"][1]["value"],
+                }
+            )
+            + "\n"
+            for it in items
+        )
+    )
+    res = tmp_path / "res.json"
+    argv = ["eval", "vqa", "--data", str(data), "--images", str(SHARED), "--model", f"hf:{merged}"]
+    argv += [
+        "--metrics",
+        "bleu,rouge,recall",
+        "--bootstrap",
+        "10",
+        "--device",
+        "cpu",
+        "--out",
+        str(res),
+        "--quiet",
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    results = json.loads(res.read_text())
+    assert results["overall"]["n"] == len(items) and results["model"] == f"hf:{merged}"
+    assert 0 <= results["overall"]["rougeL"] <= 1
