@@ -261,21 +261,25 @@ class HFAdapter:
             for k, v in enc.items()
         }
 
-    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+    def generate_tokens(self, enc: dict[str, Any], **overrides: Any) -> Any:
+        """The new token ids (batch x new) for processor outputs ``enc`` already on the model's device; the
+        decoding settings are ``gen_kwargs()`` updated with ``overrides`` (the GPU benchmark times this call)."""
         import torch
 
+        if self.paper_decoding:
+            # sampling: the same seed per call gives the same answers for the same batch
+            torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **{**self.gen_kwargs(), **overrides})
+        return out[:, enc["input_ids"].shape[1] :]
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         from mmskin.models import build_prompt
 
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         texts = [build_prompt(self.processor, p) for p in prompts]
-        enc = self._inputs(images, texts)
-        if self.paper_decoding:
-            # sampling: the same seed per call gives the same answers for the same batch
-            torch.manual_seed(self.seed)
-        with torch.inference_mode():
-            out = self.model.generate(**enc, **self.gen_kwargs())
-        new = out[:, enc["input_ids"].shape[1] :]
+        new = self.generate_tokens(self._inputs(images, texts))
         return [t.strip() for t in self.processor.batch_decode(new, skip_special_tokens=True)]
 
     def image_features(self, images: list[Image.Image]) -> np.ndarray:
