@@ -139,6 +139,9 @@ def _cmd_zeroshot(args: argparse.Namespace) -> int:
         _err(f"mmskin eval zeroshot: {e}")
         return 1
     print(markdown(results))
+    if results["n"] == 0:
+        _err(f"mmskin eval zeroshot: nothing was scored (no usable rows in {args.data})")
+        return 1
     m = results["metrics"]
     print(
         f"zeroshot {results['benchmark']}: n={results['n']} accuracy={m['accuracy']:.4f} "

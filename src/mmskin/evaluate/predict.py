@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 # adapter info keys that may change between a run and its resumption without changing the answers
-_VOLATILE = {"device", "concurrency", "base_url", "torch", "transformers"}
+_VOLATILE = {"device", "concurrency", "base_url", "torch", "transformers", "kv_cache"}
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
