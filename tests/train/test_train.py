@@ -251,3 +251,33 @@ def test_eval_vqa_runs_on_the_merged_model(trained, tmp_path, vqa_json, capsys):
     results = json.loads(res.read_text())
     assert results["overall"]["n"] == len(items) and results["model"] == f"hf:{merged}"
     assert 0 <= results["overall"]["rougeL"] <= 1
+
+
+def test_projector_gets_its_own_learning_rate(tiny_models, tmp_path):
+    from transformers import TrainingArguments
+
+    from mmskin.models import load_vlm
+    from mmskin.train.config import TrainConfig
+    from mmskin.train.sft import _make_trainer_class, apply_lora
+
+    model, _ = load_vlm(str(tiny_models["qwen2_5_vl"]))
+    cfg = TrainConfig(base_model="x", lora_r=4, learning_rate=5e-5, projector_learning_rate=2e-5)
+    model = apply_lora(model, cfg, "x")
+    cls = _make_trainer_class()
+    cls.projector_lr = cfg.projector_learning_rate
+    args = TrainingArguments(
+        output_dir=str(tmp_path), learning_rate=cfg.learning_rate, weight_decay=0.01, report_to=[]
+    )
+    opt = cls(model=model, args=args).create_optimizer()
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = 0
+    for group in opt.param_groups:
+        group_names = [names[id(p)] for p in group["params"]]
+        is_proj = {("merger" in n and "modules_to_save" in n) for n in group_names}
+        assert len(is_proj) == 1  # a group is all projector or all LoRA
+        assert group["lr"] == (2e-5 if is_proj.pop() else 5e-5)
+        seen += len(group_names)
+    assert seen == sum(p.requires_grad for p in model.parameters())
+    assert all(
+        "visual.blocks" not in n for n, p in model.named_parameters() if p.requires_grad
+    )  # vision frozen

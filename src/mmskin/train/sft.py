@@ -249,8 +249,14 @@ warmup ratio {cfg.warmup_ratio:g}, weight decay {cfg.weight_decay:g}
 {metrics["total_params"]:,}
 - packages: {packages}
 
-The full resolved config is `config.yaml`; numbers are in `metrics.json`. Merge into a full model with
-`mmskin merge {{this folder}} --out DIR`.
+## Config
+
+```yaml
+{dump_config(cfg).rstrip()}
+```
+
+The same config is in `config.yaml` (`mmskin train config.yaml` reruns it); numbers are in `metrics.json`. Merge
+into a full model with `mmskin merge {{this folder}} --out DIR`.
 """
 
 
