@@ -281,3 +281,18 @@ def test_projector_gets_its_own_learning_rate(tiny_models, tmp_path):
     assert all(
         "visual.blocks" not in n for n, p in model.named_parameters() if p.requires_grad
     )  # vision frozen
+
+
+def test_on_bad_sample_skip_trains_on_the_rest(tmp_path, capsys, vqa_json, tiny_models):
+    items = json.loads(vqa_json.read_text())
+    items[0]["image"] = "images/missing.jpg"
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(items))
+    src = [{"path": str(data), "image_root": str(SHARED)}]
+    cfg = write_config(tmp_path / "c.yaml", "tiny:llava", src, max_steps=2, on_bad_sample="skip")
+    assert main(["train", str(cfg), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "1 bad samples skipped" in captured.out
+    assert "skipped: " in captured.err and "sample s0: image images/missing.jpg not found" in captured.err
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["data"][0]["bad"] == 1 and m["data"][0]["used"] == 23 and len(m["rejected_samples"]) == 1
