@@ -158,3 +158,13 @@ def test_real_mmskin_pairs_equal_reference():
         [meteor_score([a.split()], ("" if is_empty(p) else p).split()) for p, a in zip(preds, answers)]
     )
     assert np.abs(s.values["meteor"] - ref).max() <= TOL
+
+
+def test_forked_rouge_equals_in_process():
+    answers = [f"The lesion {i % 7} is a red papule. It is {i % 5} mm wide" for i in range(1200)]
+    preds = perturb_answers(answers, seed=4)
+    a = score_pairs(preds, answers, metrics=("rouge", "recall"), parallel=True)
+    b = score_pairs(preds, answers, metrics=("rouge", "recall"), parallel=False)
+    for k in ("rouge1", "rouge2", "rougeL", "recall"):
+        assert np.array_equal(a.values[k], b.values[k])
+    assert a.rouge_rejected == b.rouge_rejected > 0

@@ -152,6 +152,47 @@ def _tokens_standard(texts: Sequence[str]) -> list[list[str]]:
     return [tok(t.lower()).split() for t in texts]
 
 
+PARALLEL_MIN_PAIRS = 1000
+
+
+def _in_child(fn: Callable, *args) -> Callable[[], object]:
+    """Start ``fn(*args)`` in a forked process; returns a function that waits for its result.
+
+    Falls back to running in this process when fork is unavailable or the child dies.
+    """
+    import multiprocessing as mp
+    import os
+
+    if "fork" not in mp.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return lambda: fn(*args)
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def target() -> None:
+        try:
+            send.send(("ok", fn(*args)))
+        except BaseException as e:  # noqa: BLE001 - reported to the parent, which recomputes
+            send.send(("error", repr(e)))
+        finally:
+            send.close()
+
+    proc = ctx.Process(target=target, daemon=True)
+    proc.start()
+    send.close()
+
+    def result():
+        try:
+            status, value = recv.recv()
+        except (EOFError, OSError):
+            status, value = "error", "worker died"
+        finally:
+            recv.close()
+            proc.join()
+        return value if status == "ok" else fn(*args)
+
+    return result
+
+
 def score_pairs(
     predictions: Sequence[str],
     answers: Sequence[str],
@@ -159,10 +200,12 @@ def score_pairs(
     metrics: Sequence[str] = METRIC_NAMES,
     bertscorer=None,
     progress: Callable[[str, int], None] | None = None,
+    parallel: bool = True,
 ) -> PairScores:
     """Score every (prediction, answer) pair once; aggregate with :meth:`PairScores.summary` / ``ci95``.
 
-    ``progress(stage, advance)`` is called as metrics finish (and per BERTScore embedding batch).
+    ``progress(stage, advance)`` is called as metrics finish (and per BERTScore embedding batch). With
+    ``parallel`` and at least 1,000 pairs, ROUGE runs in a forked process while the other metrics run here.
     """
     if compat not in COMPATS:
         raise ValueError(f"unknown compat {compat!r} (choose from {', '.join(COMPATS)})")
@@ -184,6 +227,16 @@ def score_pairs(
     else:
         htok, rtok = _tokens_standard(hyps), _tokens_standard(refs)
 
+    rouge_result = None
+    if "rouge" in metrics:
+        from . import rouge
+
+        fn = rouge.rouge_mmskin if compat == "mmskin" else rouge.rouge_score_standard
+        if parallel and len(hyps) >= PARALLEL_MIN_PAIRS:
+            rouge_result = _in_child(fn, hyps, refs)
+        else:
+            value = fn(hyps, refs)
+            rouge_result = lambda: value  # noqa: E731
     if "bleu" in metrics:
         from . import bleu
 
@@ -196,17 +249,6 @@ def score_pairs(
 
         out.values["meteor"] = Meteor().score_many(htok, rtok)
         done("meteor")
-    if "rouge" in metrics:
-        from . import rouge
-
-        if compat == "mmskin":
-            r, rejected = rouge.rouge_mmskin(hyps, refs)
-            out.rouge_rejected = int(rejected.sum())
-        else:
-            r = rouge.rouge_score_standard(hyps, refs)
-        for k, col in zip(GROUPS["rouge"], r.T):
-            out.values[k] = np.ascontiguousarray(col)
-        done("rouge")
     if "bertscore" in metrics:
         cb = (lambda k: progress("bertscore", k)) if progress is not None else None
         p, r, f = bertscorer.score(hyps, refs, progress=cb)
@@ -216,6 +258,14 @@ def score_pairs(
 
         out.values["recall"] = token_recall_many(htok, rtok)
         done("recall")
+    if rouge_result is not None:
+        r = rouge_result()
+        if compat == "mmskin":
+            r, rejected = r
+            out.rouge_rejected = int(rejected.sum())
+        for k, col in zip(GROUPS["rouge"], r.T):
+            out.values[k] = np.ascontiguousarray(col)
+        done("rouge")
     for arr in out.values.values():
         arr[empty] = 0.0
     return out
