@@ -72,6 +72,11 @@ class _Lex:
     group_adj: re.Pattern[str]
     group_adjs: dict[str, str | None]
     article_person: re.Pattern[str]
+    attached_adj: re.Pattern[str]
+    possessive: tuple[tuple[re.Pattern[str], str], ...]
+    other_attached: re.Pattern[str]
+    non_human: re.Pattern[str]
+    not_exact: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +88,7 @@ def _lex() -> _Lex:
     tens = [w for w in words if numbers[w] >= 20 and numbers[w] % 10 == 0 and numbers[w] < 100]
     ones = [w for w in words if numbers[w] < 10]
     written = rf"(?:(?:{'|'.join(tens)})[\s-](?:{'|'.join(ones)})|{'|'.join(map(re.escape, words))})"
-    num = rf"(?P<num>\d{{1,3}}(?:\.\d)?|{written})"
+    num = rf"(?P<num>\d{{1,3}}(?:\.\d)?|{written})(?P<half>\s*(?:1/2|½|and\s+a\s+half))?"
     units = y["units"]
     unit_alt = "|".join(f"(?P<u_{k}>{v['pattern']})" for k, v in units.items())
     unit_years = tuple((re.compile(v["pattern"], re.I), k, float(v["years"])) for k, v in units.items())
@@ -96,18 +101,27 @@ def _lex() -> _Lex:
     person_alt = "|".join(sorted(persons, key=len, reverse=True))
     mods = y["person_modifiers"]
     # no number right before (ranges "20- to 40-year-old", "20 and 40 years old")
-    not_range = r"(?<![\d.])(?<!\d-)(?<!\d\s-)(?<!\d\sto\s)(?<!\d\sand\s)"
+    not_range = r"(?<![\d./])(?<!\d-)(?<!\d\s-)(?<!\d\sto\s)(?<!\d\sand\s)"
     age_res = (
         # "45-year-old", "45 years old", "45 yr old", "3-month-old", "45 y/o", "45 yo", "45yo", "45 y.o."
         re.compile(
             rf"{not_range}\b{num}\s*-?\s*(?:(?:{unit_alt})\s*-?\s*old\b|(?P<yo>y\s*/\s*o\b|y\.\s*o\.|yo\b|yrs?\s*/\s*o\b))",
             re.I,
         ),
+        # "55 year man", "16 month asymptomatic male", "5 year female": only counts with a person noun after it
+        re.compile(rf"{not_range}\b{num}\s*-?\s*(?:{unit_alt})\b(?P<needs_person>)(?!\s*-?\s*old)", re.I),
         # "45 years of age", "3 months of age"
         re.compile(rf"{not_range}\b{num}\s*-?\s*(?:{unit_alt})\.?\s+of\s+age\b", re.I),
+        # "a man of 52", "the girl of 3", "a boy of 6 years" (British textbook style)
+        re.compile(
+            rf"\b(?P<pnoun>{person_alt})\s+of\s+{num}(?:\s*-?\s*(?:{unit_alt})\b\.?)?"
+            r"(?!\s*(?:%|per\b|mm|cm|kg|mg|ml|g\b|patients|cases|\d))",
+            re.I,
+        ),
         # "aged 45", "age 45", "age: 45 years", "aged 3 months"
         re.compile(
-            rf"\b(?P<kw>aged?)\s*[:=]?\s*{num}(?!\s*(?:-|to|and|–)\s*\d)(?:\s*-?\s*(?:{unit_alt})\b\.?)?(?!\s*%)",
+            rf"\b(?P<kw>aged?)\s*[:=]?\s*{num}(?!\s*(?:-|to|and|–)\s*\d)(?!\s*{y['not_age_units']}\b)"
+            rf"(?:\s*-?\s*(?:{unit_alt})\b\.?)?(?!\s*%)",
             re.I,
         ),
     )
@@ -121,7 +135,7 @@ def _lex() -> _Lex:
     pronouns = tuple((re.compile(rf"\b(?:{pat})\b", re.I), sex) for sex, pat in y["pronouns"].items())
     dec = y["decades"]
     decade = re.compile(
-        r"\bin\s+(?P<pron>his|her|their)\s+(?:(?:early|mid|mid-|late)[\s-]*)?"
+        r"\bin\s+(?P<pron>his|her)\s+(?:(?:early|mid|mid-|late)[\s-]*)?"
         rf"(?P<dec>(?:{'|'.join(dec)})|(?:1\d|[2-9]0)['’]?s)\b",
         re.I,
     )
@@ -132,6 +146,12 @@ def _lex() -> _Lex:
         re.I,
     )
     article_person = re.compile(rf"\b(?P<noun>{person_alt})\b(?!-)", re.I)
+    targets = y["possessive_targets"]
+    possessive = tuple(
+        (re.compile(rf"\b(?:{pat})\s+(?=(?:[\w-]+\s+){{0,2}}(?:{targets})\b)", re.I), sex)
+        for sex, pat in {"male": "his", "female": "her"}.items()
+    )
+    other_attached = re.compile(rf"^\s*[,-]?\s*(?:(?:{mods})[\s,-]+){{0,5}}{y['relatives']}\b", re.I)
     return _Lex(
         groups=groups,
         numbers=numbers,
@@ -154,6 +174,11 @@ def _lex() -> _Lex:
         group_adj=group_adj,
         group_adjs=gadj,
         article_person=article_person,
+        attached_adj=re.compile(rf"^\s*{y['attached_adjective_nouns']}", re.I),
+        possessive=possessive,
+        other_attached=other_attached,
+        non_human=re.compile(rf"\b{y['non_human']}\b", re.I),
+        not_exact=re.compile(y["not_exact_before"], re.I),
     )
 
 
@@ -183,6 +208,8 @@ def _number(s: str, lex: _Lex) -> float | None:
 
 
 def _years(value: float, m: re.Match[str], lex: _Lex) -> float:
+    if m.groupdict().get("half"):
+        value += 0.5
     unit = next((k[2:] for k, v in m.groupdict().items() if k.startswith("u_") and v), "year")
     if unit in lex.divisor:
         return round(value / lex.divisor[unit], 4)
@@ -213,14 +240,21 @@ def _attached_person(text: str, end: int, lex: _Lex) -> _Hit | None:
         if m:
             return _Hit(end, end + m.end(), sex=sex)
     m = lex.attached.match(tail)
-    if m and _strict_ok(m.group("noun"), text[end + m.end("noun") : end + m.end("noun") + 40], lex):
-        p = lex.persons[m.group("noun").lower()]
-        return _Hit(end, end + m.end("noun"), sex=p.sex, group=p.group)
-    return None
+    if m is None:
+        return None
+    after = text[end + m.end("noun") : end + m.end("noun") + 40]
+    p = lex.persons[m.group("noun").lower()]
+    # right after an age a strict word is a noun ("27 year old female involved in …") unless an adjective use
+    if p.sex and p.group is None:
+        ok = not lex.attached_adj.match(after)
+    else:
+        ok = _strict_ok(m.group("noun"), after, lex)
+    return _Hit(end, end + m.end("noun"), sex=p.sex, group=p.group) if ok else None
 
 
 def _ages(text: str, lex: _Lex) -> list[tuple[_Hit, float]]:
     found: list[tuple[_Hit, float]] = []
+    animals = bool(lex.non_human.search(text))
     for rx in lex.age_res:
         for m in rx.finditer(text):
             value = _number(m.group("num"), lex)
@@ -231,11 +265,24 @@ def _ages(text: str, lex: _Lex) -> list[tuple[_Hit, float]]:
                 continue
             if lex.not_current.search(text[max(0, m.start() - 40) : m.start()]):
                 continue
+            if lex.not_exact.search(text[max(0, m.start() - 20) : m.start()]):
+                continue
             if m.groupdict().get("kw") and lex.not_current.search(text[max(0, m.start() - 40) : m.end("kw")]):
                 continue
             after = text[m.end() : m.end() + 60]
             hit = _Hit(m.start(), m.end())
+            if lex.other_attached.match(after):
+                continue  # "3 year old asymptomatic sister": someone else's age
+            if m.groupdict().get("pnoun"):
+                p = lex.persons[m.group("pnoun").lower()]
+                if p.anywhere and (p.sex or p.group):
+                    found.append((_Hit(m.start(), m.end(), sex=p.sex, group=p.group), value))
+                continue
             person = _attached_person(text, m.end(), lex)
+            if person is None and (m.groupdict().get("needs_person") is not None or animals or value < 1):
+                # an age without a person noun: only whole years about a human ("a 34 year old alcoholic");
+                # "6 days old" alone is usually the age of a lesion, "8-week-old … mice" an animal's
+                continue
             if person is None and lex.non_person.match(after):
                 continue  # "a 10-year-old scar", "a 3-year-old lesion"
             if person is not None:
@@ -256,10 +303,11 @@ def _ages(text: str, lex: _Lex) -> list[tuple[_Hit, float]]:
 
 def _free_persons(text: str, lex: _Lex) -> list[_Hit]:
     hits = []
+    animals = bool(lex.non_human.search(text))
     for m in lex.article_person.finditer(text):
         word = m.group("noun").lower()
         p = lex.persons[word]
-        if not p.anywhere:
+        if not p.anywhere or (animals and p.strict):
             continue
         if not _strict_ok(word, text[m.end("noun") : m.end("noun") + 40], lex):
             continue
@@ -279,9 +327,17 @@ def _group_adjectives(text: str, lex: _Lex) -> list[_Hit]:
 
 
 def _pronoun_sex(text: str, lex: _Lex, about_patient: bool, patient: list[_Hit]) -> _Hit | None:
-    # another person named (a mother, a doctor) makes pronouns ambiguous; the patient's own noun does not count
-    if any(not any(h.start <= m.start() < h.end for h in patient) for m in lex.others.finditer(text)):
-        return None
+    # another person named (a mother, a doctor) makes pronouns ambiguous, unless the patient owns them ("her
+    # mother", "his wife": the possessive is the patient); the patient's own noun does not count
+    for m in lex.others.finditer(text):
+        if any(h.start <= m.start() < h.end for h in patient):
+            continue
+        if not re.search(
+            r"\b(?:his|her|their|the\s+patient['’]s|patient['’]s)\s+(?:[\w-]+\s+){0,3}$",
+            text[: m.start()],
+            re.I,
+        ):
+            return None
     hits: list[_Hit] = []
     for pat, sex in lex.pronouns:
         for m in pat.finditer(text):
@@ -297,7 +353,11 @@ def _pronoun_sex(text: str, lex: _Lex, about_patient: bool, patient: list[_Hit])
         first.start == 0 or re.search(r"[.!?]\s*$", text[: first.start])
     )
     if not (about_patient or subject):
-        return None
+        # "plaques on her elbows": a possessive before a body part or disease is about the person shown
+        poss = [m for pat, _ in lex.possessive for m in pat.finditer(text)]
+        if not poss:
+            return None
+        first = min(hits, key=lambda h: h.start)
     return first
 
 
@@ -307,7 +367,7 @@ def _evidence(text: str, hits: list[_Hit]) -> str | None:
         return None
     spans: list[list[int]] = []
     for s, e in hits:
-        if spans and s - spans[-1][1] <= 0:
+        if spans and s - spans[-1][1] <= 40:
             spans[-1][1] = max(spans[-1][1], e)
         else:
             spans.append([s, e])
@@ -334,25 +394,27 @@ def extract_demographics(text: str) -> Demographics:
 
     free = _free_persons(text, lex)
     adjs = _group_adjectives(text, lex)
+    decade = lex.decade.search(text)
     if group is None:
+        # most specific first: an adjective on a person ("elderly woman"), a decade ("in his seventies"), then
+        # the person noun itself ("boy", "man")
         adj_groups = {h.group for h in adjs}
+        decade_group = None
+        if decade:
+            d = decade.group("dec").lower().rstrip("s").rstrip("'’")
+            decade_group = lex.decades.get(decade.group("dec").lower())
+            if decade_group is None and d.isdigit():
+                decade_group = "adolescent" if int(d) < 20 else age_group_of(float(d))
+        noun_groups = {h.group for h in free if h.group}
         if len(adj_groups) == 1:
             group = adj_groups.pop()
             used.extend(adjs[:1])
-        else:
-            noun_groups = {h.group for h in free if h.group}
-            if len(noun_groups) == 1:
-                group = noun_groups.pop()
-                used.append(next(h for h in free if h.group))
-    decade = lex.decade.search(text)
-    if group is None and decade:
-        d = decade.group("dec").lower().rstrip("s").rstrip("'’")
-        name = lex.decades.get(decade.group("dec").lower())
-        if name is None and d.isdigit():
-            name = "adolescent" if int(d) < 20 else age_group_of(float(d))
-        if name:
-            group = name
+        elif decade_group:
+            group = decade_group
             used.append(_Hit(decade.start(), decade.end()))
+        elif len(noun_groups) == 1:
+            group = noun_groups.pop()
+            used.append(next(h for h in free if h.group))
 
     if sex is None:
         sexes = {h.sex for h in free if h.sex}

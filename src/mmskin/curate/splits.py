@@ -3,8 +3,8 @@
 A *unit* is a set of records that must land in the same split: all records of one book (``source.sha256``, or
 ``source.file`` when the hash is missing), merged (union-find) with every book that shares a near-duplicate group
 (``duplicate_of`` links a record to its kept copy, possibly in another book). Units are shuffled with the seed,
-then placed greedily, largest first (ties in seeded order), each into the split whose record count is furthest
-below its target ``ratio × total``. With few books the ratios are therefore approximate; with a single unit
+then placed greedily in that order, each into the split whose record count is furthest below its target
+``ratio × total`` (the first unit therefore goes to the largest split). With few books the ratios are therefore approximate; with a single unit
 everything goes to ``train``.
 
 ``by="record"`` splits records instead of books (use it for a single-book dataset): the units are then the
@@ -89,18 +89,14 @@ def assign_splits(
     )
     rng = random.Random(seed)
     rng.shuffle(keyed)
-    order = sorted(range(len(keyed)), key=lambda i: -len(keyed[i][1]))  # stable: ties keep the seeded order
     n = sum(len(ids) for _, ids in keyed)
     counts = [0, 0, 0]
     out: dict[str, str] = {}
-    for rank, i in enumerate(order):
-        size = len(keyed[i][1])
-        if rank == 0 or len(keyed) == 1:
-            k = max(range(3), key=lambda j: weights[j])  # the largest unit goes to the largest split
-        else:
-            # the split furthest below its target after adding this unit
-            k = max(range(3), key=lambda j: weights[j] * n - counts[j] if weights[j] > 0 else float("-inf"))
-        counts[k] += size
-        for rid in keyed[i][1]:
+    for _, ids in keyed:
+        # the split furthest below its target (in records) takes the unit; the first unit goes to the
+        # largest split, so a single book lands in train
+        k = max(range(3), key=lambda j: weights[j] * n - counts[j] if weights[j] > 0 else float("-inf"))
+        counts[k] += len(ids)
+        for rid in ids:
             out[rid] = SPLIT_NAMES[k]
     return out

@@ -76,9 +76,9 @@ def _cleaner() -> _Cleaner:
     labels = "|".join(f"(?:{p})" for p in lex["label_patterns"])
     credit = "|".join(f"(?:{p})" for p in lex["credit_starts"])
     target, lead = lex["crossref_target"], lex["crossref_lead"]
-    words = "|".join(f"(?:{w})" for w in lex["marker_words"])
+    # longest first, so "arrow heads" wins over "arrow"
+    words = "|".join(f"(?:{w})" for w in sorted(lex["marker_words"], key=len, reverse=True))
     mods = "|".join(f"(?:{w})" for w in lex["marker_modifiers"])
-    token = rf"(?:\b(?:{words})\b|(?:{mods}))"
     return _Cleaner(
         char_map=char_map,
         keep=frozenset(lex["keep_chars"]),
@@ -96,7 +96,7 @@ def _cleaner() -> _Cleaner:
         abbreviations=frozenset(a.lower() for a in lex["abbreviations"]),
         crossref_only=re.compile(rf"\s*(?:{lead}\s*)?{target}\s*(?:for\s+(?:details|comparison))?\s*", re.I),
         crossref_phrase=re.compile(rf"\s*[,;]?\s*\b{lead}\s+{target}", re.I),
-        marker_only=re.compile(rf"(?:\s*{token}\s*)+", re.I),
+        marker_only=re.compile(rf"(?:{mods}|[–\-])", re.I),
         marker_word=re.compile(rf"\b(?:{words})\b", re.I),
         marker_symbols=re.compile(lex["marker_symbols_only"]),
         marker_phrases=tuple(re.compile(p, re.I) for p in lex["marker_phrases"]),
@@ -134,7 +134,12 @@ def _join_hyphen_breaks(text: str, c: _Cleaner) -> str:
         left, right = m.group(1), m.group(2)
         if right.lower() in c.hyphen_suspended:
             return m.group(0)
-        if left.lower() in c.hyphen_keep_left or not left.islower():
+        # abbreviations and codes keep their hyphen ("HPV- associated", "CD4- positive"); "Erythe- matous" joins
+        if (
+            left.lower() in c.hyphen_keep_left
+            or any(ch.isdigit() for ch in left)
+            or sum(map(str.isupper, left)) > 1
+        ):
             return f"{left}-{right}"
         return left + right
 
@@ -156,7 +161,8 @@ def _is_sentence_end(text: str, i: int, c: _Cleaner) -> bool:
         if w in c.abbreviations or (len(w) == 1 and w.isalpha()):
             return False
     rest = text[i + 1 :].lstrip()
-    return not rest or rest[0].isupper() or rest[0] in "(['\"" or rest[0].isdigit()
+    # a digit after the period is a citation's year or page ("Dermatology. 2006."), not a new sentence
+    return not rest or rest[0].isupper() or rest[0] in "(['\""
 
 
 def _sentence_end(text: str, start: int, c: _Cleaner) -> int:
@@ -202,21 +208,32 @@ def _drop_segment(seg: str, c: _Cleaner) -> bool:
         return True
     if c.marker_symbols.fullmatch(s) and re.search(r"[^\s,;&]", s):
         return True
-    if c.marker_only.fullmatch(s) and c.marker_word.search(s):
-        return True
+    if c.marker_word.search(s):
+        # marker-only: after replacing the marker words, every token is a modifier ("black", "in", "B", ",")
+        rest = c.marker_word.sub(" ", s)
+        if all(c.marker_only.fullmatch(tok) for tok in re.findall(r"\w+|[^\w\s]", rest)):
+            return True
     return bool(c.credit.match(s) or c.from_credit.match(s) and c.from_requires.search(s))
 
 
 def _clean_parentheticals(text: str, c: _Cleaner) -> str:
     def fix(m: re.Match[str]) -> str:
         open_, inner, close = m.group(1), m.group(2), m.group(3)
-        segs = [s for s in re.split(r";", inner)]
-        kept = [s.strip() for s in segs if not _drop_segment(s, c)]
+        segs = re.split(r";", inner)
+        kept = []
+        for seg in segs:
+            if _drop_segment(seg, c):
+                continue
+            # "(poorly formed glands, arrows)" -> "(poorly formed glands)": drop marker-only comma parts
+            parts = seg.split(",")
+            if len(parts) > 1 and c.marker_word.search(seg):
+                parts = [p for p in parts if not (c.marker_word.search(p) and _drop_segment(p, c))]
+            kept.append(",".join(parts).strip())
+        kept = [k for k in kept if k]
         if not kept:
             return "\x00"  # placeholder: removed, along with the space before it (in _tidy)
-        if len(kept) == len(segs):
-            return m.group(0)
-        return f"{open_}{'; '.join(kept)}{close}"
+        new = f"{open_}{'; '.join(kept)}{close}"
+        return m.group(0) if new.replace(" ", "") == m.group(0).replace(" ", "") else new
 
     return re.sub(r"([(\[])([^()\[\]]*)([)\]])", fix, text)
 
