@@ -113,10 +113,13 @@ def ensure_nltk_wordnet(nltk_data: Path | None = None) -> Path:
 
     if nltk_data is None:
         try:
-            found = nltk.data.find("corpora/wordnet")
-            return Path(str(found))
+            found = Path(str(nltk.data.find("corpora/wordnet")))
+            if (found / "index.noun").is_file() and (found / "lexnames").is_file():
+                return found
         except LookupError:
-            nltk_data = cache_dir() / "nltk_data"
+            pass
+        # none, or one inside a zip (WordNetLite reads plain files): build the folder from Debian's files
+        nltk_data = cache_dir() / "nltk_data"
     target = build_nltk_wordnet(Path(nltk_data))
     if str(nltk_data) not in nltk.data.path:
         nltk.data.path.insert(0, str(nltk_data))

@@ -8,7 +8,7 @@ and its synonym set (:class:`mmskin.evaluate.wordnet.WordNetLite`, checked equal
 
     >>> from mmskin.evaluate.metrics.meteor import Meteor
     >>> round(Meteor().score("the cats sat on a mat".split(), "a cat sat on the mat".split()), 4)
-    0.9375
+    0.8519
 """
 
 from __future__ import annotations

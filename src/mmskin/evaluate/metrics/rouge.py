@@ -11,7 +11,7 @@ here such a pair scores 0 and is counted (:data:`EMPTY`). Its recursive backtrac
 
     >>> from mmskin.evaluate.metrics.rouge import rouge_pair
     >>> rouge_pair("the cat sat", "the cat sat down")
-    (0.857142852244898, 0.6666666622222223, 0.857142852244898)
+    (0.8571428522448981, 0.7999999952000001, 0.8571428522448981)
 
 ``compat standard``: Google's ``rouge-score`` with the Porter stemmer.
 """
