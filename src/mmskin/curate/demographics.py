@@ -15,11 +15,12 @@ Never guesses: a field stays ``None`` unless the text states it. The rules, with
   person nouns in the text ("man", "girl", "male"/"female" only as nouns: not "male pattern baldness",
   "female-to-male ratio"); else pronouns (he/his, she/her) when all agree, the text is about a patient and no
   other person (mother, doctor, husband …) is named. Both sexes named → None.
-- **evidence**: the exact span(s) of the text used, joined with " … " when they are apart.
+- **evidence**: the exact span of the text used (from the first cue to the last when they are at most 40
+  characters apart, else the spans joined with " … ").
 
     >>> from mmskin.curate.demographics import extract_demographics
     >>> extract_demographics("A 3-month-old infant with a congenital naevus on his back.")
-    Demographics(age=0.25, age_group='infant', sex='male', evidence='3-month-old infant … his')
+    Demographics(age=0.25, age_group='infant', sex='male', evidence='3-month-old infant with a congenital naevus on his')
     >>> extract_demographics("Male pattern baldness in 45% of patients.").sex is None
     True
 """
