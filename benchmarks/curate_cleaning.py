@@ -56,6 +56,7 @@ KEEP = {
         r"×\s?\d{2,4}\b|\b[xX]\s?\d{2,4}\b|\bmagnification\b|\b(?:low|med|high)\s+mag\b", re.I
     ),
 }
+SPLIT_LIGATURE = re.compile(r"(?<=[a-z]) f[il] (?=[a-z])|\bf[il] (?=[a-z]{3})")
 LABEL_START = re.compile(r"^\s*(?:fig(?:ure)?s?\.?|plate|FIGURE)\s*\d", re.I)
 
 
@@ -192,6 +193,9 @@ def part_b(show: int) -> dict:
             if rx.search(raw):
                 c[name] += 1
                 c[f"{name}_kept"] += bool(rx.search(out))
+        if SPLIT_LIGATURE.search(raw):
+            c["split_ligature"] += 1
+            c["split_ligature_left"] += bool(SPLIT_LIGATURE.search(out))
         c["empty"] += bool(raw.strip()) and not out
         c["not_idempotent"] += clean_caption(out) != out
         c["chars_raw"] += len(raw)
@@ -212,6 +216,10 @@ def part_b(show: int) -> dict:
         )
     for name in KEEP:
         print(f"  {name:16s} in raw {c[name]:5d}, kept {c[name + '_kept'] / max(1, c[name]):.4f}")
+    print(
+        f"  broken ligatures ('myo fi broblastic') in raw {c['split_ligature']}, still present after cleaning "
+        f"{c['split_ligature_left']}"
+    )
     print(
         f"  empty outputs {c['empty']}, idempotence violations {c['not_idempotent']}, "
         f"characters kept {c['chars_out'] / max(1, c['chars_raw']):.4f}"

@@ -46,7 +46,7 @@ def _load_lexicon_cached(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Cleaner:
-    char_map: dict[str, str]
+    table: dict[int, str]
     keep: frozenset[str]
     lig_split: re.Pattern[str]
     lig_prefixes: frozenset[str]
@@ -61,6 +61,7 @@ class _Cleaner:
     abbreviations: frozenset[str]
     crossref_only: re.Pattern[str]
     crossref_phrase: re.Pattern[str]
+    crossref_target_word: re.Pattern[str]
     marker_only: re.Pattern[str]
     marker_word: re.Pattern[str]
     marker_symbols: re.Pattern[str]
@@ -80,7 +81,7 @@ def _cleaner() -> _Cleaner:
     words = "|".join(f"(?:{w})" for w in sorted(lex["marker_words"], key=len, reverse=True))
     mods = "|".join(f"(?:{w})" for w in lex["marker_modifiers"])
     return _Cleaner(
-        char_map=char_map,
+        table=str.maketrans(char_map),
         keep=frozenset(lex["keep_chars"]),
         # a ligature fragment standing alone between letters: "myo fi broblastic", "super fi cial"
         lig_split=re.compile(rf"(?:(\b[A-Za-z]+) )?\b({frags}) ([a-z]+)\b", re.I),
@@ -96,6 +97,7 @@ def _cleaner() -> _Cleaner:
         abbreviations=frozenset(a.lower() for a in lex["abbreviations"]),
         crossref_only=re.compile(rf"\s*(?:{lead}\s*)?{target}\s*(?:for\s+(?:details|comparison))?\s*", re.I),
         crossref_phrase=re.compile(rf"\s*[,;]?\s*\b{lead}\s+{target}", re.I),
+        crossref_target_word=re.compile(rf"\b{target}", re.I),
         marker_only=re.compile(rf"(?:{mods}|[–\-])", re.I),
         marker_word=re.compile(rf"\b(?:{words})\b", re.I),
         marker_symbols=re.compile(lex["marker_symbols_only"]),
@@ -103,17 +105,25 @@ def _cleaner() -> _Cleaner:
     )
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _normalize_unicode(text: str, c: _Cleaner) -> str:
-    out = []
-    for ch in text:
-        if ch in c.char_map:
-            out.append(c.char_map[ch])
-        elif ch in c.keep or ch.isascii():
-            out.append(ch)
-        else:
-            out.append(unicodedata.normalize("NFKC", ch))
-    # control characters (other than whitespace) never belong in a caption
-    return "".join(ch for ch in "".join(out) if ch.isprintable() or ch.isspace())
+    text = text.translate(c.table)
+
+    def fix(m: re.Match[str]) -> str:
+        ch = m.group(0)
+        if ch in c.keep:
+            return ch
+        # control and format characters (LRM, zero-width …) never belong in a caption
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            return " " if ch.isspace() else ""
+        return unicodedata.normalize("NFKC", ch)
+
+    if not text.isascii():
+        text = _NON_ASCII.sub(fix, text)
+    return _ASCII_CONTROL.sub("", text)
 
 
 def _fix_split_ligatures(text: str, c: _Cleaner) -> str:
@@ -239,9 +249,12 @@ def _clean_parentheticals(text: str, c: _Cleaner) -> str:
 
 
 def _remove_phrases(text: str, c: _Cleaner) -> str:
-    text = c.crossref_phrase.sub("", text)
-    for p in c.marker_phrases:
-        text = p.sub("", text)
+    # cheap keyword checks first: the phrase patterns start with optional spaces and are slow to scan
+    if c.crossref_target_word.search(text):
+        text = c.crossref_phrase.sub("", text)
+    if c.marker_word.search(text):
+        for p in c.marker_phrases:
+            text = p.sub("", text)
     return text
 
 
