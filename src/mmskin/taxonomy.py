@@ -164,8 +164,10 @@ class Taxonomy:
 
     def match_class(self, text: str) -> str | None:
         """Canonical class named in ``text``, or None. Normalised (case, punctuation, whitespace, plural); the
-        whole text may also be a class code ('mel'); otherwise the LONGEST name or synonym occurring in the text
-        as whole tokens wins; two different classes tied for longest -> None (ambiguous)."""
+        whole text may also be a class code ('mel'). Otherwise every name or synonym occurring in the text as
+        whole tokens is found, and a phrase inside a longer one is dropped (longest match: 'melanocytic nevus'
+        hides its 'nevus'). Exactly one class left -> that class; none, or several different classes ('melanoma
+        or basal cell carcinoma', a model repeating the class list) -> None: unparsed, never a guess."""
         if not text:
             return None
         n = normalize(text)
@@ -177,19 +179,20 @@ class Taxonomy:
         if n in self._codes:
             return self._codes[n]
         toks = n.split()
-        best_len = 0
-        best: set[str] = set()
+        spans: list[
+            tuple[int, int, frozenset[str]]
+        ] = []  # (start, end, classes) of the longest phrase at each start
         for i in range(len(toks)):
             for length in range(min(self._max_len, len(toks) - i), 0, -1):
                 hit = self._phrases.get(" ".join(toks[i : i + length]))
-                if hit is None:
-                    continue
-                if length > best_len:
-                    best_len, best = length, set(hit)
-                elif length == best_len:
-                    best |= hit
-                break  # shorter phrases starting here are inside this one
-        return next(iter(best)) if len(best) == 1 else None
+                if hit is not None:
+                    spans.append((i, i + length, frozenset(hit)))
+                    break  # shorter phrases starting here are inside this one
+        found: set[str] = set()
+        for a, b, hit in spans:
+            if not any(a2 <= a and b <= b2 and (b2 - a2) > (b - a) for a2, b2, _ in spans):
+                found |= hit
+        return next(iter(found)) if len(found) == 1 else None
 
 
 # --- loading -------------------------------------------------------------------------------------------------

@@ -164,9 +164,8 @@ def test_resume_and_custom_prompt(ham_rows, tmp_path):
     assert len(lines) == 12 and len({json.loads(x)["id"] for x in lines}) == 12
     res = json.loads(out.read_text())
     assert res["provenance"]["prompt"].startswith("Pick one of: Actinic Keratoses, ")
-    # an answer that repeats the whole list parses to its longest class name (match_class: longest match wins)
-    bcc = res["confusion"]["labels"].index("Basal Cell Carcinoma")
-    assert res["unparsed"] == 0 and sum(row[bcc] for row in res["confusion"]["matrix"]) == 12
+    # an answer that repeats the whole class list names every class: unparsed (counted wrong), never a guess
+    assert res["unparsed"] == 12 and res["metrics"]["accuracy"] == 0.0
     bad = tmp_path / "noplaceholder.txt"
     bad.write_text("What is it?")
     args[args.index("--prompt") + 1] = str(bad)

@@ -175,3 +175,16 @@ def test_user_yaml_and_errors(tmp_path):
         load_taxonomy(str(tmp_path / "missing.yaml"))
     with pytest.raises(TaxonomyError, match="did you mean"):
         load_taxonomy("ham1000")
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("The diagnosis is a melanocytic nevus.", "Nevus"),  # a synonym; "nevus" inside it counts once
+        ("Melanoma or basal cell carcinoma.", None),  # two classes: unparsed, not the longer one
+        ("Actinic Keratoses, Basal Cell Carcinoma, Benign Keratosis, Dermatofibroma, Melanoma", None),
+        ("melanoma", "Melanoma"),
+    ],
+)
+def test_match_class_several_classes_is_unparsed(answer, expected) -> None:
+    assert load_taxonomy("ham10000").match_class(answer) == expected
