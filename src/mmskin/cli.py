@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +26,9 @@ exit status: 0 when every file was read, 1 when any file or page failed."""
 EPILOG_DEMO = """example:
   mmskin demo --out mmskin-demo
 
-builds the bundled sample atlas (public-domain NCI photographs, CC BY histology) offline."""
+runs the whole path offline on the bundled sample atlas (public-domain NCI photographs, CC BY histology):
+build -> curate -> report -> vqa -> export -> train (a tiny random-weight model: a smoke run, not a model)
+-> merge -> eval vqa -> report. Each step is printed as the mmskin command that runs it."""
 
 
 EPILOG_REPORT = """examples:
@@ -71,22 +74,134 @@ def demo_pdf() -> Path:
     return Path(str(files("mmskin") / "data" / "demo" / "sample_textbook.pdf"))
 
 
+def packaged_file(*parts: str) -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("mmskin").joinpath("data", *parts)))
+
+
+def _demo_steps(out: Path, pdf: Path, workers: int) -> list[tuple[str, list[str]]]:
+    """The whole path on the bundled sample, as the user would type it (each step is one ``mmskin`` command)."""
+    smoke = out / "smoke-model"
+    return [
+        ("build", ["build", str(pdf), "--out", str(out), "--workers", str(workers)]),
+        ("curate", ["curate", str(out), "--workers", str(workers)]),
+        ("report", ["report", str(out), "--out", str(out / "report")]),
+        ("vqa", ["vqa", str(out)]),
+        (
+            "export",
+            [
+                "export",
+                str(out),
+                "--subset",
+                "vqa",
+                "--format",
+                "llava",
+                "--out",
+                str(out / "exports" / "vqa_llava.json"),
+            ],
+        ),
+        (
+            "export",
+            [
+                "export",
+                str(out),
+                "--subset",
+                "captions",
+                "--format",
+                "hf",
+                "--out",
+                str(out / "exports" / "captions.parquet"),
+            ],
+        ),
+        # a smoke run: a tiny random-weight model, a few steps; it proves the path works, it is not a model
+        (
+            "train",
+            [
+                "train",
+                str(packaged_file("train", "tiny-cpu.yaml")),
+                "--out",
+                str(smoke / "adapter"),
+                "--set",
+                f"data=[{{path: {json.dumps(str(out / 'vqa.jsonl'))}, name: demo VQA}}]",
+            ],
+        ),
+        ("merge", ["merge", str(smoke / "adapter"), "--out", str(smoke / "merged")]),
+        (
+            "eval",
+            [
+                "eval",
+                "vqa",
+                "--data",
+                str(out / "vqa.jsonl"),
+                "--images",
+                str(out),
+                "--dataset",
+                str(out),
+                "--model",
+                f"hf:{smoke / 'merged'}",
+                "--bertscore-model",
+                "minilm",
+                "--bootstrap",
+                "200",
+                "--out",
+                str(smoke / "eval_vqa.json"),
+            ],
+        ),
+        ("report", ["report", str(smoke / "eval_vqa.json"), "--out", str(smoke / "report")]),
+    ]
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .pdf.build import BuildConfig, build
+    import importlib.util
+    import time
 
     pdf = demo_pdf()
     if not pdf.exists():
         _stderr(f"mmskin demo: the bundled sample {pdf} is missing (run scripts/make_demo_pdf.py)")
         return 1
     out = Path(args.out)
-    summary = build([str(pdf)], BuildConfig(out=out, workers=1), progress=not args.quiet)
-    print(summary.line(out))
-    print(f"dataset: {out.resolve()}  (records: {out.resolve() / 'records.jsonl'})")
-    return 1 if summary.errors else 0
+    has_torch = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("peft") is not None
+    failed: list[str] = []
+    t0 = time.perf_counter()
+    for name, argv in _demo_steps(out, pdf, workers=1):
+        if name in ("train", "merge", "eval") and (args.skip_train or not has_torch):
+            why = (
+                "--skip-train"
+                if args.skip_train
+                else "torch/peft not installed: pip install 'mmskin[train,eval]'"
+            )
+            print(f"== demo: {name}: skipped ({why})", flush=True)
+            continue
+        if name == "train":
+            print(
+                "== demo: SMOKE RUN: training a tiny random-weight model for a few steps; its answers and "
+                "scores are nonsense by design (they check the pipeline, not a model)",
+                flush=True,
+            )
+        print(f"== demo: mmskin {' '.join(argv)}", flush=True)
+        quiet = args.quiet and name not in ("report", "merge")  # those two draw no progress bar
+        rc = main([*argv, "--quiet"] if quiet else argv)
+        if rc != 0:
+            failed.append(name)
+            if name in ("build", "curate", "vqa", "train", "merge"):  # later steps need this one's output
+                break
+    secs = time.perf_counter() - t0
+    status = f"failed at: {', '.join(failed)}" if failed else "all steps passed"
+    print(
+        f"demo: {status} in {secs:.1f} s -> {out.resolve()}  (dataset card: {out.resolve() / 'report' / 'index.html'})"
+    )
+    return 1 if failed else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     first = Path(args.inputs[0])
+    errors: list[str] = []
+
+    def on_error(msg: str) -> None:
+        errors.append(msg)
+        _stderr(f"error: {msg}")
+
     if first.is_dir():
         if len(args.inputs) != 1:
             _stderr("mmskin report: give one dataset folder, or results JSON files")
@@ -96,13 +211,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
             return 2
         from .curate.report import write_dataset_card
 
-        index = write_dataset_card(first, args.out)
+        index = write_dataset_card(first, args.out, on_error=on_error)
     else:
         from .evaluate.report import write_results_report
 
-        index = write_results_report([Path(x) for x in args.inputs], args.out)
-    print(f"report: {index}")
-    return 0
+        index = write_results_report([Path(x) for x in args.inputs], args.out, on_error=on_error)
+    print(f"report: {index} ({len(errors)} errors)")
+    return 1 if errors else 0
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -145,7 +260,9 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--out", default="mmskin-demo", help="output folder (default: ./mmskin-demo)")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument(
+        "--skip-train", action="store_true", help="stop after the data stages (no train/merge/eval)"
+    )
     d.set_defaults(func=_cmd_demo)
 
     r = sub.add_parser(
@@ -154,7 +271,9 @@ def make_parser() -> argparse.ArgumentParser:
         epilog=EPILOG_REPORT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument("inputs", nargs="+", metavar="DATASET|RESULTS", help="a dataset folder, or results JSON files")
+    r.add_argument(
+        "inputs", nargs="+", metavar="DATASET|RESULTS", help="a dataset folder, or results JSON files"
+    )
     r.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for index.html and plots")
     r.set_defaults(func=_cmd_report)
 

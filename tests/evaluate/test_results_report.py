@@ -74,7 +74,9 @@ def test_report_renders_tables_plots_and_names_bad_files(tmp_path, capsys):
     unknown = tmp_path / "other.json"
     unknown.write_text('{"hello": 1}')
     out = tmp_path / "report"
-    assert main(["report", *map(str, files), str(bad), str(unknown), "--out", str(out)]) == 0
+    assert (
+        main(["report", *map(str, files), str(bad), str(unknown), "--out", str(out)]) == 1
+    )  # bad files are named and make the exit status 1; the rest is rendered
     err = capsys.readouterr().err.strip().splitlines()
     assert any(line.startswith(f"error: {bad}: not JSON") for line in err), err
     assert any(line.startswith(f"error: {unknown}: unknown results format") for line in err), err
@@ -111,6 +113,6 @@ def test_report_renders_tables_plots_and_names_bad_files(tmp_path, capsys):
 def test_report_with_only_bad_files_still_writes_index(tmp_path, capsys):
     bad = tmp_path / "x.json"
     bad.write_bytes(b"\xff\xfe")
-    assert main(["report", str(bad), "--out", str(tmp_path / "r")]) == 0
+    assert main(["report", str(bad), "--out", str(tmp_path / "r")]) == 1
     assert "not UTF-8" in capsys.readouterr().err
     assert "x.json" in (tmp_path / "r" / "index.html").read_text()

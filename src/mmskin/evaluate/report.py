@@ -20,6 +20,7 @@ import io
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,8 +325,9 @@ th:first-child,td:first-child{text-align:left}.ci{color:#777;font-size:11px}.na{
 margin:4px}code{font-size:11px}.err{color:#a00}"""
 
 
-def write_results_report(paths: list[Path], out: Path) -> Path:
-    """Render results JSON files into ``out/index.html`` (+ PNG plots); returns the index path."""
+def write_results_report(paths: list[Path], out: Path, on_error: Callable[[str], None] | None = None) -> Path:
+    """Render results JSON files into ``out/index.html`` (+ PNG plots); returns the index path. A file that
+    cannot be read is named in the page and passed to ``on_error`` (default: printed to stderr)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs: list[Run] = []
@@ -336,7 +338,10 @@ def write_results_report(paths: list[Path], out: Path) -> Path:
         except ValueError as e:
             msg = f"{p}: {e}"
             errors.append(msg)
-            print(f"error: {msg}", file=sys.stderr, flush=True)
+            if on_error is not None:
+                on_error(msg)
+            else:
+                print(f"error: {msg}", file=sys.stderr, flush=True)
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>mmskin results</title><style>{CSS}</style>",
         f"</head><body><h1>mmskin results</h1><p>{len(runs)} results file(s); mmskin {__version__}. "
