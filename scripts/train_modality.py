@@ -1,0 +1,331 @@
+"""Fit the modality classifier (clinical / dermoscopy / pathology / other) and write its weights as npz.
+
+Training data: the labelled development images (``../shared/data/images/labels.csv``; ``histopathology`` ->
+``pathology``, ``other (radiology CT/MR)`` -> ``other``), each also seen as several copies that mimic textbook
+reproduction (crops, downscale/upscale, JPEG re-encoding at quality 30-95, slight colour and gamma shifts,
+print-like blur and paper tint, occasional greyscale). Textbooks are full of charts and diagrams, and the dev set
+holds only 42, so the script also renders synthetic ``other`` figures with matplotlib (bar, line, scatter, pie,
+tables, flow charts, line drawings, text). Features are ``mmskin.curate.features.image_features``; the model is a
+standardising scaler + multinomial logistic regression (scikit-learn here; numpy at runtime). No pickle: the npz
+holds plain arrays and a JSON string of metadata.
+
+    .venv/bin/python scripts/train_modality.py                 # writes src/mmskin/data/curate/modality_weights.npz
+    .venv/bin/python scripts/train_modality.py --augment 8 --seed 0 --C 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from mmskin.curate.features import FEATURE_NAMES, image_features, load_image  # noqa: E402
+from mmskin.curate.modality import CLASSES  # noqa: E402
+
+LABEL_MAP = {
+    "clinical": "clinical",
+    "dermoscopy": "dermoscopy",
+    "histopathology": "pathology",
+    "pathology": "pathology",
+    "other": "other",
+    "other (radiology CT/MR)": "other",
+}
+DEFAULT_OUT = REPO / "src" / "mmskin" / "data" / "curate" / "modality_weights.npz"
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+FEATURES_SRC = REPO / "src" / "mmskin" / "curate" / "features.py"
+
+
+def load_labels(data: Path) -> list[tuple[Path, str, str]]:
+    """(image path, class, source folder) for every row of images/labels.csv whose file exists."""
+    rows = []
+    with open(data / "images" / "labels.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            cls = LABEL_MAP.get(r["modality"].strip())
+            p = data / r["file"]
+            if cls is None or not p.is_file():
+                continue
+            rows.append((p, cls, str(Path(r["file"]).parent)))
+    return rows
+
+
+# ---------------------------------------------------------------- textbook-reproduction augmentation
+
+
+def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    if rng.random() < 0.8:  # crop
+        fh, fw = rng.uniform(0.7, 1.0, 2)
+        ch, cw = max(16, int(h * fh)), max(16, int(w * fw))
+        y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        img = img[y : y + ch, x : x + cw]
+    h, w = img.shape[:2]
+    s = rng.uniform(0.3, 1.0)
+    if s < 0.95 and min(h, w) * s >= 24:  # downscale, sometimes upscale back (scan / print resampling)
+        img = cv2.resize(img, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
+        if rng.random() < 0.5:
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    f = img.astype(np.float32) / 255.0
+    f = f ** rng.uniform(0.8, 1.25)
+    f = f * rng.uniform(0.92, 1.08, 3)[None, None, :]
+    grey = f.mean(axis=2, keepdims=True)
+    f = grey + (f - grey) * rng.uniform(0.75, 1.2)
+    if rng.random() < 0.3:  # paper tint
+        tint = np.array([1.0, rng.uniform(0.95, 1.0), rng.uniform(0.88, 0.98)], np.float32)
+        a = rng.uniform(0.0, 0.08)
+        f = f * (1 - a) + tint * a
+    img = (f.clip(0, 1) * 255).round().astype(np.uint8)
+    if rng.random() < 0.4:  # print-like blur
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.2))
+    if rng.random() < 0.2:
+        img = np.clip(img + rng.normal(0, rng.uniform(1, 5), img.shape), 0, 255).astype(np.uint8)
+    if rng.random() < grey_p:
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        img = np.repeat(g[:, :, None], 3, axis=2)
+    if rng.random() < 0.85:  # JPEG re-encoding
+        q = int(rng.integers(30, 96))
+        ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(img)
+
+
+# ---------------------------------------------------------------- synthetic "other" figures
+
+
+def synthetic_other(rng: np.random.Generator) -> np.ndarray:
+    """One rendered chart / table / diagram / drawing / text figure as RGB uint8."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Ellipse, FancyArrowPatch, FancyBboxPatch
+
+    kind = rng.choice(["bar", "line", "scatter", "pie", "hist", "table", "flow", "drawing", "text", "heat"])
+    fw, fh = rng.uniform(3, 7), rng.uniform(2.2, 5)
+    fig = plt.figure(figsize=(fw, fh), dpi=int(rng.integers(60, 130)))
+    ax = fig.add_axes([0.12, 0.12, 0.83, 0.8])
+    cmap = plt.get_cmap(rng.choice(["tab10", "Set2", "Pastel1", "Dark2", "Greys", "Blues"]))
+    words = "age sex skin lesion rate cases group score patients years control total site".split()
+
+    def w(n):
+        return " ".join(rng.choice(words, n))
+
+    if kind == "bar":
+        k = int(rng.integers(3, 12))
+        ax.bar(range(k), rng.uniform(1, 10, k), color=[cmap(i % 10) for i in range(k)])
+        ax.set_title(w(3), fontsize=9)
+    elif kind == "line":
+        for i in range(int(rng.integers(1, 4))):
+            ax.plot(np.cumsum(rng.normal(0, 1, 50)), color=cmap(i), lw=rng.uniform(0.8, 2.5))
+        ax.set_xlabel(w(1))
+        ax.grid(rng.random() < 0.5)
+    elif kind == "scatter":
+        ax.scatter(rng.normal(0, 1, 80), rng.normal(0, 1, 80), s=rng.uniform(5, 40), c=[cmap(0)])
+    elif kind == "pie":
+        k = int(rng.integers(3, 7))
+        ax.pie(rng.uniform(1, 5, k), labels=[w(1) for _ in range(k)], colors=[cmap(i) for i in range(k)])
+    elif kind == "hist":
+        ax.hist(rng.normal(0, 1, 300), bins=int(rng.integers(8, 30)), color=cmap(1), edgecolor="k")
+    elif kind == "table":
+        ax.axis("off")
+        r, c = int(rng.integers(3, 10)), int(rng.integers(2, 6))
+        cells = [[f"{rng.uniform(0, 100):.1f}" for _ in range(c)] for _ in range(r)]
+        ax.table(cellText=cells, colLabels=[w(1) for _ in range(c)], loc="center")
+    elif kind == "flow":
+        ax.axis("off")
+        n = int(rng.integers(3, 7))
+        xs = np.linspace(0.1, 0.9, n)
+        for i, x in enumerate(xs):
+            y = rng.uniform(0.3, 0.7)
+            ax.add_patch(FancyBboxPatch((x - 0.06, y - 0.08), 0.12, 0.16, boxstyle="round", fc=cmap(i % 10)))
+            ax.text(x, y, w(1), ha="center", va="center", fontsize=7)
+            if i:
+                ax.add_patch(FancyArrowPatch((xs[i - 1] + 0.06, 0.5), (x - 0.06, 0.5), arrowstyle="->"))
+    elif kind == "drawing":
+        ax.axis("off")
+        for _ in range(int(rng.integers(3, 12))):
+            t = np.linspace(0, 1, 30)
+            p = rng.uniform(0, 1, (4, 2))
+            xy = ((1 - t) ** 3)[:, None] * p[0] + (3 * (1 - t) ** 2 * t)[:, None] * p[1]
+            xy += (3 * (1 - t) * t**2)[:, None] * p[2] + (t**3)[:, None] * p[3]
+            ax.plot(xy[:, 0], xy[:, 1], color="k" if rng.random() < 0.7 else cmap(2), lw=rng.uniform(0.5, 2))
+        if rng.random() < 0.5:
+            ax.add_patch(Ellipse((0.5, 0.5), 0.5, 0.3, fc=cmap(3), alpha=0.6))
+    elif kind == "text":
+        ax.axis("off")
+        for i in range(int(rng.integers(4, 14))):
+            ax.text(0.0, 1 - i * 0.08, w(int(rng.integers(4, 9))), fontsize=8, transform=ax.transAxes)
+    else:
+        ax.imshow(rng.uniform(0, 1, (int(rng.integers(4, 15)), int(rng.integers(4, 15)))), cmap=cmap)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", facecolor="white")
+    plt.close(fig)
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+    return np.ascontiguousarray(img)
+
+
+# ---------------------------------------------------------------- features, fit, save
+
+
+def grey_p_for(cls: str) -> float:
+    # old textbooks print clinical photos in black and white; radiology must not become the only grey class
+    return {"clinical": 0.12, "dermoscopy": 0.04, "pathology": 0.0, "other": 0.2}[cls]
+
+
+def feature_table(
+    rows: list[tuple[Path, str, str]], n_aug: int, seed: int, n_synth: int, cache: Path | None = None
+) -> dict[str, np.ndarray]:
+    """Features of every image and its augmented copies. Returns X, y (class index), group (source), orig
+    (True for the unaugmented image), file. Cached by the inputs' hash when ``cache`` is given."""
+    key = hashlib.sha256(
+        json.dumps(
+            [[str(p), c, s] for p, c, s in rows] + [n_aug, seed, n_synth, list(FEATURE_NAMES)]
+        ).encode()
+        + FEATURES_SRC.read_bytes()
+        + Path(__file__).read_bytes()
+    ).hexdigest()[:16]
+    if cache is not None:
+        cf = cache / f"modality_features_{key}.npz"
+        if cf.is_file():
+            z = np.load(cf, allow_pickle=False)
+            return {k: z[k] for k in z.files}
+    X, y, grp, orig, files = [], [], [], [], []
+    for i, (p, cls, src) in enumerate(rows):
+        rng = np.random.default_rng([seed, i])
+        img = load_image(p)
+        for a in range(n_aug + 1):
+            im = img if a == 0 else augment(img, rng, grey_p_for(cls))
+            X.append(image_features(im))
+            y.append(CLASSES.index(cls))
+            grp.append(src)
+            orig.append(a == 0)
+            files.append(str(p))
+    rng = np.random.default_rng([seed, 99991])
+    for _ in range(n_synth):
+        im = synthetic_other(rng)
+        if rng.random() < 0.7:
+            im = augment(im, rng, 0.3)
+        X.append(image_features(im))
+        y.append(CLASSES.index("other"))
+        grp.append("synthetic/other")
+        orig.append(False)
+        files.append("synthetic")
+    out = {
+        "X": np.stack(X).astype(np.float32),
+        "y": np.array(y, np.int64),
+        "group": np.array(grp),
+        "orig": np.array(orig),
+        "files": np.array(files),
+    }
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(cache / f"modality_features_{key}.npz", **out)
+    return out
+
+
+def source_weights(y: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Sample weights giving every class the same total, split equally among its sources: a big source (84 NCI
+    photos) must not teach the model that its quirks are the class."""
+    w = np.zeros(len(y))
+    for c in np.unique(y):
+        srcs = sorted(set(group[y == c]))
+        for s in srcs:
+            m = (y == c) & (group == s)
+            w[m] = 1.0 / len(srcs) / m.sum()
+    return w * len(y) / w.sum()
+
+
+def fit(X: np.ndarray, y: np.ndarray, group: np.ndarray, C: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Scaler + multinomial logistic regression (class- and source-balanced sample weights) as plain arrays."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    sc = StandardScaler().fit(X)
+    clf = LogisticRegression(C=C, max_iter=5000, random_state=seed)
+    clf.fit(sc.transform(X), y, sample_weight=source_weights(y, group))
+    coef = np.zeros((len(CLASSES), X.shape[1]), np.float64)
+    icpt = np.zeros(len(CLASSES), np.float64)
+    for k, c in enumerate(clf.classes_):
+        coef[c], icpt[c] = clf.coef_[k], clf.intercept_[k]
+    return {
+        "mean": sc.mean_,
+        "scale": np.where(sc.scale_ > 0, sc.scale_, 1.0),
+        "coef": coef,
+        "intercept": icpt,
+    }
+
+
+def save_weights(model: dict[str, np.ndarray], out: Path, meta: dict) -> None:
+    from mmskin.records import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        mean=model["mean"].astype(np.float64),
+        scale=model["scale"].astype(np.float64),
+        coef=model["coef"].astype(np.float64),
+        intercept=model["intercept"].astype(np.float64),
+        classes=np.array(CLASSES),
+        feature_names=np.array(FEATURE_NAMES),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+    atomic_write_bytes(out, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--augment", type=int, default=8, help="augmented copies per image")
+    ap.add_argument("--synthetic", type=int, default=200, help="synthetic 'other' figures")
+    ap.add_argument("--C", type=float, default=0.01, help="inverse L2 regularisation strength")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "_work")
+    a = ap.parse_args(argv)
+    t0 = time.time()
+    rows = load_labels(a.data)
+    if not rows:
+        print(f"no labelled images under {a.data}/images/labels.csv", file=sys.stderr)
+        return 1
+    tab = feature_table(rows, a.augment, a.seed, a.synthetic, a.cache)
+    model = fit(tab["X"], tab["y"], tab["group"], a.C, a.seed)
+    import cv2
+    import sklearn
+
+    from mmskin import __version__
+
+    counts = {c: int((tab["y"][tab["orig"]] == i).sum()) for i, c in enumerate(CLASSES)}
+    meta = {
+        "model": "standard scaler + multinomial logistic regression (class- and source-balanced weights)",
+        "C": a.C,
+        "seed": a.seed,
+        "augment_per_image": a.augment,
+        "synthetic_other": a.synthetic,
+        "images_per_class": counts,
+        "training_rows": int(len(tab["y"])),
+        "labels_csv_sha256": hashlib.sha256((a.data / "images" / "labels.csv").read_bytes()).hexdigest(),
+        "mmskin": __version__,
+        "sklearn": sklearn.__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+    }
+    save_weights(model, a.out, meta)
+    print(f"wrote {a.out}: {len(rows)} images ({counts}), {len(tab['y'])} rows, {time.time() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

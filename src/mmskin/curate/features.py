@@ -1,0 +1,347 @@
+"""Hand-made image features for the modality classifier (numpy + OpenCV only, no scikit-image at runtime).
+
+Colour (Lab/HSV moments and histograms, the H&E stain signature by colour deconvolution), texture (uniform LBP at
+two scales, GLCM statistics), edges and straight lines, flat-background and palette size (charts, drawings,
+tables), dermoscopy's dark circular vignette, centred lesion and hair (black-hat), greyscale (radiology).
+
+    >>> from mmskin.curate.features import load_image, image_features
+    >>> x = image_features(load_image("images/ab/abcd.png"))   # float32 vector, names in FEATURE_NAMES
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+WORK_SIDE = 128  # features are computed on the image resized so its longer side is this many pixels
+
+
+class UnreadableImage(Exception):
+    """An image file that cannot be decoded; the message is the reason."""
+
+
+def _cv2():
+    import cv2
+
+    cv2.setNumThreads(1)  # the pipeline parallelises over processes; threads would oversubscribe 2 cores
+    return cv2
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """RGB uint8 array (H, W, 3) of an image file; alpha is composited on white, 16-bit and grey are converted.
+
+    Raises UnreadableImage with a short reason for missing, empty or undecodable files."""
+    cv2 = _cv2()
+    p = Path(path)
+    if not p.is_file():
+        raise UnreadableImage("file not found")
+    data = np.fromfile(p, dtype=np.uint8)
+    if data.size == 0:
+        raise UnreadableImage("empty file")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        img = _load_with_pil(p)
+        if img is None:
+            raise UnreadableImage("cannot decode image data")
+        return img
+    if img.dtype == np.uint16:
+        img = (img / 257.0).round().astype(np.uint8)
+    elif img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 2:
+        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+    if img.shape[2] == 4:
+        bgr = img[:, :, :3].astype(np.float32)
+        a = img[:, :, 3:4].astype(np.float32) / 255.0
+        img = (bgr * a + 255.0 * (1 - a)).round().astype(np.uint8)
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise UnreadableImage("image has no pixels")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def _load_with_pil(p: Path) -> np.ndarray | None:
+    # OpenCV lacks some codecs PDFs use (JPEG 2000 variants, CMYK TIFF); Pillow is a dependency anyway
+    try:
+        from PIL import Image
+
+        with Image.open(p) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            return np.array(im.convert("RGB"))
+    except Exception:
+        return None
+
+
+def resize_max(img: np.ndarray, side: int) -> np.ndarray:
+    """Resize so the longer side is ``side`` (area interpolation when shrinking; never enlarges twice)."""
+    cv2 = _cv2()
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    if abs(s - 1.0) < 1e-6:
+        return img
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+
+
+# ---------------------------------------------------------------- texture primitives (numpy versions of skimage's)
+
+
+def lbp_uniform_hist(gray: np.ndarray) -> np.ndarray:
+    """Rotation-invariant uniform LBP (P=8, R=1, square neighbourhood): 10-bin normalised histogram."""
+    g = gray.astype(np.int16)
+    c = g[1:-1, 1:-1]
+    h, w = g.shape
+    # neighbours in circular order, so transitions count the uniformity
+    offs = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]
+    bits = np.stack([(g[1 + dy : h - 1 + dy, 1 + dx : w - 1 + dx] >= c) for dy, dx in offs]).astype(np.uint8)
+    ones = bits.sum(0)
+    trans = (bits != np.roll(bits, 1, axis=0)).sum(0)
+    code = np.where(trans <= 2, ones, 9)
+    hist = np.bincount(code.ravel(), minlength=10).astype(np.float64)
+    return hist / max(1.0, hist.sum())
+
+
+def glcm_stats(gray: np.ndarray, distance: int, levels: int = 16) -> np.ndarray:
+    """Symmetric, normalised grey-level co-occurrence over 4 angles at one distance: contrast, dissimilarity,
+    homogeneity, energy, correlation, entropy (averaged over the angles)."""
+    q = (gray.astype(np.int32) * levels // 256).clip(0, levels - 1)
+    h, w = q.shape
+    d = distance
+    m = np.zeros((levels, levels), np.float64)
+    for dy, dx in ((0, d), (d, 0), (d, d), (d, -d)):
+        y0, y1 = max(0, -dy), h - max(0, dy)
+        x0, x1 = max(0, -dx), w - max(0, dx)
+        a = q[y0:y1, x0:x1]
+        b = q[y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+        m += np.bincount((a * levels + b).ravel(), minlength=levels * levels).reshape(levels, levels)
+    m = m + m.T
+    m /= max(1.0, m.sum())
+    i, j = np.indices((levels, levels))
+    contrast = (m * (i - j) ** 2).sum()
+    dissim = (m * np.abs(i - j)).sum()
+    homog = (m / (1.0 + (i - j) ** 2)).sum()
+    energy = np.sqrt((m**2).sum())
+    mu = (m * i).sum()
+    var = (m * (i - mu) ** 2).sum()
+    corr = ((m * (i - mu) * (j - mu)).sum() / var) if var > 1e-9 else 1.0
+    nz = m[m > 0]
+    entropy = -(nz * np.log2(nz)).sum()
+    return np.array([contrast / levels**2, dissim / levels, homog, energy, corr, entropy / 8.0])
+
+
+# ---------------------------------------------------------------- the feature vector
+
+# Ruifrok & Johnston's H&E(+DAB) optical-density vectors, rows normalised
+_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_HED = _HED / np.linalg.norm(_HED, axis=1, keepdims=True)
+_HED_INV = np.linalg.inv(_HED)
+
+
+def _names() -> list[str]:
+    n = ["grey_frac", "lowchroma_frac", "white_frac", "black_frac", "chroma_mean", "chroma_std"]
+    n += [f"lab_{c}_{s}" for c in "Lab" for s in ("mean", "std")] + ["L_skew", "L_p5", "L_p95"]
+    n += [f"hue{k}" for k in range(12)]
+    n += [f"sat{k}" for k in range(6)] + [f"val{k}" for k in range(8)]
+    n += [
+        "he_H_mean",
+        "he_H_std",
+        "he_H_p90",
+        "he_E_mean",
+        "he_E_std",
+        "he_HE_ratio",
+        "purple_frac",
+        "pink_frac",
+    ]
+    n += ["palette_log", "palette_top1", "palette_top8"]
+    n += [f"lbp1_{k}" for k in range(10)] + [f"lbp2_{k}" for k in range(10)]
+    n += [
+        f"glcm{d}_{s}" for d in (1, 4) for s in ("contrast", "dissim", "homog", "energy", "corr", "entropy")
+    ]
+    n += ["grad_mean", "grad_std", "grad_strong", "lap_logvar", "canny_frac", "hf_ratio"]
+    n += ["flat_frac", "flat_white", "flat_dark", "axis_line_frac", "hough_lines", "sat_pure_frac"]
+    n += ["corner_L_mean", "corner_L_min", "corner_dark_n", "centre_minus_border_L", "centre_border_dE"]
+    n += [f"ring{k}" for k in range(6)]
+    n += ["outside_circle_dark", "inside_circle_dark", "hair_frac", "hair_long"]
+    n += ["lesion_frac", "lesion_big_frac", "lesion_border_touch", "lesion_centre", "lesion_solidity"]
+    n += ["lesion_dL", "lesion_dE", "lesion_inner_std", "skin_std", "skin_hf"]
+    return n
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(_names())
+
+
+def image_features(rgb: np.ndarray) -> np.ndarray:
+    """Feature vector (float32, len(FEATURE_NAMES)) of an RGB uint8 image of any size."""
+    cv2 = _cv2()
+    img = resize_max(rgb, WORK_SIDE)
+    h, w = img.shape[:2]
+    f: list[float] = []
+
+    lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
+    chroma = np.hypot(A, B)
+    f += [
+        (chroma < 4).mean(),
+        (chroma < 12).mean(),
+        ((L > 92) & (chroma < 8)).mean(),
+        (L < 8).mean(),
+        chroma.mean() / 50,
+        chroma.std() / 50,
+    ]
+    for ch in (L, A, B):
+        f += [ch.mean() / 100, ch.std() / 50]
+    lstd = L.std()
+    f += [float(((L - L.mean()) ** 3).mean() / (lstd**3 + 1e-6)) / 5, np.percentile(L, 5) / 100]
+    f += [np.percentile(L, 95) / 100]
+
+    # hue of chromatic pixels (Lab hue angle), weighted by chroma
+    ang = (np.degrees(np.arctan2(B, A)) + 360) % 360
+    wgt = np.where(chroma > 8, chroma, 0).ravel()
+    hh = np.bincount((ang.ravel() // 30).astype(int).clip(0, 11), weights=wgt, minlength=12)
+    f += list(hh / max(1e-6, wgt.sum()))
+
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    s_hist = np.bincount((hsv[..., 1].ravel().astype(int) * 6 // 256), minlength=6) / (h * w)
+    v_hist = np.bincount((hsv[..., 2].ravel().astype(int) * 8 // 256), minlength=8) / (h * w)
+    f += list(s_hist) + list(v_hist)
+
+    # H&E: optical density projected on the stain vectors (colour deconvolution)
+    od = -np.log((img.reshape(-1, 3).astype(np.float32) + 1.0) / 256.0)
+    conc = od @ _HED_INV.astype(np.float32)
+    tissue = od.sum(1) > 0.3
+    Hc = conc[:, 0][tissue] if tissue.any() else np.zeros(1, np.float32)
+    Ec = conc[:, 1][tissue] if tissue.any() else np.zeros(1, np.float32)
+    f += [Hc.mean(), Hc.std(), np.percentile(Hc, 90), Ec.mean(), Ec.std()]
+    f += [float(np.log((max(Hc.mean(), 0.0) + 0.05) / (max(Ec.mean(), 0.0) + 0.05)))]
+    f += [((A > 12) & (B < -8)).mean(), ((A > 15) & (B > -8) & (B < 8)).mean()]
+
+    # palette: few distinct colours = a drawing, chart or table
+    qc = (img >> 4).astype(np.int32)
+    key = (qc[..., 0] << 8) | (qc[..., 1] << 4) | qc[..., 2]
+    cnt = np.sort(np.bincount(key.ravel(), minlength=4096))[::-1]
+    f += [np.log1p((cnt > 0).sum()) / np.log(4096), cnt[0] / (h * w), cnt[:8].sum() / (h * w)]
+
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    f += list(lbp_uniform_hist(gray))
+    small = resize_max(img, WORK_SIDE // 2)
+    f += list(lbp_uniform_hist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)))
+    f += list(glcm_stats(gray, 1)) + list(glcm_stats(gray, 4))
+
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    lap = cv2.Laplacian(gray, cv2.CV_32F)
+    edges = cv2.Canny(gray, 60, 150)
+    blur = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 2.0)
+    hf = np.abs(gray.astype(np.float32) - blur).mean() / (gray.std() + 1.0)
+    f += [mag.mean() / 100, mag.std() / 100, (mag > 100).mean(), np.log1p(lap.var()) / 10]
+    f += [(edges > 0).mean(), hf]
+
+    # flat blocks (8x8, near-constant): backgrounds of charts, tables, drawings, radiology
+    bh, bw = h // 8 * 8, w // 8 * 8
+    if bh >= 8 and bw >= 8:
+        blk = gray[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).astype(np.float32)
+        bstd = blk.std(axis=(1, 3))
+        bmean = blk.mean(axis=(1, 3))
+        flat = bstd < 1.5
+        f += [flat.mean(), (flat & (bmean > 225)).mean(), (flat & (bmean < 30)).mean()]
+    else:
+        f += [0.0, 0.0, 0.0]
+    horiz = cv2.morphologyEx(
+        edges, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(8, w // 8), 1))
+    )
+    vert = cv2.morphologyEx(
+        edges, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, max(8, h // 8)))
+    )
+    ne = max(1, int((edges > 0).sum()))
+    f += [float(((horiz > 0) | (vert > 0)).sum()) / ne]
+    lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=40, minLineLength=max(h, w) // 5, maxLineGap=2)
+    f += [np.log1p(0 if lines is None else len(lines)) / 4]
+    f += [((hsv[..., 1] > 200) & (hsv[..., 2] > 150)).mean()]
+
+    # dermoscopy: dark corners / circular field of view, lesion in the centre
+    cs = max(2, min(h, w) // 10)
+    corners = [L[:cs, :cs], L[:cs, -cs:], L[-cs:, :cs], L[-cs:, -cs:]]
+    cm = np.array([c.mean() for c in corners])
+    f += [cm.mean() / 100, cm.min() / 100, float((cm < 15).sum()) / 4]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
+    centre = r < 0.35
+    border = (r > 0.7) & (r < 1.0)
+    f += [(L[centre].mean() - L[border].mean()) / 50]
+    dc = np.array([L[centre].mean() - L[border].mean(), A[centre].mean() - A[border].mean()])
+    f += [float(np.hypot(dc[1], B[centre].mean() - B[border].mean()) / 30)]
+    lm = L.mean() + 1e-3
+    for lo, hi in ((0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0), (1.0, 9)):
+        ring = (r >= lo) & (r < hi)
+        f += [float(L[ring].mean() / lm) if ring.any() else 1.0]
+    dark = L < 15
+    outside, inside = r > 1.0, r < 0.9
+    f += [dark[outside].mean() if outside.any() else 0.0, dark[inside].mean()]
+    bhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    hair = (bhat > 18).astype(np.uint8)
+    f += [hair.mean()]
+    n, _, stats, _ = cv2.connectedComponentsWithStats(hair, connectivity=8)
+    long_ = 0
+    if n > 1:
+        ext = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
+        long_ = int(((ext > max(h, w) / 6) & (stats[1:, cv2.CC_STAT_AREA] < ext * 4)).sum())
+    f += [np.log1p(long_) / 3]
+    f += lesion_features(L, A, B, gray)
+
+    out = np.asarray(f, dtype=np.float32)
+    assert out.shape[0] == len(FEATURE_NAMES), (out.shape, len(FEATURE_NAMES))
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def lesion_features(L: np.ndarray, A: np.ndarray, B: np.ndarray, gray: np.ndarray) -> list[float]:
+    """The darkest blob (Otsu on blurred L*): how much of the frame it fills, whether it is central and compact,
+    its contrast and inner structure, and how textured the surrounding "skin" is. Dermoscopy fills the frame
+    with one structured lesion; a clinical close-up shows a small lesion in textured skin."""
+    cv2 = _cv2()
+    h, w = L.shape
+    Lb = cv2.GaussianBlur(L, (0, 0), 2.0)
+    l8 = np.clip(Lb * 2.55, 0, 255).astype(np.uint8)
+    thr, _ = cv2.threshold(l8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    mask = (l8 < thr).astype(np.uint8)
+    n, lab_, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1 or mask.sum() == 0 or mask.sum() == mask.size:
+        return [float(mask.mean()), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, float(L.std() / 50), 0.0]
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    big = (lab_ == k).astype(np.uint8)
+    x, y, bw, bh = (int(v) for v in stats[k, :4])
+    touch = float((x == 0) + (y == 0) + (x + bw == w) + (y + bh == h)) / 4
+    cy, cx = np.argwhere(big).mean(0)
+    centre = 1.0 - float(np.hypot((cy - h / 2) / h, (cx - w / 2) / w)) * 2
+    cnts, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(max(cnts, key=cv2.contourArea))
+    solidity = float(big.sum()) / max(1.0, cv2.contourArea(hull))
+    inside, outside = big > 0, mask == 0
+    dL = float(L[outside].mean() - L[inside].mean()) / 50 if outside.any() else 0.0
+    dE = (
+        float(np.hypot(A[outside].mean() - A[inside].mean(), B[outside].mean() - B[inside].mean())) / 30
+        if outside.any()
+        else 0.0
+    )
+    inner = float(L[inside].std() / (L.std() + 1e-3))
+    g = gray.astype(np.float32)
+    hfm = np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.5))
+    skin_std = float(L[outside].std() / 50) if outside.any() else 0.0
+    skin_hf = float(hfm[outside].mean() / 10) if outside.any() else 0.0
+    return [
+        float(mask.mean()),
+        float(big.mean()),
+        touch,
+        centre,
+        min(1.0, solidity),
+        dL,
+        dE,
+        inner,
+        skin_std,
+        skin_hf,
+    ]

@@ -1,0 +1,163 @@
+"""Modality: clinical photo, dermoscopy, pathology (histology) or other (charts, drawings, radiology, ...).
+
+The image model is a scaler + multinomial logistic regression over ``features.image_features`` (weights shipped
+as ``data/curate/modality_weights.npz``, fitted by ``scripts/train_modality.py``; numpy at runtime). Caption cues
+(``data/curate/caption_cues.yaml``: "dermoscopy", "H&E", "x200", "CT", body sites, ...) add log-odds to the image
+model's log-probabilities; an empty caption leaves the image decision alone.
+
+    >>> from mmskin.curate.modality import ModalityModel
+    >>> m = ModalityModel.load()
+    >>> r = m.predict(image_rgb, caption="Dermoscopy shows an atypical pigment network.")
+    >>> r.modality, r.score, r.image_probs, r.cues
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+
+CLASSES: tuple[str, ...] = ("clinical", "dermoscopy", "pathology", "other")
+
+
+def data_path(name: str) -> Path:
+    return Path(str(files("mmskin") / "data" / "curate" / name))
+
+
+WEIGHTS_FILE = "modality_weights.npz"
+CUES_FILE = "caption_cues.yaml"
+
+
+@dataclass(frozen=True)
+class Cue:
+    name: str
+    pattern: re.Pattern[str]
+    cls: str
+    weight: float
+
+
+@dataclass
+class ModalityResult:
+    modality: str
+    score: float  # fused probability of the chosen class
+    probs: dict[str, float]  # fused
+    image_probs: dict[str, float]
+    cues: list[dict] = field(default_factory=list)  # [{"cue", "class", "weight", "text"}]
+
+    def evidence(self) -> dict:
+        return {"image": self.image_probs, "caption_cues": self.cues, "fused": self.probs}
+
+
+def load_cues(path: Path | None = None) -> list[Cue]:
+    """Caption cues from the YAML lexicon: ``{name, pattern, class, weight, case_sensitive}`` entries."""
+    import yaml
+
+    path = path or data_path(CUES_FILE)
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    cues = []
+    for i, c in enumerate(doc.get("cues", [])):
+        if c.get("class") not in CLASSES:
+            raise ValueError(f"{path}: cue {i} has class {c.get('class')!r}, not one of {CLASSES}")
+        flags = 0 if c.get("case_sensitive") else re.IGNORECASE
+        pat = re.compile(rf"(?<!\w)(?:{c['pattern']})(?!\w)", flags)
+        cues.append(Cue(str(c.get("name", c["pattern"])), pat, c["class"], float(c["weight"])))
+    return cues
+
+
+def caption_cues(text: str, cues: list[Cue]) -> list[dict]:
+    """Cues that match ``text`` (each cue once), with the matched text."""
+    out = []
+    for c in cues:
+        m = c.pattern.search(text or "")
+        if m:
+            out.append({"cue": c.name, "class": c.cls, "weight": c.weight, "text": m.group(0)})
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def _probs(p: np.ndarray) -> dict[str, float]:
+    # rounded so that records (and reruns) are stable to the last digit
+    return {c: round(float(v), 4) for c, v in zip(CLASSES, p)}
+
+
+class ModalityModel:
+    """Image classifier + caption cue fusion."""
+
+    def __init__(
+        self, weights: dict[str, np.ndarray], cues: list[Cue], cue_cap: float = 6.0, sha256: str = ""
+    ):
+        from .features import FEATURE_NAMES
+
+        names = tuple(str(x) for x in weights["feature_names"])
+        if names != FEATURE_NAMES:
+            raise ValueError(
+                "modality weights were fitted on other features (rerun scripts/train_modality.py)"
+            )
+        if tuple(str(x) for x in weights["classes"]) != CLASSES:
+            raise ValueError(f"modality weights have classes {list(weights['classes'])}, expected {CLASSES}")
+        self.mean = weights["mean"].astype(np.float64)
+        self.scale = weights["scale"].astype(np.float64)
+        self.coef = weights["coef"].astype(np.float64)
+        self.intercept = weights["intercept"].astype(np.float64)
+        self.cues = cues
+        self.cue_cap = cue_cap
+        self.sha256 = sha256
+
+    @classmethod
+    def load(
+        cls, weights: Path | None = None, cues: Path | None = None, cue_cap: float = 6.0
+    ) -> ModalityModel:
+        wpath = weights or data_path(WEIGHTS_FILE)
+        raw = Path(wpath).read_bytes()
+        import io
+
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            w = {k: z[k] for k in z.files}
+        return cls(w, load_cues(cues), cue_cap, hashlib.sha256(raw).hexdigest())
+
+    def image_logits(self, feats: np.ndarray) -> np.ndarray:
+        z = (feats.astype(np.float64) - self.mean) / self.scale
+        return self.coef @ z + self.intercept
+
+    def fuse(self, logits: np.ndarray, caption: str) -> ModalityResult:
+        p_img = _softmax(logits)
+        matched = caption_cues(caption, self.cues)
+        bonus = np.zeros(len(CLASSES))
+        for m in matched:
+            bonus[CLASSES.index(m["class"])] += m["weight"]
+        bonus = bonus.clip(-self.cue_cap, self.cue_cap)
+        p = _softmax(np.log(np.maximum(p_img, 1e-12)) + bonus)
+        k = int(np.argmax(p))
+        return ModalityResult(CLASSES[k], round(float(p[k]), 4), _probs(p), _probs(p_img), matched)
+
+    def predict(self, rgb: np.ndarray, caption: str = "") -> ModalityResult:
+        from .features import image_features
+
+        return self.fuse(self.image_logits(image_features(rgb)), caption)
+
+
+@lru_cache(maxsize=1)
+def default_model() -> ModalityModel:
+    return ModalityModel.load()
+
+
+def weights_meta(weights: Path | None = None) -> dict:
+    with np.load(weights or data_path(WEIGHTS_FILE), allow_pickle=False) as z:
+        return json.loads(str(z["meta"])) if "meta" in z.files else {}
+
+
+def entropy_bits(probs: dict[str, float]) -> float:
+    return -sum(p * math.log2(p) for p in probs.values() if p > 0)
