@@ -11,8 +11,9 @@ numpy + OpenCV on the image scaled to at most ``ANNOT_SIDE`` pixels (no OCR: tes
   side by side with regular spacing.
 - **marker circle**: a thin dark (ink) curve, found by black-hat, that covers most of the perimeter of the
   ellipse fitted to it and encloses a good part of the picture.
-- **faces**: OpenCV Haar cascades (frontal with an eye inside it, profile both ways), ignoring boxes smaller than
-  a fraction of the picture, so that freckles in a close-up are not faces.
+- **faces**: OpenCV Haar cascades (frontal with two eyes inside it when big enough, profile both ways, small
+  ones confirmed by many overlapping detections), ignoring boxes smaller than a fraction of the picture, so
+  that freckles in a close-up are not faces.
 
     >>> from mmskin.curate.filters import annotation_cues, detect_faces
     >>> annotation_cues(rgb)        # {"overlay": "2 printed glyphs/arrows", "ruler": "9 ruler ticks"}
@@ -28,6 +29,8 @@ import numpy as np
 from .features import _cv2, resize_max
 
 ANNOT_SIDE = 512
+FACE_SIDE = 800  # faces are searched on the image scaled to at most this many pixels
+EYE_CHECK_PX = 60
 RULER_MIN_TICKS = 7
 
 
@@ -226,35 +229,41 @@ def _cascades():
 def detect_faces(
     rgb: np.ndarray, min_rel: float = 0.06, min_px: int = 24, min_neighbors: int = 6
 ) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h) in ``rgb``'s pixels. A frontal face must contain an eye; boxes smaller than
-    ``min_rel`` of the shorter side (and than ``min_px``) are ignored."""
+    """Face boxes (x, y, w, h) in ``rgb``'s pixels. Boxes smaller than ``min_rel`` of the shorter side (and than
+    ``min_px``) are ignored. A frontal face big enough to show its eyes (>= EYE_CHECK_PX) must contain two; a
+    smaller one, and a profile, must instead be confirmed by more overlapping detections (the cascades'
+    neighbour count), which is what keeps skin texture in close-ups from passing as faces."""
     cv2 = _cv2()
     h, w = rgb.shape[:2]
-    scale = min(1.0, 640 / max(h, w))
+    scale = min(1.0, FACE_SIDE / max(h, w))
     img = (
         cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         if scale < 1
         else rgb
     )
-    gray = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)  # no histogram equalisation: a page margin would swamp it
     side = min(gray.shape)
-    mins = max(int(min_px * scale), int(min_rel * side), 12)
+    mins = max(int(min_px * scale), int(min_rel * side), 20)
     if mins > side:
         return []
     cs = _cascades()
     found: list[tuple[int, int, int, int]] = []
-    for x, y, fw, fh in cs["frontalface_default"].detectMultiScale(
-        gray, 1.1, min_neighbors, minSize=(mins, mins)
-    ):
-        roi = gray[y : y + fh // 2 + fh // 8, x : x + fw]
-        eyes = cs["eye"].detectMultiScale(roi, 1.1, 3, minSize=(max(6, fw // 10), max(6, fw // 10)))
-        if len(eyes):
+    boxes, hits = cs["frontalface_default"].detectMultiScale2(gray, 1.15, min_neighbors, minSize=(mins, mins))
+    for (x, y, fw, fh), n in zip(boxes, np.ravel(hits) if len(boxes) else []):
+        if fw >= EYE_CHECK_PX:
+            roi = gray[y : y + fh // 2 + fh // 8, x : x + fw]
+            eyes = cs["eye"].detectMultiScale(roi, 1.1, 3, minSize=(max(8, fw // 10), max(8, fw // 10)))
+            cx = sorted(ex + ew / 2 for ex, ey, ew, eh in eyes)
+            ok = len(cx) >= 2 and cx[-1] - cx[0] > 0.2 * fw  # two eyes side by side
+        else:
+            ok = n >= min_neighbors + 14
+        if ok:
             found.append((int(x), int(y), int(fw), int(fh)))
     for flip in (False, True):
         g = gray[:, ::-1].copy() if flip else gray
-        for x, y, fw, fh in cs["profileface"].detectMultiScale(
-            g, 1.1, min_neighbors + 2, minSize=(mins, mins)
-        ):
-            x = g.shape[1] - x - fw if flip else x
-            found.append((int(x), int(y), int(fw), int(fh)))
+        boxes, hits = cs["profileface"].detectMultiScale2(g, 1.15, min_neighbors + 2, minSize=(mins, mins))
+        for (x, y, fw, fh), n in zip(boxes, np.ravel(hits) if len(boxes) else []):
+            if n >= min_neighbors + 6:
+                x = g.shape[1] - x - fw if flip else x
+                found.append((int(x), int(y), int(fw), int(fh)))
     return sorted({tuple(round(v / scale) for v in b) for b in found})  # type: ignore[misc]

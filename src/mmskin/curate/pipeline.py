@@ -71,8 +71,11 @@ class CurateConfig:
     face_min_rel: float = 0.06  # faces smaller than this share of the shorter side are ignored
     face_min_px: int = 24
     face_min_neighbors: int = 6
-    phash_max: int = 10  # near-duplicate thresholds (Hamming distance of 64-bit hashes)
-    dhash_max: int = 14
+    phash_max: int = 6  # near-duplicates: hashes this close are the same picture (Hamming distance, 64 bits)
+    dhash_max: int = 10
+    candidate_phash_max: int = 20  # ... this close: verified by aligned thumbnails
+    candidate_dhash_max: int = 26
+    min_similarity: float = 0.72
     weights: str | None = None  # modality weights npz (default: the shipped one)
 
     @classmethod
@@ -85,8 +88,8 @@ class CurateConfig:
             "face_min_rel": d["sensitive"]["face_min_rel"],
             "face_min_px": d["sensitive"]["face_min_px"],
             "face_min_neighbors": d["sensitive"]["face_min_neighbors"],
-            "phash_max": d["duplicates"]["phash_max"],
-            "dhash_max": d["duplicates"]["dhash_max"],
+            **{k: d["duplicates"][k] for k in ("phash_max", "dhash_max", "candidate_phash_max")},
+            **{k: d["duplicates"][k] for k in ("candidate_dhash_max", "min_similarity")},
         }
         base.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**base)
@@ -128,7 +131,7 @@ def _init_worker(weights: str | None, cue_cap: float) -> None:
 def _image_task(task: tuple[int, str, str, str | None, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
     """Everything that needs the pixels of one record; returns plain JSON-able values."""
     idx, path, caption, human_modality, cfg = task
-    from .dedupe import image_hashes
+    from .dedupe import image_hashes, thumbnail
     from .features import UnreadableImage, load_image
     from .filters import annotation_cues, detect_faces
 
@@ -161,6 +164,7 @@ def _image_task(task: tuple[int, str, str, str | None, dict[str, Any]]) -> tuple
         "faces": [list(b) for b in faces],
         "phash": ph,
         "dhash": dh,
+        "thumb": thumbnail(rgb),
         "width": int(w),
         "height": int(h),
     }
@@ -320,6 +324,7 @@ def curate(
     hashes: dict[str, tuple[int, int]] = {}
     pixels: dict[str, int] = {}
     aspects: dict[str, float] = {}
+    thumbs: dict[str, Any] = {}
     for rec, res in zip(records, results):
         assert res is not None
         flags = [f for f in rec.get("flags", []) if f not in CURATE_FLAGS]
@@ -346,6 +351,7 @@ def curate(
             hashes[rec["id"]] = (res["phash"], res["dhash"])
             pixels[rec["id"]] = res["width"] * res["height"]
             aspects[rec["id"]] = res["width"] / res["height"]
+            thumbs[rec["id"]] = res["thumb"]
             if res["annotation"]:
                 reasons["annotated"] = "; ".join(res["annotation"].values())
             if min(res["width"], res["height"]) < cfg.min_side:
@@ -376,7 +382,7 @@ def curate(
             reasons["no_caption"] = "empty caption after cleaning"
         rec["_flags"], rec["_reasons"] = flags, reasons
 
-    dup = duplicate_groups_for(hashes, pixels, aspects, cfg)
+    dup = duplicate_groups_for(hashes, pixels, thumbs, aspects, cfg)
     for rec in records:
         rec["duplicate_of"] = dup.get(rec["id"])
         if rec["duplicate_of"]:
@@ -419,12 +425,24 @@ def curate(
     return summary
 
 
+def dedupe_thresholds(cfg: CurateConfig):
+    from .dedupe import DedupeThresholds
+
+    return DedupeThresholds(
+        cfg.phash_max, cfg.dhash_max, cfg.candidate_phash_max, cfg.candidate_dhash_max, cfg.min_similarity
+    )
+
+
 def duplicate_groups_for(
-    hashes: dict[str, tuple[int, int]], pixels: dict[str, int], aspects: dict[str, float], cfg: CurateConfig
+    hashes: dict[str, tuple[int, int]],
+    pixels: dict[str, int],
+    thumbs: dict[str, Any],
+    aspects: dict[str, float],
+    cfg: CurateConfig,
 ) -> dict[str, str]:
     from .dedupe import duplicate_groups
 
-    return duplicate_groups(hashes, pixels, cfg.phash_max, cfg.dhash_max, aspects)
+    return duplicate_groups(hashes, pixels, thumbs, aspects, dedupe_thresholds(cfg))
 
 
 class _Progress:

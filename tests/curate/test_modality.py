@@ -1,0 +1,104 @@
+"""Modality: the shipped model on real labelled images of each class, caption cues (word boundaries, sizes are
+not magnifications), fusion (an empty caption leaves the image decision, a strong cue moves it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmskin.curate.features import FEATURE_NAMES, image_features, load_image
+from mmskin.curate.modality import CLASSES, ModalityModel, caption_cues, default_model, load_cues
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+# (file under shared/data/images, class): two per class, from different sources where there are several
+LABELLED = [
+    ("clinical/nci_nevus_recognition/DN11B.jpg", "clinical"),
+    ("clinical/nci_nevus_recognition/N2C.jpg", "clinical"),
+    ("dermoscopy/ham10000/ISIC_0026319.jpg", "dermoscopy"),
+    ("dermoscopy/derm7pt_plus/NBL_Nbl044.jpg", "dermoscopy"),
+    ("histopathology/cell_seg_matlab_gbm40/GBM40_01.jpg", "pathology"),
+    ("histopathology/kriegsmann2022_skin_tissue_panels/panel_A_SCC_squamous_cell_carcinoma.png", "pathology"),
+    ("other/openmedlab_dataset_figures/MURA_1.jpg", "other"),
+    ("negatives_non_derm/medpix_ct_mr/MPX1938_synpic22899.png", "other"),
+]
+
+
+def _img(rel: str) -> np.ndarray:
+    p = DATA / "images" / rel
+    if not p.is_file():
+        pytest.skip(f"../shared/data not present: {p}")
+    return load_image(p)
+
+
+@pytest.mark.parametrize("rel,cls", LABELLED)
+def test_labelled_images(rel: str, cls: str) -> None:
+    r = default_model().predict(_img(rel), caption="")
+    assert r.modality == cls, (rel, r.image_probs)
+    assert 0.0 <= r.score <= 1.0 and abs(sum(r.probs.values()) - 1.0) < 1e-3
+    assert r.cues == [] and r.probs == r.image_probs  # no caption: the image alone decides
+
+
+def test_features_are_finite_and_fixed_length() -> None:
+    rng = np.random.default_rng(0)
+    for shape in [(40, 30, 3), (300, 500, 3), (1, 1, 3)]:
+        x = image_features(rng.integers(0, 256, shape, dtype=np.uint8))
+        assert x.shape == (len(FEATURE_NAMES),) and np.isfinite(x).all()
+    flat = image_features(np.full((64, 64, 3), 255, np.uint8))  # a blank panel must not crash or give NaN
+    assert np.isfinite(flat).all()
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Dermoscopy shows an atypical pigment network.", {"dermoscopy", "dermoscopic structure"}),
+        ("Dermatoscopic image of a Spitz naevus.", {"dermoscopy"}),
+        ("Superficial spreading melanoma (H&E, ×200).", {"H&E", "magnification"}),
+        ("Punch biopsy: section shows acanthosis and parakeratosis. Haematoxylin and eosin.", None),
+        ("Axial CT of the chest.", {"CT/MRI", "body site"}),  # the site cue is weak, CT strong
+        ("Schematic of the skin layers.", {"chart or drawing"}),
+        ("Stable then regressing common mole.", set()),  # 'table' inside 'Stable' is no cue
+        ("A plaque measuring 12 x 15 mm on the back.", {"body site"}),  # a size is no magnification
+        ("CTCL plaques", {"clinical morphology"}),  # 'CT' inside 'CTCL' is no cue
+        ("", set()),
+    ],
+)
+def test_caption_cues(text: str, expected: set[str] | None) -> None:
+    got = {c["cue"] for c in caption_cues(text, load_cues())}
+    if expected is None:
+        assert {"H&E", "histology term", "histological finding", "biopsy"} <= got
+    else:
+        assert got == expected
+
+
+def test_fusion_moves_an_uncertain_image_but_not_a_confident_one() -> None:
+    m = default_model()
+    # logits that make the image model unsure between clinical and dermoscopy
+    unsure = np.log(np.array([0.45, 0.40, 0.10, 0.05]))
+    r = m.fuse(unsure, "Dermoscopy of the lesion shows a pigment network.")
+    assert r.modality == "dermoscopy" and r.image_probs["clinical"] > r.image_probs["dermoscopy"]
+    sure = np.log(np.array([0.001, 0.001, 0.997, 0.001]))
+    r2 = m.fuse(sure, "Clinical photograph of plaques on the back.")  # the caption cannot outvote the image
+    assert r2.modality == "pathology"
+    r3 = m.fuse(unsure, "")
+    assert r3.modality == "clinical" and r3.probs == r3.image_probs
+
+
+def test_weights_are_plain_arrays_and_checked(tmp_path: Path) -> None:
+    from mmskin.curate.modality import WEIGHTS_FILE, data_path
+
+    with np.load(data_path(WEIGHTS_FILE), allow_pickle=False) as z:  # no pickle anywhere in the file
+        w = {k: z[k] for k in z.files}
+    assert tuple(w["classes"]) == CLASSES and w["coef"].shape == (4, len(FEATURE_NAMES))
+    bad = dict(w, feature_names=np.array(["x"] * len(FEATURE_NAMES)))
+    with pytest.raises(ValueError, match="other features"):
+        ModalityModel(bad, [])
+
+
+def test_bad_cue_lexicon_is_refused(tmp_path: Path) -> None:
+    p = tmp_path / "cues.yaml"
+    p.write_text("cues:\n  - {pattern: 'foo', class: xray, weight: 1}\n")
+    with pytest.raises(ValueError, match="cues.yaml: cue 0 has class 'xray'"):
+        load_cues(p)
