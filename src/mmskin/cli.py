@@ -148,7 +148,7 @@ def _demo_steps(out: Path, pdf: Path, workers: int) -> list[tuple[str, list[str]
                 str(smoke / "eval_vqa.json"),
             ],
         ),
-        ("report", ["report", str(smoke / "eval_vqa.json"), "--out", str(smoke / "report")]),
+        ("eval report", ["report", str(smoke / "eval_vqa.json"), "--out", str(smoke / "report")]),
     ]
 
 
@@ -165,7 +165,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     failed: list[str] = []
     t0 = time.perf_counter()
     for name, argv in _demo_steps(out, pdf, workers=1):
-        if name in ("train", "merge", "eval") and (args.skip_train or not has_torch):
+        if name in ("train", "merge", "eval", "eval report") and (args.skip_train or not has_torch):
             why = (
                 "--skip-train"
                 if args.skip_train
@@ -180,7 +180,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 flush=True,
             )
         print(f"== demo: mmskin {' '.join(argv)}", flush=True)
-        quiet = args.quiet and name not in ("report", "merge")  # those two draw no progress bar
+        quiet = args.quiet and name not in (
+            "report",
+            "eval report",
+            "merge",
+        )  # these draw no progress bar
         rc = main([*argv, "--quiet"] if quiet else argv)
         if rc != 0:
             failed.append(name)
@@ -260,6 +264,7 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d.add_argument("--out", default="mmskin-demo", help="output folder (default: ./mmskin-demo)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.add_argument(
         "--skip-train", action="store_true", help="stop after the data stages (no train/merge/eval)"
     )
