@@ -223,6 +223,13 @@ def bench_annotated(data: Path) -> None:
     print(
         f"  false-positive rate over all annotation-free dev images: {fp_all}/{n_all} = {fp_all / n_all:.3f}"
     )
+    tp_flag = flagged + sum(flag_pairs)
+    n_pos = len(rows) + len(pairs)
+    print(
+        f"  annotated flag overall (positives: NCI photos + pairs, negatives: the annotation-free images above): "
+        f"precision {tp_flag / max(1, tp_flag + fp_all):.3f} recall {tp_flag / n_pos:.3f} "
+        f"(TP {tp_flag}, FP {fp_all}, FN {n_pos - tp_flag})"
+    )
     kp = sorted((img_dir / "histopathology" / "kriegsmann2022_skin_tissue_panels").glob("*.png"))
     kh = sum(1 for p in kp if "overlay" in cues(p))
     print(f"  Kriegsmann H&E panels with a printed panel letter: overlay cue fires on {kh}/{len(kp)}")

@@ -70,6 +70,8 @@ def overlay_glyphs(rgb: np.ndarray) -> int:
             fill = area / float(bw * bh)
             if not 0.12 <= fill <= 0.85:
                 continue
+            if ext > 2.5 * max(1, min(bw, bh)) and fill > 0.45:  # a straight bar: a ruler tick, not a letter
+                continue
             comp = lab[y : y + bh, x : x + bw] == i
             # the ring 2-3 px outside the component
             y0, y1, x0, x1 = max(0, y - 4), min(h, y + bh + 4), max(0, x - 4), min(w, x + bw + 4)
@@ -104,6 +106,12 @@ def ruler_ticks(rgb: np.ndarray) -> int:
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     bh_ = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9)))
     m = (bh_ > 45).astype(np.uint8)
+    lines = cv2.HoughLinesP(
+        m * 255, 1, np.pi / 180, threshold=30, minLineLength=int(0.15 * side), maxLineGap=2
+    )
+    if lines is not None:
+        for x1, y1, x2, y2 in lines[:, 0]:
+            cv2.line(m, (int(x1), int(y1)), (int(x2), int(y2)), 0, 2)
     bright_grey = ((gray > 150) & (hsv[..., 1] < 70)).astype(np.uint8)
     bg = cv2.dilate(bright_grey, np.ones((5, 5), np.uint8))
     n, lab, stats, cent = _components(m)
@@ -155,13 +163,17 @@ def ruler_ticks(rgb: np.ndarray) -> int:
     return best
 
 
+CIRCLE_MIN_INSIDE = 0.5
+CIRCLE_KERNEL_REL = 0.04  # black-hat kernel as a share of the shorter side: wider than a felt-pen stroke
+
+
 def marker_circle(rgb: np.ndarray) -> float:
     """Largest share of an ellipse's perimeter covered by a thin dark ink curve (0 when none)."""
     cv2 = _cv2()
     h, w = rgb.shape[:2]
     side = min(h, w)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    k = max(7, int(side * 0.04) | 1)
+    k = max(7, int(side * CIRCLE_KERNEL_REL) | 1)
     bh_ = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     m = (bh_ > 40).astype(np.uint8)
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
@@ -185,12 +197,12 @@ def marker_circle(rgb: np.ndarray) -> float:
         px = ex + ea / 2 * np.cos(t) * c - eb / 2 * np.sin(t) * s
         py = ey + ea / 2 * np.cos(t) * s + eb / 2 * np.sin(t) * c
         inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        if inside.mean() < 0.6:
+        if inside.mean() < CIRCLE_MIN_INSIDE:  # circles cut by the frame are common; most must still show
             continue
         near = cv2.dilate((lab == i).astype(np.uint8), np.ones((7, 7), np.uint8))
         hit = near[py[inside].astype(int), px[inside].astype(int)] > 0
-        # residual: the curve's pixels must lie on the ellipse, not fill the area around it
-        best = max(best, float(hit.sum()) / len(t))
+        # coverage of the visible part of the ellipse
+        best = max(best, float(hit.sum()) / float(inside.sum()))
     return best
 
 
