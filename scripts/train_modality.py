@@ -61,12 +61,13 @@ def load_labels(data: Path) -> list[tuple[Path, str, str]]:
 # ---------------------------------------------------------------- textbook-reproduction augmentation
 
 
-def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0) -> np.ndarray:
+def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0, cls: str = "") -> np.ndarray:
     import cv2
 
     h, w = img.shape[:2]
     if rng.random() < 0.8:  # crop
-        fh, fw = rng.uniform(0.7, 1.0, 2)
+        lo = 0.5 if cls in ("clinical", "dermoscopy") else 0.7  # photos are cropped harder in books
+        fh, fw = rng.uniform(lo, 1.0, 2)
         ch, cw = max(16, int(h * fh)), max(16, int(w * fw))
         y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
         img = img[y : y + ch, x : x + cw]
@@ -76,9 +77,16 @@ def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0) -> n
         img = cv2.resize(img, (max(8, int(w * s)), max(8, int(h * s))), interpolation=cv2.INTER_AREA)
         if rng.random() < 0.5:
             img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
+    if cls == "dermoscopy" and rng.random() < 0.3:  # the round field of view of a contact dermatoscope
+        h, w = img.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
+        img = np.where((r > rng.uniform(0.95, 1.3))[:, :, None], rng.integers(0, 30), img).astype(np.uint8)
     f = img.astype(np.float32) / 255.0
     f = f ** rng.uniform(0.8, 1.25)
-    f = f * rng.uniform(0.92, 1.08, 3)[None, None, :]
+    # camera / print colour casts; stain colour is the evidence for pathology, so it varies less there
+    cast = 0.05 if cls == "pathology" else 0.15
+    f = f * rng.uniform(1 - cast, 1 + cast, 3)[None, None, :]
     grey = f.mean(axis=2, keepdims=True)
     f = grey + (f - grey) * rng.uniform(0.75, 1.2)
     if rng.random() < 0.3:  # paper tint
@@ -207,7 +215,7 @@ def feature_table(
         rng = np.random.default_rng([seed, i])
         img = load_image(p)
         for a in range(n_aug + 1):
-            im = img if a == 0 else augment(img, rng, grey_p_for(cls))
+            im = img if a == 0 else augment(img, rng, grey_p_for(cls), cls)
             X.append(image_features(im))
             y.append(CLASSES.index(cls))
             grp.append(src)
@@ -217,7 +225,7 @@ def feature_table(
     for _ in range(n_synth):
         im = synthetic_other(rng)
         if rng.random() < 0.7:
-            im = augment(im, rng, 0.3)
+            im = augment(im, rng, 0.3, "other")
         X.append(image_features(im))
         y.append(CLASSES.index("other"))
         grp.append("synthetic/other")
