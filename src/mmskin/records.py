@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -150,6 +150,28 @@ def read_records(path: str | os.PathLike[str], validate: bool = True) -> Iterato
             if validate and (errs := validate_record(rec)):
                 raise RecordError(f"{path}:{n}: {'; '.join(errs)}")
             yield rec
+
+
+def iter_jsonl(
+    path: str | os.PathLike[str], errors: list[str], check: Callable[[Any], list[str]] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of a JSON Lines file, for readers that go on past bad lines: a line that is not
+    JSON, not an object, or fails ``check`` (a list of problems) becomes one error ``file:line: reason`` in
+    ``errors`` and is skipped. Raises OSError when the file cannot be opened."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                errors.append(f"{path}:{n}: not JSON ({e.msg})")
+                continue
+            problems = check(obj) if check else ([] if isinstance(obj, dict) else ["not a JSON object"])
+            if problems:
+                errors.append(f"{path}:{n}: {'; '.join(problems)}")
+                continue
+            yield n, obj
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = False) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,24 +10,13 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def models_cache(tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "mmskin-cache"  # the same folder tests/train uses
-    old = {k: os.environ.get(k) for k in ("MMSKIN_CACHE", "HF_HUB_OFFLINE")}
-    os.environ["MMSKIN_CACHE"] = str(cache)
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield cache
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def models_cache(mmskin_cache):
+    return mmskin_cache
 
 
 @pytest.fixture(scope="session")
-def tiny(models_cache) -> dict[str, Path]:
-    from mmskin.models.tiny import TINY_KINDS, build_tiny_vlm
-
-    return {k: build_tiny_vlm(k, models_cache / "tiny" / k) for k in TINY_KINDS}
+def tiny(tiny_vlms) -> dict[str, Path]:
+    return tiny_vlms
 
 
 @pytest.fixture(scope="session")

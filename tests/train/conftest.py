@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -32,25 +31,8 @@ TINY_TRAIN = {
 
 
 @pytest.fixture(scope="session")
-def mmskin_cache(tmp_path_factory):
-    """MMSKIN_CACHE for the session, so tiny:KIND models are built in the test's temp folder."""
-    cache = tmp_path_factory.getbasetemp() / "mmskin-cache"
-    old = {k: os.environ.get(k) for k in ("MMSKIN_CACHE", "HF_HUB_OFFLINE")}
-    os.environ["MMSKIN_CACHE"] = str(cache)
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    yield cache
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture(scope="session")
-def tiny_models(mmskin_cache) -> dict[str, Path]:
-    from mmskin.models.tiny import build_tiny_vlm
-
-    return {k: build_tiny_vlm(k, mmskin_cache / "tiny" / k) for k in KINDS}
+def tiny_models(tiny_vlms) -> dict[str, Path]:
+    return {k: tiny_vlms[k] for k in KINDS}
 
 
 def shared_rows() -> list[dict[str, str]]:

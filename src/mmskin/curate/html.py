@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import RecordError, atomic_write_bytes, resolve_in_root
+from ..records import RecordError, atomic_write_bytes, iter_jsonl, resolve_in_root
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#1d1d1f;background:#fff}
@@ -68,28 +68,16 @@ def load_dataset_records(
     """Records of ``dataset/records.jsonl``, skipping (and reporting) lines that are not JSON objects with an id
     and an image; schema problems in other fields are tolerated (a report must work on any dataset)."""
     path = Path(dataset) / "records.jsonl"
-    records: list[dict[str, Any]] = []
-    errors = 0
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                on_error(f"{path}:{n}: not JSON ({e.msg})")
-                errors += 1
-                continue
-            if (
-                not isinstance(rec, dict)
-                or not isinstance(rec.get("id"), str)
-                or not isinstance(rec.get("image"), str)
-            ):
-                on_error(f"{path}:{n}: not a record (needs string 'id' and 'image')")
-                errors += 1
-                continue
-            records.append(rec)
-    return records, errors
+    errors: list[str] = []
+    records = [rec for _, rec in iter_jsonl(path, errors, check=_record_problem)]
+    for msg in errors:
+        on_error(msg)
+    return records, len(errors)
+
+
+def _record_problem(rec: Any) -> list[str]:
+    ok = isinstance(rec, dict) and isinstance(rec.get("id"), str) and isinstance(rec.get("image"), str)
+    return [] if ok else ["not a record (needs string 'id' and 'image')"]
 
 
 def read_json_file(path: Path, on_error: Callable[[str], None] = stderr_error) -> Any | None:

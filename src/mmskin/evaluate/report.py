@@ -27,21 +27,9 @@ from typing import Any
 
 from .. import __version__
 from ..records import atomic_write_bytes
+from .metrics import KEYS
 
-VQA_KEYS = (
-    "bleu1",
-    "bleu2",
-    "bleu3",
-    "bleu4",
-    "meteor",
-    "rouge1",
-    "rouge2",
-    "rougeL",
-    "bertscore_p",
-    "bertscore_r",
-    "bertscore_f1",
-    "recall",
-)
+VQA_KEYS = KEYS  # the results contract, one definition
 VQA_PLOT_KEYS = ("bleu1", "bleu4", "meteor", "rougeL", "bertscore_f1", "recall")
 CLS_KEYS = (
     "accuracy",

@@ -33,6 +33,7 @@ from ..records import (
     RecordError,
     atomic_write_bytes,
     check_relpath,
+    iter_jsonl,
     resolve_in_root,
     validate_record,
     write_jsonl,
@@ -156,23 +157,10 @@ def read_jsonl(
 ) -> Iterator[dict]:
     """Objects of a JSON Lines file; a bad line becomes one error ('file:line: reason') and is skipped."""
     try:
-        fh = open(path, encoding="utf-8")
+        rows = [obj for _, obj in iter_jsonl(path, errors, check)]
     except OSError as e:
         raise ExportError(f"{path}: cannot read ({e.strerror})") from None
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{path}:{n}: not JSON ({e.msg})")
-                continue
-            problems = check(obj) if check else ([] if isinstance(obj, dict) else ["not a JSON object"])
-            if problems:
-                errors.append(f"{path}:{n}: {'; '.join(problems)}")
-                continue
-            yield obj
+    yield from rows
 
 
 def _check_sample(obj: Any) -> list[str]:

@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..records import RecordError, atomic_write_bytes, resolve_in_root, validate_record, write_jsonl
+from ..records import (
+    RecordError,
+    atomic_write_bytes,
+    iter_jsonl,
+    resolve_in_root,
+    validate_record,
+    write_jsonl,
+)
 from .facts import Facts, build_support, check_answer, extract_facts, record_fact_texts
 from .lexicon import Lexicon, load_lexicon
 from .template import Templates, load_templates, template_samples
@@ -115,21 +122,8 @@ def is_near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def read_dataset_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of a JSONL file; a malformed line gives an error naming file and line and is skipped."""
-    recs, errors = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{path}:{n}: not JSON ({e.msg})")
-                continue
-            errs = validate_record(rec)
-            if errs:
-                errors.append(f"{path}:{n}: {'; '.join(errs)}")
-                continue
-            recs.append(rec)
+    errors: list[str] = []
+    recs = [rec for _, rec in iter_jsonl(path, errors, check=validate_record)]
     return recs, errors
 
 
