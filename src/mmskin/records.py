@@ -23,6 +23,22 @@ MODALITIES = ("clinical", "dermoscopy", "pathology", "other")
 AGE_GROUPS = ("infant", "child", "adolescent", "adult", "elderly")
 SEXES = ("male", "female")
 SPLITS = ("train", "val", "test")
+# flags that keep a record out of VQA generation and exports (``review`` does not: it asks a human to look)
+EXCLUDING_FLAGS = (
+    "annotated",
+    "sensitive",
+    "low_resolution",
+    "non_dermatology",
+    "duplicate",
+    "no_caption",
+    "unreadable_image",
+)
+
+
+def is_usable(rec: dict[str, Any]) -> bool:
+    """True when no excluding flag is set on the record."""
+    return not (set(rec.get("flags") or ()) & set(EXCLUDING_FLAGS))
+
 
 # field -> allowed JSON types (None means null is allowed)
 _FIELDS: dict[str, tuple[type | None, ...]] = {

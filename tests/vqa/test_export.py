@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mmskin.cli import demo_pdf, main
-from mmskin.records import read_records, write_jsonl
-from mmskin.vqa.export import COLUMNS, EXCLUDING_FLAGS
+from mmskin.records import EXCLUDING_FLAGS, read_records, write_jsonl
+from mmskin.vqa.export import COLUMNS
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MMSKIN_TEST = SHARED / "mmskin" / "Dataframe" / "test" / "vqa" / "MM-Skin_test.csv"

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from mmskin.cli import main
-from mmskin.vqa.generate import EXCLUDE_FLAGS, sample_id
+from mmskin.records import EXCLUDING_FLAGS
+from mmskin.vqa.generate import sample_id
 from mmskin.vqa.template import load_templates
 
 KEYS = {"id", "record_id", "image", "question", "answer", "question_type", "generator"}
@@ -87,7 +88,7 @@ def test_flags_decide_which_records_are_used(vqa_gen_dataset: Path) -> None:
         "flag:duplicate": 1,
         "flag:sensitive": 1,
     }
-    assert info["records"]["usable"] == 6 and info["exclude_flags"] == list(EXCLUDE_FLAGS)
+    assert info["records"]["usable"] == 6 and info["exclude_flags"] == list(EXCLUDING_FLAGS)
     assert main(["vqa", str(ds), "--quiet", "--include-flagged"]) == 0
     assert {s["record_id"] for s in _samples(ds)} == {r["id"] for r in recs} - {recs[4]["id"]}
 

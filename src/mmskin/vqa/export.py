@@ -30,24 +30,17 @@ from typing import Any
 
 from .. import __version__
 from ..records import (
+    EXCLUDING_FLAGS,
     RecordError,
     atomic_write_bytes,
     check_relpath,
+    is_usable,
     iter_jsonl,
     resolve_in_root,
     validate_record,
     write_jsonl,
 )
 
-EXCLUDING_FLAGS = (
-    "annotated",
-    "sensitive",
-    "low_resolution",
-    "non_dermatology",
-    "duplicate",
-    "no_caption",
-    "unreadable_image",
-)
 SUBSETS = ("captions", "demographics", "vqa")
 FORMATS = ("hf", "llava", "mmskin-csv")
 IMPORT_FORMATS = ("llava", "mmskin-csv", "hf")
@@ -146,10 +139,6 @@ def llava_item(sample: dict[str, Any]) -> dict[str, Any]:
         if sample.get(k):
             item[k] = sample[k]
     return item
-
-
-def is_usable(rec: dict[str, Any]) -> bool:
-    return not (set(rec.get("flags") or ()) & set(EXCLUDING_FLAGS))
 
 
 def read_jsonl(

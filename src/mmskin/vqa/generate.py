@@ -29,6 +29,7 @@ from typing import Any
 
 from .. import __version__
 from ..records import (
+    EXCLUDING_FLAGS,
     RecordError,
     atomic_write_bytes,
     iter_jsonl,
@@ -40,15 +41,6 @@ from .facts import Facts, build_support, check_answer, extract_facts, record_fac
 from .lexicon import Lexicon, load_lexicon
 from .template import Templates, load_templates, template_samples
 
-EXCLUDE_FLAGS = (
-    "annotated",
-    "sensitive",
-    "low_resolution",
-    "non_dermatology",
-    "duplicate",
-    "no_caption",
-    "unreadable_image",
-)
 GENERATORS = ("template", "openai")
 NEAR_DUPLICATE_JACCARD = 0.8
 DEFAULT_LLM_QUESTIONS = 5
@@ -196,7 +188,7 @@ def generate(
     dropped_samples: Counter[str] = Counter()
     usable: list[dict[str, Any]] = []
     for rec in records:
-        flags = [f for f in rec["flags"] if f in EXCLUDE_FLAGS]
+        flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS]
         if flags and not cfg.include_flagged:
             dropped_records[f"flag:{flags[0]}"] += 1
             continue
@@ -291,7 +283,7 @@ def generate(
         "seed": cfg.seed,
         "per_image": cfg.per_image,
         "include_flagged": cfg.include_flagged,
-        "exclude_flags": list(EXCLUDE_FLAGS),
+        "exclude_flags": list(EXCLUDING_FLAGS),
         "lexicon": {"version": lex.version, "sha256": lex.sha256, "path": _shown_path(lex.path)},
         "templates": {
             "version": templates.version,
