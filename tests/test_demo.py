@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmskin.cli import demo_pdf, main
 from mmskin.pdf.page import iou
-from mmskin.records import read_records
+from mmskin.records import is_usable, read_records
 
 
 def test_demo_finds_every_item(tmp_path: Path, capsys) -> None:
@@ -45,7 +45,7 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys) -> None:
     assert all(not r["caption"].startswith("Fig.") for r in recs)  # cleaned: label stripped
     assert (out / "report" / "index.html").is_file() and (out / "curate_info.json").is_file()
     vqa = [json.loads(x) for x in (out / "vqa.jsonl").read_text().splitlines()]
-    usable = {r["id"] for r in recs if not r["flags"]}
+    usable = {r["id"] for r in recs if is_usable(r)}
     assert vqa and {q["record_id"] for q in vqa} <= usable
     llava = json.loads((out / "exports" / "vqa_llava.json").read_text())
     assert len(llava) == len(vqa) and llava[0]["conversations"][0]["value"].startswith("<image>\n")
