@@ -1,8 +1,8 @@
 """Benchmark the modality classifier with leave-one-source-out validation on the labelled dev images.
 
 A source is the folder an image is in (``images/dermoscopy/ham10000``, ...). For each source, the model is fitted
-exactly as ``scripts/train_modality.py`` fits it (same features, augmentation, synthetic charts, scaler +
-logistic regression) on every other source, and scored on the held-out one's original images and on its
+exactly as ``scripts/train_modality.py`` fits it (same features, augmentation, synthetic charts, the two
+linear stages) on every other source, and scored on the held-out one's original images and on its
 textbook-style reproductions (augmented copies, never seen in training). Reports accuracy, macro-F1, the
 per-class confusion matrix and per-source accuracy. Then image-only vs fused with captions on the NCI photos that
 have real expert descriptions (``image_captions.csv``), with the fold model that never saw the NCI source.
@@ -61,16 +61,17 @@ def loso(args: argparse.Namespace) -> None:
     held_logits: dict[str, np.ndarray] = {}
     for src in sorted(set(g[o])):
         tr = g != src
-        m = tm.fit(X[tr], y[tr], g[tr], args.C, args.seed)
+        m = tm.fit(X[tr], y[tr], g[tr], args.C, args.seed, args.C2)
         te = g == src
-        z = ((X[te] - m["mean"]) / m["scale"]) @ m["coef"].T + m["intercept"]
+        z = tm.predict_logits(m, X[te])
         pred[te] = z.argmax(1)
         for f, zz, oo in zip(tab["files"][te], z, o[te]):
             if oo:
                 held_logits[str(f)] = zz
     aug = (~o) & (g != "synthetic/other")
     print(
-        f"leave-one-source-out, {len(set(g[o]))} sources, C={args.C}, {args.augment} copies/image, seed {args.seed}"
+        f"leave-one-source-out, {len(set(g[o]))} sources, C={args.C}, C2={args.C2}, {args.augment} copies/image, "
+        f"seed {args.seed}"
     )
     for name, sel in (("original images", o), ("textbook-style copies", aug)):
         acc = float((pred[sel] == y[sel]).mean())
@@ -99,9 +100,9 @@ def fusion_heldout(args: argparse.Namespace, tab: dict, logits: dict[str, np.nda
         caps = {str(args.data / r["file"]): r["caption"] for r in csv.DictReader(f)}
     m = ModalityModel(
         {
-            "mean": np.zeros(1),
-            "scale": np.ones(1),
-            "coef": np.zeros((4, 1)),
+            "mean": np.zeros(len(FEATURE_NAMES)),
+            "scale": np.ones(len(FEATURE_NAMES)),
+            "coef": np.zeros((4, len(FEATURE_NAMES))),
             "intercept": np.zeros(4),
             "feature_names": np.array(FEATURE_NAMES),
             "classes": np.array(CLASSES),
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--augment", type=int, default=8)
     ap.add_argument("--synthetic", type=int, default=200)
     ap.add_argument("--C", type=float, default=0.01)
+    ap.add_argument("--C2", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "_work")
     a = ap.parse_args(argv)

@@ -169,7 +169,30 @@ def _names() -> list[str]:
     n += ["outside_circle_dark", "inside_circle_dark", "hair_frac", "hair_long"]
     n += ["lesion_frac", "lesion_big_frac", "lesion_border_touch", "lesion_centre", "lesion_solidity"]
     n += ["lesion_dL", "lesion_dE", "lesion_inner_std", "skin_std", "skin_hf"]
+    n += SCALE_FREE_NAMES
     return n
+
+
+# features computed at a fixed shorter side, so a 200x150 thumbnail and a 1024 px photo are measured alike
+SCALE_FREE_NAMES = [
+    "sf_band1",
+    "sf_band2",
+    "sf_band3",
+    "sf_fine_coarse",
+    "sf_skin_band1",
+    "sf_spec_frac",
+    "sf_spec_blobs",
+    "sf_illum_slope",
+    "sf_illum_resid",
+    "sf_nonskin_hue",
+    "sf_ink_dark",
+    "sf_white_border",
+    "sf_textured_blocks",
+    "sf_he_textured",
+    "sf_centre_dark",
+    "sf_skin_frac",
+]
+SHORT_SIDE = 128
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(_names())
@@ -293,6 +316,7 @@ def image_features(rgb: np.ndarray) -> np.ndarray:
         long_ = int(((ext > max(h, w) / 6) & (stats[1:, cv2.CC_STAT_AREA] < ext * 4)).sum())
     f += [np.log1p(long_) / 3]
     f += lesion_features(L, A, B, gray)
+    f += scale_free_features(rgb)
 
     out = np.asarray(f, dtype=np.float32)
     assert out.shape[0] == len(FEATURE_NAMES), (out.shape, len(FEATURE_NAMES))
@@ -345,3 +369,78 @@ def lesion_features(L: np.ndarray, A: np.ndarray, B: np.ndarray, gray: np.ndarra
         skin_std,
         skin_hf,
     ]
+
+
+def resize_short(img: np.ndarray, side: int, max_long: int) -> np.ndarray:
+    """Resize so the shorter side is ``side`` (the longer one at most ``max_long``)."""
+    h, w = img.shape[:2]
+    s = min(side / max(1, min(h, w)), max_long / max(h, w))
+    return resize_max(img, max(1, round(max(h, w) * s)))
+
+
+def scale_free_features(rgb: np.ndarray) -> list[float]:
+    """Cues for clinical photo vs dermoscopy vs figure, measured at a fixed shorter side (SHORT_SIDE):
+    band-pass energy at three scales (skin surface texture of an unmagnified photo vs the smooth, magnified
+    dermoscopic field), flash glare (small bright achromatic spots on skin), illumination gradient across the
+    frame, non-skin hues (ink, cloth), thick dark strokes (ink marks, ruler ticks), white regions touching the
+    border (rulers, paper), textured tissue cover (H&E fills the frame with texture, charts do not), how much
+    of the darkest tone sits in the centre, and the fraction of skin-toned pixels."""
+    cv2 = _cv2()
+    img = resize_short(rgb, SHORT_SIDE, 3 * SHORT_SIDE)
+    h, w = img.shape[:2]
+    lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
+    chroma = np.hypot(A, B)
+    # Weber contrast (band energy over mean lightness): dividing by the global spread instead would let shadows
+    # and dark backgrounds of a wide clinical shot hide its skin texture
+    den = float(L.mean()) / 10 + 1.0
+    g = [L] + [cv2.GaussianBlur(L, (0, 0), s) for s in (0.8, 1.6, 3.2, 6.4)]
+    bands = [np.abs(g[i] - g[i + 1]) for i in range(1, 4)]
+    b = [float(x.mean()) / den for x in bands]
+    f = b + [float(np.log((b[0] + 1e-3) / (b[2] + 1e-3)))]
+    # texture of the surrounding skin only (pixels lighter than the median: not the lesion)
+    skin = L > np.median(L)
+    f += [float(bands[0][skin].mean()) / den if skin.any() else 0.0]
+    # flash glare: small bright, nearly white spots that stand out of their neighbourhood
+    spec = ((L - g[4]) > 10) & (L > 70) & (chroma < 18)
+    f += [float(spec.mean())]
+    n, _, stats, _ = cv2.connectedComponentsWithStats(spec.astype(np.uint8), connectivity=8)
+    small = int((stats[1:, cv2.CC_STAT_AREA] <= 12).sum()) if n > 1 else 0
+    f += [float(np.log1p(small * 1e4 / (h * w))) / 5]
+    # illumination: a plane fitted to the heavily blurred lightness
+    big = cv2.GaussianBlur(L, (0, 0), max(h, w) / 10)
+    yy, xx = np.mgrid[0:h, 0:w]
+    M = np.stack([np.ones(h * w), (xx.ravel() / w - 0.5), (yy.ravel() / h - 0.5)], 1)
+    coef, *_ = np.linalg.lstsq(M, big.ravel().astype(np.float64), rcond=None)
+    f += [float(np.hypot(coef[1], coef[2])) / 50, float((big.ravel() - M @ coef).std()) / 25]
+    ang = (np.degrees(np.arctan2(B, A)) + 360) % 360
+    chromatic = chroma > 15
+    nonskin = chromatic & (ang > 110) & (ang < 340)
+    f += [float(nonskin.mean())]
+    gray8 = np.clip(L * 2.55, 0, 255).astype(np.uint8)
+    bh = cv2.morphologyEx(gray8, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (11, 11)))
+    f += [float(((bh > 60) & (L < 40)).mean())]
+    white = ((L > 85) & (chroma < 8)).astype(np.uint8)
+    n, lab_, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=4)
+    wb = 0.0
+    if n > 1:
+        edge = set(np.unique(np.concatenate([lab_[0], lab_[-1], lab_[:, 0], lab_[:, -1]]))) - {0}
+        wb = float(sum(stats[k, cv2.CC_STAT_AREA] for k in edge)) / (h * w)
+    f += [wb]
+    bh8, bw8 = h // 8 * 8, w // 8 * 8
+    if bh8 >= 8 and bw8 >= 8:
+        blk = L[:bh8, :bw8].reshape(bh8 // 8, 8, bw8 // 8, 8)
+        tex = blk.std(axis=(1, 3)) > 2.0
+        cb = chroma[:bh8, :bw8].reshape(bh8 // 8, 8, bw8 // 8, 8).mean(axis=(1, 3))
+        hb = ang[:bh8, :bw8].reshape(bh8 // 8, 8, bw8 // 8, 8).mean(axis=(1, 3))
+        he = tex & (cb > 10) & ((hb > 290) | (hb < 20))
+        f += [float(tex.mean()), float(he.mean())]
+    else:
+        f += [0.0, 0.0]
+    dark = L < np.percentile(L, 20)
+    r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
+    f += [float(dark[r < 0.5].mean() - dark[r >= 0.5].mean())]
+    # skin tones (orange-yellow Lab hue, moderate chroma): most of a clinical photo, little of a chart or an H&E
+    # section (pink to purple hues)
+    f += [float(((L > 20) & (L < 95) & (chroma > 6) & (chroma < 50) & (ang > 25) & (ang < 85)).mean())]
+    return f

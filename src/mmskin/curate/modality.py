@@ -1,7 +1,12 @@
 """Modality: clinical photo, dermoscopy, pathology (histology) or other (charts, drawings, radiology, ...).
 
-The image model is a scaler + multinomial logistic regression over ``features.image_features`` (weights shipped
-as ``data/curate/modality_weights.npz``, fitted by ``scripts/train_modality.py``; numpy at runtime). Caption cues
+The image model has two linear stages over ``features.image_features`` (weights shipped as
+``data/curate/modality_weights.npz``, fitted by ``scripts/train_modality.py``; numpy at runtime): stage 1 is a
+scaler + multinomial logistic regression over all features for skin photo / pathology / other; stage 2 splits a
+skin photo into clinical or dermoscopy with a binary logistic regression on a few scale-free cues (fine skin-surface
+texture at a fixed shorter side, lesion centred in the frame, vignette), which transfer across image sources
+better than the full feature set. p(clinical) = p(skin) * (1 - q), p(dermoscopy) = p(skin) * q. A single-stage
+weight file (4-class ``coef``/``intercept``, no ``s2_coef``) is still read. Caption cues
 (``data/curate/caption_cues.yaml``: "dermoscopy", "H&E", "x200", "CT", body sites, ...) add log-odds to the image
 model's log-probabilities; an empty caption leaves the image decision alone.
 
@@ -112,6 +117,22 @@ class ModalityModel:
         self.scale = weights["scale"].astype(np.float64)
         self.coef = weights["coef"].astype(np.float64)
         self.intercept = weights["intercept"].astype(np.float64)
+        # two-stage weights: stage 1 has 3 rows (skin photo, pathology, other), stage 2 one clinical/dermoscopy logit
+        self.two_stage = "s2_coef" in weights
+        n1 = len(CLASSES) - 1 if self.two_stage else len(CLASSES)
+        if self.coef.shape != (n1, len(FEATURE_NAMES)) or self.intercept.shape != (n1,):
+            raise ValueError(
+                f"modality weights: coef {self.coef.shape}, expected ({n1}, {len(FEATURE_NAMES)})"
+            )
+        if self.two_stage:
+            self.s2_mean = weights["s2_mean"].astype(np.float64)
+            self.s2_scale = weights["s2_scale"].astype(np.float64)
+            self.s2_coef = weights["s2_coef"].astype(np.float64)
+            self.s2_intercept = float(np.asarray(weights["s2_intercept"]).reshape(-1)[0])
+            if self.s2_coef.shape != (len(FEATURE_NAMES),):
+                raise ValueError(
+                    f"modality weights: s2_coef {self.s2_coef.shape}, expected ({len(FEATURE_NAMES)},)"
+                )
         self.cues = cues
         self.cue_cap = cue_cap
         self.sha256 = sha256
@@ -129,8 +150,17 @@ class ModalityModel:
         return cls(w, load_cues(cues), cue_cap, hashlib.sha256(raw).hexdigest())
 
     def image_logits(self, feats: np.ndarray) -> np.ndarray:
-        z = (feats.astype(np.float64) - self.mean) / self.scale
-        return self.coef @ z + self.intercept
+        """Logits over CLASSES (for the two-stage model: log-probabilities, so softmax gives the probabilities)."""
+        f = feats.astype(np.float64)
+        z1 = self.coef @ ((f - self.mean) / self.scale) + self.intercept
+        if not self.two_stage:
+            return z1
+        lp1 = z1 - z1.max()
+        lp1 = lp1 - np.log(np.exp(lp1).sum())  # log p(skin photo), log p(pathology), log p(other)
+        s = float(self.s2_coef @ ((f - self.s2_mean) / self.s2_scale) + self.s2_intercept)
+        log_q = -np.logaddexp(0.0, -s)  # log p(dermoscopy | skin photo)
+        log_1q = -np.logaddexp(0.0, s)
+        return np.array([lp1[0] + log_1q, lp1[0] + log_q, lp1[1], lp1[2]])
 
     def fuse(self, logits: np.ndarray, caption: str) -> ModalityResult:
         p_img = _softmax(logits)
