@@ -55,3 +55,6 @@ def test_demo_runs_every_stage(tmp_path: Path, capsys) -> None:
     res = json.loads((out / "smoke-model" / "eval_vqa.json").read_text())
     assert res["overall"]["n"] == len(vqa) and 0.0 <= res["overall"]["bertscore_f1"] <= 1.0
     assert (out / "smoke-model" / "report" / "index.html").is_file()
+    # a rerun on the same folder works: the build resumes, the smoke model is trained afresh
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    assert list(read_records(out / "records.jsonl")) == recs

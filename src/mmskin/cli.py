@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -174,6 +175,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             print(f"== demo: {name}: skipped ({why})", flush=True)
             continue
         if name == "train":
+            smoke = out / "smoke-model"
+            if smoke.exists():  # the demo's own throw-away model: a rerun trains a fresh one
+                print(f"== demo: removing the previous smoke run {smoke}", flush=True)
+                shutil.rmtree(smoke)
             print(
                 "== demo: SMOKE RUN: training a tiny random-weight model for a few steps; its answers and "
                 "scores are nonsense by design (they check the pipeline, not a model)",
