@@ -91,6 +91,8 @@ def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0, cls:
         yy, xx = np.mgrid[0:h, 0:w]
         r = np.hypot((yy - h / 2) / (h / 2), (xx - w / 2) / (w / 2))
         img = np.where((r > rng.uniform(0.95, 1.3))[:, :, None], rng.integers(0, 30), img).astype(np.uint8)
+    if cls in ("clinical", "dermoscopy") and rng.random() < 0.35:
+        img = annotate(img, rng)
     f = img.astype(np.float32) / 255.0
     f = f ** rng.uniform(0.8, 1.25)
     # camera / print colour casts; stain colour is the evidence for pathology, so it varies less there
@@ -115,6 +117,42 @@ def augment(img: np.ndarray, rng: np.random.Generator, grey_p: float = 0.0, cls:
         ok, buf = cv2.imencode(".jpg", img[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, q])
         img = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
     return np.ascontiguousarray(img)
+
+
+def annotate(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What books and clinics draw on photos: a ruler along an edge, an ink ring round the lesion, a case number
+    or panel letter, a black wedge where a photo was rotated. A photo with marks is still a photo: without this,
+    a held-out source whose photos carry rulers (NCI) looks like a chart."""
+    import cv2
+
+    img = np.ascontiguousarray(img.copy())
+    h, w = img.shape[:2]
+    for kind in rng.choice(["ruler", "ring", "text", "wedge"], size=int(rng.integers(1, 3)), replace=False):
+        if kind == "ruler":
+            t = max(4, int(min(h, w) * rng.uniform(0.08, 0.18)))
+            y0 = h - t if rng.random() < 0.5 else 0
+            cv2.rectangle(img, (0, y0), (w - 1, y0 + t), (245, 245, 240), -1)
+            step = max(3, int(w * rng.uniform(0.02, 0.05)))
+            for i, x in enumerate(range(0, w, step)):
+                ln = t // 2 if i % 5 == 0 else t // 4
+                ya, yb = (y0, y0 + ln) if y0 == 0 else (y0 + t - ln, y0 + t)
+                cv2.line(img, (x, ya), (x, yb), (20, 20, 20), 1)
+        elif kind == "ring":
+            col = (30, 30, 30) if rng.random() < 0.7 else (40, 60, 160)
+            ax = (int(w * rng.uniform(0.12, 0.3)), int(h * rng.uniform(0.12, 0.3)))
+            c = (int(w * rng.uniform(0.35, 0.65)), int(h * rng.uniform(0.35, 0.65)))
+            cv2.ellipse(img, c, ax, float(rng.uniform(0, 180)), 0, 360, col, max(1, min(h, w) // 60))
+        elif kind == "text":
+            txt = str(int(rng.integers(1, 120))) if rng.random() < 0.6 else "ABCD"[int(rng.integers(0, 4))]
+            sc = min(h, w) / 120 * rng.uniform(0.6, 1.2)
+            org = (int(w * rng.uniform(0.05, 0.75)), int(h * rng.uniform(0.2, 0.95)))
+            cv2.putText(img, txt, org, cv2.FONT_HERSHEY_SIMPLEX, sc, (25, 25, 25), max(1, int(sc * 2)))
+        else:
+            d = int(min(h, w) * rng.uniform(0.1, 0.3))
+            cx, cy = (0 if rng.random() < 0.5 else w - 1), (0 if rng.random() < 0.5 else h - 1)
+            pts = np.array([[cx, cy], [abs(cx - d), cy], [cx, abs(cy - d)]], np.int32)
+            cv2.fillPoly(img, [pts], (0, 0, 0))
+    return img
 
 
 # ---------------------------------------------------------------- synthetic "other" figures
