@@ -9,6 +9,7 @@ have real expert descriptions (``image_captions.csv``), with the fold model that
 
     .venv/bin/python benchmarks/curate_modality.py              # targets: accuracy >= 0.97, macro-F1 >= 0.95
     .venv/bin/python benchmarks/curate_modality.py --augment 4  # faster, fewer training copies
+    .venv/bin/python benchmarks/curate_modality.py --no-resolution  # skip the thumbnail / 2x resize check
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def loso(args: argparse.Namespace) -> None:
     print(f"features: {len(rows)} labelled images, {len(y)} rows with copies ({time.time() - t0:.1f} s)")
     pred = np.full(len(y), -1)
     held_logits: dict[str, np.ndarray] = {}
+    fold_models = {}
     for src in sorted(set(g[o])):
         tr = g != src
-        m = tm.fit(X[tr], y[tr], g[tr], args.C, args.seed, args.C2)
+        m = fold_models[src] = tm.fit(X[tr], y[tr], g[tr], args.C, args.seed, args.C2)
         te = g == src
         z = tm.predict_logits(m, X[te])
         pred[te] = z.argmax(1)
@@ -87,7 +89,39 @@ def loso(args: argparse.Namespace) -> None:
         print(
             f"    {src:58s} {CLASSES[y[s][0]]:10s} {(pred[s] == y[s]).mean():.3f} (n={int(s.sum())}) {wrong or ''}"
         )
+    if args.resolution:
+        resolution_check(rows, fold_models)
     fusion_heldout(args, tab, held_logits)
+
+
+def resolution_check(rows: list, fold_models: dict) -> None:
+    """The held-out originals again, shrunk to a HAM-like thumbnail (longer side 200) and enlarged 2x: a model
+    that keys on a source's resolution changes its answers here."""
+    from mmskin.curate.features import image_features, load_image
+
+    print(
+        "  resolution robustness (held-out originals, each scored by the fold model that did not see its source):"
+    )
+    for name, fn in (
+        ("as is", lambda im: im),
+        ("longer side 200", lambda im: tm_resize(im, 200 / max(im.shape[:2]))),
+        ("enlarged 2x", lambda im: tm_resize(im, 2.0)),
+    ):
+        yy, pp = [], []
+        for p, cls, src in rows:
+            z = tm.predict_logits(fold_models[src], image_features(fn(load_image(p)))[None, :])[0]
+            yy.append(CLASSES.index(cls))
+            pp.append(int(np.argmax(z)))
+        yy, pp = np.array(yy), np.array(pp)
+        print(f"    {name:16s} accuracy {(yy == pp).mean():.4f}  macro-F1 {macro_f1(yy, pp):.4f}")
+
+
+def tm_resize(img: np.ndarray, s: float) -> np.ndarray:
+    import cv2
+
+    h, w = img.shape[:2]
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    return cv2.resize(img, (max(8, round(w * s)), max(8, round(h * s))), interpolation=interp)
 
 
 def fusion_heldout(args: argparse.Namespace, tab: dict, logits: dict[str, np.ndarray]) -> None:
@@ -133,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--C", type=float, default=0.01)
     ap.add_argument("--C2", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-resolution", dest="resolution", action="store_false", help="skip the resize check")
     ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "_work")
     a = ap.parse_args(argv)
     if not (a.data / "images" / "labels.csv").is_file():
