@@ -70,12 +70,8 @@ def test_generation_kwargs():
 
 
 @pytest.fixture(scope="module", params=["llava", "qwen2_5_vl"])
-def tiny_hf(request, tmp_path_factory):
-    from mmskin.models import build_tiny_vlm
-
-    # the session's base temp is shared by the test modules, and the builder reuses a folder it built
-    path = build_tiny_vlm(request.param, tmp_path_factory.getbasetemp() / "tiny" / request.param)
-    return get_adapter(f"hf:{path}", device="cpu", max_new_tokens=10)
+def tiny_hf(request, tiny_vlms):
+    return get_adapter(f"hf:{tiny_vlms[request.param]}", device="cpu", max_new_tokens=10)
 
 
 def test_hf_batched_equals_one_at_a_time(tiny_hf):

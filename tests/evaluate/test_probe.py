@@ -111,12 +111,10 @@ def test_bad_features_files(tmp_path, capsys):
     assert main(["eval", "probe", "HAM10000", "--out", str(out)]) == 2  # neither --model nor --features
 
 
-def test_tiny_model_features_on_real_images_with_cache(tmp_path, tmp_path_factory):
+def test_tiny_model_features_on_real_images_with_cache(tmp_path, tiny_vlms):
     labels = DATA / "images" / "labels.csv"
     if not labels.is_file():
         pytest.skip(f"../shared/data not present: {labels}")
-    from mmskin.models import build_tiny_vlm
-
     with open(labels, encoding="utf-8") as f:
         rows = [
             r for r in csv.DictReader(f) if "/ham10000/" in r["file"] and r["label_code"] in ("mel", "nv")
@@ -127,7 +125,7 @@ def test_tiny_model_features_on_real_images_with_cache(tmp_path, tmp_path_factor
         w.writerow(["image", "label", "split"])
         for i, r in enumerate(rows):
             w.writerow([r["file"], r["label_code"], "test" if i % 10 < 3 else "train"])
-    model = build_tiny_vlm("qwen2_5_vl", tmp_path_factory.getbasetemp() / "tiny" / "qwen2_5_vl")
+    model = tiny_vlms["qwen2_5_vl"]
     cache = tmp_path / "cache"
     out = tmp_path / "probe.json"
     args = [

@@ -172,10 +172,8 @@ def test_resume_and_custom_prompt(ham_rows, tmp_path):
     assert main(args) == 2
 
 
-def test_tiny_hf_model_end_to_end(ham_rows, tmp_path, tmp_path_factory):
-    from mmskin.models import build_tiny_vlm
-
-    model = build_tiny_vlm("llava", tmp_path_factory.getbasetemp() / "tiny" / "llava")
+def test_tiny_hf_model_end_to_end(ham_rows, tmp_path, tiny_vlms):
+    model = tiny_vlms["llava"]
     data = _mmskin_csv(tmp_path / "ham.csv", ham_rows[:6])
     out = tmp_path / "zs.json"
     rc = main(
