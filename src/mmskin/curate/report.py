@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..provenance import package_versions
 from ..records import AGE_GROUPS, MODALITIES, SPLITS, atomic_write_bytes
 from .html import (
     Thumbs,
@@ -148,15 +149,11 @@ def _gallery(records: list[dict[str, Any]], out: Path, thumbs: Thumbs) -> dict[s
 
 
 def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"mmskin": __version__, "python": platform.python_version()}
-    for pkg in ("matplotlib", "pillow", "pyyaml"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    return {
+        "mmskin": __version__,
+        "python": platform.python_version(),
+        **package_versions(("matplotlib", "pillow", "pyyaml"), missing="absent"),
+    }
 
 
 def card_summary(records: list[dict[str, Any]]) -> dict[str, Any]:

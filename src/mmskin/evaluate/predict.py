@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from ..provenance import package_versions
 from ..records import RecordError, atomic_write_bytes, resolve_in_root, write_jsonl
 from .adapters import Adapter, adapter_info, get_adapter
 
@@ -92,15 +93,8 @@ def adapter_from_args(args: argparse.Namespace, task: str = "vqa") -> Adapter:
 
 def versions() -> dict[str, str]:
     """mmskin and the installed versions of the packages that change numbers."""
-    from importlib import metadata
-
-    out = {"mmskin": __version__, "python": sys.version.split()[0]}
-    for pkg in ("numpy", "torch", "transformers", "scikit-learn", "pillow"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    pkgs = ("numpy", "torch", "transformers", "scikit-learn", "pillow")
+    return {"mmskin": __version__, "python": sys.version.split()[0], **package_versions(pkgs)}
 
 
 @dataclass

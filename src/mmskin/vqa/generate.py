@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..provenance import package_versions
 from ..records import (
     EXCLUDING_FLAGS,
     RecordError,
@@ -120,15 +121,7 @@ def read_dataset_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("pyyaml",):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return {"python": platform.python_version(), **package_versions(("pyyaml",))}
 
 
 def _progress(enabled: bool, total: int, label: str):
