@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import KINDS, SHARED, shared_rows
+from train_support import KINDS, SHARED, shared_rows
 
 from mmskin.train.config import DataSource
 from mmskin.train.data import IGNORE_INDEX, Collator, DataError, Sample, encode_sample, load_sources

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import KINDS, SHARED, batch, write_config
+from train_support import KINDS, SHARED, batch, write_config
 
 from mmskin.cli import main
 
