@@ -24,7 +24,6 @@ Per record:
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -37,7 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..records import MODALITIES, RecordError, atomic_write_bytes, read_records, resolve_in_root, write_jsonl
+from ..records import (
+    MODALITIES,
+    RecordError,
+    atomic_write_bytes,
+    read_records,
+    resolve_in_root,
+    sha256_file,
+    write_jsonl,
+)
 
 CURATE_FLAGS = (
     "annotated",
@@ -268,11 +275,7 @@ def curate(
     if corrections is not None:
         corr, bad = read_corrections(Path(corrections), {r["id"] for r in records}, on_error)
         summary.errors += bad
-        sha = (
-            hashlib.sha256(Path(corrections).read_bytes()).hexdigest()
-            if Path(corrections).is_file()
-            else None
-        )
+        sha = sha256_file(corrections) if Path(corrections).is_file() else None
         corr_info = {"file": str(corrections), "sha256": sha, "applied": len(corr), "bad_lines": bad}
 
     # text: cheap, in this process
@@ -407,7 +410,7 @@ def curate(
         "versions": _versions(),
         "config": {**asdict(cfg), "ratios": list(cfg.ratios)},
         "seed": cfg.seed,
-        "modality_weights": {"file": wpath.name, "sha256": hashlib.sha256(wpath.read_bytes()).hexdigest()},
+        "modality_weights": {"file": wpath.name, "sha256": sha256_file(wpath)},
         "corrections": corr_info,
         "counts": {
             "records": summary.records,
