@@ -1,13 +1,24 @@
-"""How a result was produced: installed package versions for the provenance block of result files.
+"""How a result was produced: one provenance block for every info and result file mmskin writes.
 
->>> from mmskin.provenance import package_versions
->>> package_versions(["numpy", "torch"])          # packages that are not installed are left out
-{'numpy': '2.3.1', 'torch': '2.13.0+cpu'}
+Every ``*_info.json``, ``*.info.json`` sidecar and results file carries the same block, written by
+:func:`provenance`: the stage, mmskin's version, Python's, the versions of the packages that shaped the
+numbers, the resolved config and the seed. Nothing time-dependent goes in it, so a rerun with the same inputs
+writes the same bytes (timings, where a file wants them, sit outside the block).
+
+    >>> from mmskin.provenance import provenance, write_info
+    >>> info = {"provenance": provenance("curate", config={"seed": 0}, packages=["numpy"]), "counts": {}}
+    >>> write_info("data/derm/curate_info.json", info)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import platform
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 
 def package_versions(packages: Iterable[str], missing: str | None = None) -> dict[str, str]:
@@ -22,3 +33,53 @@ def package_versions(packages: Iterable[str], missing: str | None = None) -> dic
             if missing is not None:
                 out[pkg] = missing
     return out
+
+
+def jsonable(value: Any) -> Any:
+    """A config value as plain JSON: dataclasses to dicts, paths to strings, tuples to lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [jsonable(v) for v in value]
+        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def provenance(
+    stage: str,
+    config: Any = None,
+    packages: Iterable[str] = (),
+    seed: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The provenance block: ``{"stage", "mmskin", "python", "packages", "config", "seed", **extra}``."""
+    from . import __version__
+
+    block: dict[str, Any] = {
+        "stage": stage,
+        "mmskin": __version__,
+        "python": platform.python_version(),
+        "packages": package_versions(sorted(set(packages))),
+    }
+    if config is not None:
+        block["config"] = jsonable(config)
+    if seed is not None:
+        block["seed"] = seed
+    block.update({k: jsonable(v) for k, v in extra.items()})
+    return block
+
+
+def info_bytes(info: dict[str, Any], indent: int = 1) -> bytes:
+    return (json.dumps(jsonable(info), sort_keys=True, indent=indent, ensure_ascii=False) + "\n").encode()
+
+
+def write_info(path: str | os.PathLike[str], info: dict[str, Any], indent: int = 1) -> Path:
+    """Write an info/result JSON atomically (sorted keys, trailing newline); returns the path."""
+    from .records import atomic_write_bytes
+
+    atomic_write_bytes(path, info_bytes(info, indent))
+    return Path(path)

@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,16 +24,120 @@ MODALITIES = ("clinical", "dermoscopy", "pathology", "other")
 AGE_GROUPS = ("infant", "child", "adolescent", "adult", "elderly")
 SEXES = ("male", "female")
 SPLITS = ("train", "val", "test")
+
+
+def _doc(help: str, set_by: str, required: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    return field(
+        default=None, metadata={"help": help, "set_by": set_by, "required": required, "choices": choices}
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a record's picture is printed."""
+
+    file: str = _doc("PDF file name (no folder)", "build", True)
+    sha256: str = _doc("sha256 of the PDF file", "build", True)
+    page: int = _doc("1-based page number", "build", True)
+    bbox: list[float] = _doc(
+        "[x0, y0, x1, y1] in PDF points, top-left origin, of the figure or panel", "build", True
+    )
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image (a figure, or one panel of a multi-panel figure) of a dataset: a line of ``records.jsonl``.
+
+    Records travel as plain dicts (JSON objects); this class is their documented schema. :func:`validate_record`
+    checks a dict against it and :func:`schema_markdown` renders it as the README's table. Extra fields are
+    allowed; these names are a contract and are never renamed.
+    """
+
+    id: str = _doc(
+        "stable id: hash of source sha256 + page + bbox + panel; identical across reruns", "build", True
+    )
+    image: str = _doc(
+        "path relative to the dataset root (`images/ab/abcd….png`), never absolute, never `..`", "build", True
+    )
+    width: int = _doc("pixels of the stored image", "build", True)
+    height: int = _doc("pixels of the stored image", "build", True)
+    source: Source = _doc("`{file, sha256, page, bbox}` (see Source)", "build", True)
+    figure_label: str | None = _doc('the label as printed: `"3.12"`, `"12-4"`, `"7"`', "build", True)
+    panel: str | None = _doc(
+        '`"a"`, `"b"`, … for a panel of a multi-panel figure; null for a whole figure', "build", True
+    )
+    caption_raw: str = _doc("the whole figure caption as extracted", "build", True)
+    caption: str = _doc(
+        "this image's caption: shared part + its own subcaption for a panel; cleaned by curate",
+        "build, curate",
+        True,
+    )
+    caption_position: str | None = _doc("where the caption sits: below, above, left, right", "build")
+    extraction: str | None = _doc(
+        "how the pixels were obtained: native (embedded bytes), crop, render, scan", "build"
+    )
+    panel_note: str | None = _doc(
+        "why a multi-panel figure was kept whole (pieces and markers disagree)", "build"
+    )
+    caption_uncleaned: str | None = _doc(
+        "the build's caption before cleaning (reruns start from it)", "curate"
+    )
+    modality: str | None = _doc("null before curate", "curate", choices=MODALITIES)
+    modality_score: float | None = _doc("classifier confidence in [0, 1]", "curate")
+    modality_source: str | None = _doc("model, or human (a correction)", "curate")
+    modality_evidence: dict | None = _doc("image probabilities, caption cues and the fused result", "curate")
+    modality_correction: dict | None = _doc("the correction applied (file and line)", "curate")
+    age: float | None = _doc("years, from the caption; null when not stated", "curate")
+    age_group: str | None = _doc("from age or words like 'elderly'", "curate", choices=AGE_GROUPS)
+    sex: str | None = _doc("from the caption", "curate", choices=SEXES)
+    demographics_evidence: str | None = _doc("the caption span age/sex came from", "curate")
+    flags: list[str] = _doc("reason codes (see the flag table); empty when usable", "build, curate", True)
+    flag_reasons: dict | None = _doc("{flag: one-line reason}", "curate")
+    duplicate_of: str | None = _doc("id of the kept record of a near-duplicate group", "curate")
+    split: str | None = _doc("train/val/test, grouped by book", "curate", choices=SPLITS)
+
+
+# JSON types each field may take (derived from the annotations above; bools are never numbers)
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (float, int),
+    "dict": (dict,),
+    "list[str]": (list,),
+    "list[float]": (list,),
+    "Source": (dict,),
+}
+
+
+def _json_types(annotation: str) -> tuple[type, ...]:
+    parts = [p.strip() for p in annotation.split("|")]
+    types: tuple[type, ...] = ()
+    for p in parts:
+        types += (type(None),) if p == "None" else _JSON_TYPES[p]
+    return types
+
+
+RECORD_FIELDS: dict[str, tuple[type, ...]] = {f.name: _json_types(str(f.type)) for f in fields(Record)}
+REQUIRED = tuple(f.name for f in fields(Record) if f.metadata["required"])
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    set_by: str
+    excluding: bool
+    meaning: str
+
+
+def _load_flags() -> tuple[Flag, ...]:
+    from .resources import load_yaml
+
+    return tuple(Flag(**row) for row in load_yaml("flags.yaml"))
+
+
+FLAGS: tuple[Flag, ...] = _load_flags()
 # flags that keep a record out of VQA generation and exports (``review`` does not: it asks a human to look)
-EXCLUDING_FLAGS = (
-    "annotated",
-    "sensitive",
-    "low_resolution",
-    "non_dermatology",
-    "duplicate",
-    "no_caption",
-    "unreadable_image",
-)
+EXCLUDING_FLAGS = tuple(f.name for f in FLAGS if f.excluding)
 
 
 def is_usable(rec: dict[str, Any]) -> bool:
@@ -40,39 +145,19 @@ def is_usable(rec: dict[str, Any]) -> bool:
     return not (set(rec.get("flags") or ()) & set(EXCLUDING_FLAGS))
 
 
-# field -> allowed JSON types (None means null is allowed)
-_FIELDS: dict[str, tuple[type | None, ...]] = {
-    "id": (str,),
-    "image": (str,),
-    "width": (int,),
-    "height": (int,),
-    "source": (dict,),
-    "figure_label": (str, type(None)),
-    "panel": (str, type(None)),
-    "caption_raw": (str,),
-    "caption": (str,),
-    "modality": (str,),
-    "modality_score": (float, int),
-    "age": (float, int, type(None)),
-    "age_group": (str, type(None)),
-    "sex": (str, type(None)),
-    "demographics_evidence": (str, type(None)),
-    "flags": (list,),
-    "duplicate_of": (str, type(None)),
-    "split": (str, type(None)),
-}
-REQUIRED = (
-    "id",
-    "image",
-    "width",
-    "height",
-    "source",
-    "figure_label",
-    "panel",
-    "caption_raw",
-    "caption",
-    "flags",
-)
+def schema_markdown() -> str:
+    """The record schema and the flag table as Markdown (the README's tables are generated by this)."""
+    rows = ["| field | type | set by | meaning |", "|---|---|---|---|"]
+    for cls, prefix in ((Record, ""), (Source, "source.")):
+        for f in fields(cls):
+            meaning = f.metadata["help"]
+            if f.metadata["choices"]:
+                meaning += " (" + " · ".join(f"`{c}`" for c in f.metadata["choices"]) + ")"
+            typ = str(f.type).replace("|", "or")
+            rows.append(f"| `{prefix}{f.name}` | {typ} | {f.metadata['set_by']} | {meaning} |")
+    rows += ["", "| flag | set by | excludes from VQA/exports | meaning |", "|---|---|---|---|"]
+    rows += [f"| `{f.name}` | {f.set_by} | {'yes' if f.excluding else 'no'} | {f.meaning} |" for f in FLAGS]
+    return "\n".join(rows) + "\n"
 
 
 class RecordError(ValueError):
@@ -117,8 +202,8 @@ def validate_record(rec: Any) -> list[str]:
     if not isinstance(rec, dict):
         return ["record is not a JSON object"]
     errs = [f"missing field {k!r}" for k in REQUIRED if k not in rec]
-    for k, types in _FIELDS.items():
-        if k in rec and not isinstance(rec[k], types) or (k in rec and isinstance(rec[k], bool)):
+    for k, types in RECORD_FIELDS.items():
+        if k in rec and (not isinstance(rec[k], types) or isinstance(rec[k], bool)):
             errs.append(f"field {k!r} has type {type(rec[k]).__name__}")
     if errs:
         return errs
