@@ -56,10 +56,11 @@ def test_bad_inputs_one_line_each_and_batch_goes_on(tmp_path: Path, capsys) -> N
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == len(expected)
     errors = [json.loads(x) for x in (tmp_path / "ds" / "errors.jsonl").read_text().splitlines()]
-    assert {e["file"] for e in errors} == set(expected)
+    assert {Path(e["where"]).name for e in errors} == set(expected)
     for e in errors:
-        assert expected[e["file"]] in e["reason"], e
-        assert any(e["file"] in line and expected[e["file"]] in line for line in err)
+        name = Path(e["where"]).name
+        assert expected[name] in e["reason"], e
+        assert any(f"error: {e['where']}: {e['reason']}" == line for line in err)
     recs = (tmp_path / "ds" / "records.jsonl").read_text().splitlines()
     assert len(recs) >= 10  # the good book was built despite its neighbours
 

@@ -16,6 +16,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .config import add_arguments
+from .console import stderr
+from .resources import data_path, demo_pdf
+
+__all__ = ["demo_pdf", "main", "make_parser"]
 
 EPILOG_BUILD = """example:
   mmskin build books/ atlas.pdf --out data/derm --workers 2 --debug-pages debug/
@@ -40,45 +45,13 @@ EPILOG_REPORT = """examples:
 STAGE_CLIS = ("mmskin.curate.cli", "mmskin.vqa.cli", "mmskin.train.cli", "mmskin.evaluate.cli")
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def _cmd_build(args: argparse.Namespace) -> int:
-    from rich.console import Console
+    from .config import from_args
+    from .console import ConsoleReporter, finish
+    from .pdf.build import BuildConfig, run
 
-    from .pdf.build import BuildConfig, build
-
-    if args.ocr not in ("auto", "always", "never"):
-        _stderr(f"mmskin build: --ocr must be auto, always or never (got {args.ocr!r})")
-        return 2
-    cfg = BuildConfig(
-        out=Path(args.out),
-        workers=args.workers,
-        ocr=args.ocr,
-        debug_pages=args.debug_pages,
-        keep_uncaptioned=args.keep_uncaptioned,
-    )
-
-    def on_error(e: dict) -> None:
-        where = f" page {e['page']}" if "page" in e else ""
-        _stderr(f"error: {e.get('path', e['file'])}{where}: {e['reason']}")
-
-    summary = build(args.inputs, cfg, on_error=on_error, progress=not args.quiet)
-    Console(stderr=False).print(summary.line(Path(args.out)), highlight=False, soft_wrap=True)
-    return 1 if summary.errors else 0
-
-
-def demo_pdf() -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("mmskin") / "data" / "demo" / "sample_textbook.pdf"))
-
-
-def packaged_file(*parts: str) -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("mmskin").joinpath("data", *parts)))
+    cfg = from_args(BuildConfig, args, inputs=list(args.inputs), out=Path(args.out))
+    return finish(run(cfg, ConsoleReporter(quiet=args.quiet)))
 
 
 def _demo_steps(out: Path, pdf: Path, workers: int) -> list[tuple[str, list[str]]]:
@@ -120,7 +93,7 @@ def _demo_steps(out: Path, pdf: Path, workers: int) -> list[tuple[str, list[str]
             "train",
             [
                 "train",
-                str(packaged_file("train", "tiny-cpu.yaml")),
+                str(data_path("train", "tiny-cpu.yaml")),
                 "--out",
                 str(smoke / "adapter"),
                 "--set",
@@ -159,7 +132,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     pdf = demo_pdf()
     if not pdf.exists():
-        _stderr(f"mmskin demo: the bundled sample {pdf} is missing (run scripts/make_demo_pdf.py)")
+        stderr(f"mmskin demo: the bundled sample {pdf} is missing (run scripts/make_demo_pdf.py)")
         return 1
     out = Path(args.out)
     has_torch = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("peft") is not None
@@ -209,14 +182,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     def on_error(msg: str) -> None:
         errors.append(msg)
-        _stderr(f"error: {msg}")
+        stderr(f"error: {msg}")
 
     if first.is_dir():
         if len(args.inputs) != 1:
-            _stderr("mmskin report: give one dataset folder, or results JSON files")
+            stderr("mmskin report: give one dataset folder, or results JSON files")
             return 2
         if not (first / "records.jsonl").is_file():
-            _stderr(f"mmskin report: {first}: no records.jsonl (not a dataset folder)")
+            stderr(f"mmskin report: {first}: no records.jsonl (not a dataset folder)")
             return 2
         from .curate.report import write_dataset_card
 
@@ -236,6 +209,7 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"mmskin {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .pdf.build import BuildConfig
 
     b = sub.add_parser(
         "build",
@@ -247,18 +221,7 @@ def make_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="PDF_OR_DIR", help="PDF files or folders (searched recursively)"
     )
     b.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to create or extend")
-    b.add_argument("--workers", type=int, default=0, help="worker processes (default: all cores)")
-    b.add_argument(
-        "--ocr", default="auto", help="auto: OCR pages without a text layer; always; never (default: auto)"
-    )
-    b.add_argument(
-        "--debug-pages", type=Path, default=None, metavar="DIR", help="write annotated page PNGs here"
-    )
-    b.add_argument(
-        "--keep-uncaptioned",
-        action="store_true",
-        help="also keep large pictures that no caption claims (caption empty, flag no_caption)",
-    )
+    add_arguments(b, BuildConfig)
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_build)
 
@@ -299,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        _stderr("interrupted")
+        stderr("interrupted")
         return 130
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmskin.pdf.build import BuildConfig, build
+from mmskin.pdf.build import BuildConfig, run
 from mmskin.pdf.page import iou
 from mmskin.records import read_records
 
@@ -18,8 +18,8 @@ CASES = sorted(p.name.removesuffix(".expected.json") for p in GOLDEN.glob("*.exp
 @pytest.mark.parametrize("name", CASES)
 def test_golden_case(name: str, tmp_path: Path) -> None:
     truth = json.loads((GOLDEN / f"{name}.expected.json").read_text())
-    summary = build([str(GOLDEN / f"{name}.pdf")], BuildConfig(out=tmp_path, workers=1), progress=False)
-    assert not summary.errors
+    result = run(BuildConfig(inputs=[str(GOLDEN / f"{name}.pdf")], out=tmp_path, workers=1))
+    assert not result.problems
     recs = list(read_records(tmp_path / "records.jsonl"))
     got = [(r["source"]["page"], r["source"]["bbox"], r["figure_label"], r["panel"]) for r in recs]
     want = [(t["page"], t["bbox"], t["figure_label"], t["panel"]) for t in truth["items"]]

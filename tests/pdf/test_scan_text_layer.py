@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pymupdf
 
-from mmskin.pdf.build import BuildConfig, build
+from mmskin.pdf.build import BuildConfig, run
 from mmskin.pdf.page import iou
 from mmskin.records import read_records
 
@@ -33,8 +33,8 @@ def _text_layer_scan(src: Path, dst: Path) -> None:
 def test_scan_with_text_layer_finds_its_figures(tmp_path: Path) -> None:
     pdf = tmp_path / "scan.pdf"
     _text_layer_scan(GOLDEN / "side_by_side.pdf", pdf)
-    summary = build([str(pdf)], BuildConfig(out=tmp_path / "ds", workers=1, ocr="auto"), progress=False)
-    assert summary.ocr_pages == 0 and not summary.errors  # the text layer is used, no OCR needed
+    result = run(BuildConfig(inputs=[str(pdf)], out=tmp_path / "ds", workers=1, ocr="auto"))
+    assert result.counts["ocr_pages"] == 0 and not result.problems  # the text layer is used, no OCR needed
     recs = list(read_records(tmp_path / "ds" / "records.jsonl"))
     truth = json.loads((GOLDEN / "side_by_side.expected.json").read_text())["items"]
     for t in truth:

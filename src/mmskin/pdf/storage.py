@@ -1,0 +1,90 @@
+"""Image storage: content-addressed files under ``DATASET/images/``, native bytes where possible.
+
+A picture that is exactly one embedded raster keeps its original bytes (JPEG untouched) or is decoded once and
+written by PIL; everything else is rendered from the page (or cropped from a scanned page image).
+
+    >>> from mmskin.pdf.storage import store_image
+    >>> rel = store_image(Path("data/derm"), png_bytes, "png")      # images/ab/abcd….png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+from ..records import atomic_write_bytes
+from .page import Box
+
+
+def store_image(root: Path, data: bytes, ext: str) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    rel = f"images/{digest[:2]}/{digest}.{ext}"
+    full = root / rel
+    if not full.exists():
+        atomic_write_bytes(full, data)
+    return rel
+
+
+def pil_to_bytes(img, photo: bool) -> tuple[bytes, str]:
+    buf = io.BytesIO()
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
+    if photo:
+        img.save(buf, format="JPEG", quality=92, optimize=False)
+        return buf.getvalue(), "jpg"
+    img.save(buf, format="PNG", compress_level=1)  # fast; level 6 saves ~15 % disk at 4x the time
+    return buf.getvalue(), "png"
+
+
+def native_image(doc, xref: int):
+    """(bytes, ext, PIL image or None) of an embedded image at its native resolution, as RGB/grey."""
+    import pymupdf
+    from PIL import Image
+
+    filt = doc.xref_get_key(xref, "Filter")[1]
+    smask = (
+        int(doc.xref_get_key(xref, "SMask")[1].split()[0] or 0)
+        if doc.xref_get_key(xref, "SMask")[0] == "xref"
+        else 0
+    )
+    ext = "jpeg" if "DCTDecode" in filt else ("jpx" if "JPXDecode" in filt else "")
+    if ext == "jpeg" and not smask:
+        info = doc.extract_image(xref)  # the stored JPEG bytes, untouched
+        if info.get("ext") in ("jpeg", "jpg") and info.get("colorspace", 0) in (1, 3):
+            return info["image"], "jpg", None
+    # anything else is decoded once and written by PIL (PyMuPDF's own PNG writer is several times slower)
+    pix = pymupdf.Pixmap(doc, xref)
+    if pix.colorspace is None:
+        # a stencil mask (/ImageMask, often CCITT fax): alpha only; PyMuPDF renders it as a grey PNG
+        info = doc.extract_image(xref)
+        return info["image"], info["ext"], None
+    if smask:
+        try:
+            pix = pymupdf.Pixmap(pix, pymupdf.Pixmap(doc, smask))
+        except Exception:
+            pass  # a broken mask: keep the colour image
+    if pix.colorspace is not None and pix.colorspace.n not in (1, 3):
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    mode = {1: "L", 3: "RGB"}.get(pix.n - pix.alpha, "RGB")
+    img = Image.frombytes(mode + ("A" if pix.alpha else ""), (pix.width, pix.height), pix.samples)
+    if pix.alpha:  # flatten transparency onto white, as the page shows it
+        bg = Image.new(mode, img.size, 255 if mode == "L" else (255, 255, 255))
+        bg.paste(img.convert(mode), mask=img.getchannel("A"))
+        img = bg
+    data, ext = pil_to_bytes(img, photo=ext in ("jpeg", "jpg", "jpx"))
+    return data, ext, img
+
+
+def render_region(pg, bbox: Box, dpi: float):
+    import pymupdf
+    from PIL import Image
+
+    pix = pg.get_pixmap(clip=pymupdf.Rect(bbox), dpi=int(dpi), alpha=False)
+    mode = "L" if pix.n == 1 else "RGB"
+    return Image.frombytes(mode, (pix.width, pix.height), pix.samples)
+
+
+def crop_scan(scan, bbox: Box):
+    simg, scale = scan
+    return simg.crop(tuple(int(round(v * scale)) for v in bbox))
