@@ -12,6 +12,7 @@ same ``Page`` from a page image).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -152,31 +153,178 @@ def _is_bold(span: dict) -> bool:
     )
 
 
-def read_text_lines(pg) -> list[TextLine]:
+# typographic ligatures are decomposed (search, tokenisers and caption cleaning expect letters); symbols such as
+# Δ, ×, µ and ° are kept as printed
+_LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
+# a run of this many characters without a space may be words glued together by a PDF that positions glyphs
+# without space characters ("structureoftheRgt2glucosesensor"): its glyph gaps are looked at
+_GLUED_RUN = re.compile(r"[^\s]{16,}")
+
+
+def respace_glyphs(chars: list[tuple[str, float, float]], size: float) -> str:
+    """Text of a glyph run with spaces put back where the glyph gaps show word breaks.
+
+    ``chars``: (char, x0, x1) in reading order. Inside a word the gap between glyphs is about zero (kerning
+    moves it a little either way); a word break leaves a gap a clear step above that. A gap counts as a break
+    when it exceeds the run's typical glyph gap by 0.1 em (at least 0.08 em in absolute terms).
+    """
+    gaps = [b[1] - a[2] for a, b in zip(chars, chars[1:])]
+    if not gaps:
+        return "".join(c for c, _, _ in chars)
+    typical = sorted(gaps)[len(gaps) // 2]
+    limit = max(typical + 0.1 * size, 0.08 * size)
+    out = [chars[0][0]]
+    for (c, _, _), g in zip(chars[1:], gaps):
+        if g > limit and not out[-1].isspace() and not c.isspace():
+            out.append(" ")
+        out.append(c)
+    return "".join(out)
+
+
+@dataclass
+class _Frag:
+    """A piece of a printed line as PyMuPDF reports it (often a single word in PDFs that place words one by one)."""
+
+    bbox: Box
+    spans: list[Span]
+    texts: list[str]  # each span's text as printed (its own spaces kept)
+    block: int
+    size: float
+
+
+def _span_text(s: dict, raw_chars) -> str:
+    text = s["text"]
+    if raw_chars is not None and _GLUED_RUN.search(text):
+        chars = [(c["c"], c["bbox"][0], c["bbox"][2]) for c in raw_chars]
+        if "".join(c for c, _, _ in chars) == text:
+            text = respace_glyphs(chars, float(s.get("size", 0)) or 1.0)
+    return text.translate(_LIGATURES)
+
+
+def _fragments(pg) -> list[_Frag]:
     import pymupdf
 
-    lines: list[TextLine] = []
+    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
     # what a viewer shows (mediabox clip on); no image data in the dict: placements come from get_image_info
-    d = pg.get_text("dict", flags=pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES)
+    d = pg.get_text("dict", flags=flags)
+    raw = None
+    if any(
+        _GLUED_RUN.search(s["text"])
+        for b in d["blocks"]
+        if b.get("type") == 0
+        for ln in b["lines"]
+        for s in ln["spans"]
+    ):
+        raw = pg.get_text("rawdict", flags=flags)["blocks"]  # glyph boxes, only for pages that need them
+    frags: list[_Frag] = []
     for bno, b in enumerate(d["blocks"]):
         if b.get("type") != 0:
             continue
-        for ln in b["lines"]:
+        for lno, ln in enumerate(b["lines"]):
             # keep only horizontal text: rotated labels inside figures are figure content
             if abs(ln.get("dir", (1, 0))[1]) > 0.05:
                 continue
-            spans = tuple(
-                Span(s["text"], s.get("font", ""), float(s.get("size", 0)), _is_bold(s), tuple(s["bbox"]))
-                for s in ln["spans"]
-                if s["text"].strip()
-            )
-            if not spans:
+            spans, texts = [], []
+            for sno, s in enumerate(ln["spans"]):
+                if not s["text"].strip() or float(s.get("size", 0)) < 0.5:
+                    continue  # blank, or invisible zero-size text (word separators of some typesetters)
+                rc = raw[bno]["lines"][lno]["spans"][sno]["chars"] if raw is not None else None
+                text = _span_text(s, rc)
+                spans.append(
+                    Span(
+                        " ".join(text.split()),
+                        s.get("font", ""),
+                        float(s["size"]),
+                        _is_bold(s),
+                        tuple(s["bbox"]),
+                    )
+                )
+                texts.append(text)
+            if spans:
+                x0 = min(sp.bbox[0] for sp in spans)
+                x1 = max(sp.bbox[2] for sp in spans)
+                size = max(spans, key=lambda sp: len(sp.text)).size
+                frags.append(_Frag((x0, ln["bbox"][1], x1, ln["bbox"][3]), spans, texts, bno, size))
+    return frags
+
+
+def _same_row(a: Box, b: Box) -> bool:
+    """Two fragments on one baseline: bottoms within a quarter of a line height, boxes overlapping by half."""
+    hmax = max(a[3] - a[1], b[3] - b[1])
+    return abs(a[3] - b[3]) <= 0.25 * hmax and v_overlap(a, b) >= 0.5 * min(a[3] - a[1], b[3] - b[1])
+
+
+def _join_spans(spans: list[Span], texts: list[str]) -> str:
+    """Span texts joined as printed: a space at a boundary only where the text has one or the glyphs leave a gap
+    (small capitals and mixed sizes, "F" + "IG. 1", join without one)."""
+    out = texts[0]
+    for prev, sp, t in zip(spans, spans[1:], texts[1:]):
+        gap = sp.bbox[0] - prev.bbox[2]
+        if not out[-1:].isspace() and not t[:1].isspace() and gap > 0.1 * min(prev.size, sp.size):
+            out += " "
+        out += t
+    return " ".join(out.split())
+
+
+def _merge_row(frags: list[_Frag]) -> list[list[_Frag]]:
+    """Fragments of one row, left to right, chained into printed lines: the next fragment starts about a word
+    space after the previous one (a column gutter is wider), or, within one PyMuPDF block, a few spaces after
+    it ("Figure 3   Third day …": a label followed only by spaces)."""
+    lines: list[list[_Frag]] = []
+    for f in sorted(frags, key=lambda f: f.bbox[0]):
+        if lines:
+            last = lines[-1][-1]
+            em = max(f.size, last.size, 1.0)
+            gap = f.bbox[0] - last.bbox[2]
+            similar = abs(f.size - last.size) <= 0.25 * em
+            if gap >= -1.0 and similar and (gap <= 0.6 * em or (f.block == last.block and gap <= 3 * em)):
+                lines[-1].append(f)
                 continue
-            text = " ".join(" ".join(s.text.split()) for s in spans)
-            x0 = min(s.bbox[0] for s in spans)
-            x1 = max(s.bbox[2] for s in spans)
-            y0, y1 = ln["bbox"][1], ln["bbox"][3]
-            lines.append(TextLine((x0, y0, x1, y1), text, spans, bno))
+        lines.append([f])
+    return lines
+
+
+def read_text_lines(pg) -> list[TextLine]:
+    """The printed lines of a born-digital page, rebuilt from PyMuPDF's fragments.
+
+    Some typesetters place every word on its own (PyMuPDF then reports one "line" per word, in blocks that cut a
+    caption in two); fragments on one baseline and about a space apart are joined into one printed line, and
+    the blocks they came from become one block. Ligatures are decomposed; words glued together by glyph
+    positioning get their spaces back.
+    """
+    frags = _fragments(pg)
+    # rows: fragments whose boxes share a baseline band
+    frags.sort(key=lambda f: (round(f.bbox[3], 1), f.bbox[0]))
+    rows: list[list[_Frag]] = []
+    for f in frags:
+        for row in reversed(rows[-6:]):
+            if _same_row(row[0].bbox, f.bbox):
+                row.append(f)
+                break
+        else:
+            rows.append([f])
+    parent: dict[int, int] = {}
+
+    def find(b: int) -> int:
+        while parent.get(b, b) != b:
+            b = parent[b]
+        return b
+
+    printed: list[list[_Frag]] = [grp for row in rows for grp in _merge_row(row)]
+    for grp in printed:
+        for f in grp[1:]:
+            ra, rb = find(grp[0].block), find(f.block)
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    lines: list[TextLine] = []
+    for grp in printed:
+        spans = [sp for f in grp for sp in f.spans]
+        texts = [t for f in grp for t in f.texts]
+        text = _join_spans(spans, texts)
+        bb = (grp[0].bbox[0], min(f.bbox[1] for f in grp), grp[-1].bbox[2], max(f.bbox[3] for f in grp))
+        lines.append(TextLine(bb, text, tuple(spans), find(grp[0].block)))
+    # reading order of the source: by block, then top to bottom, left to right
+    lines.sort(key=lambda ln: (ln.block, round(ln.bbox[1], 1), ln.bbox[0]))
     return _drop_overprints(lines)
 
 

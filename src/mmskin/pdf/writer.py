@@ -1,7 +1,7 @@
 """Page writer: the figures of one page become stored images and records (one per figure, or per panel).
 
-    >>> writer = PageWriter(Path("data/derm"), doc, "atlas.pdf", sha256)
-    >>> records = writer.write_figure(pg, page, figure)        # figure: mmskin.pdf.layout.Figure
+>>> writer = PageWriter(Path("data/derm"), doc, "atlas.pdf", sha256)
+>>> records = writer.write_figure(pg, page, figure)        # figure: mmskin.pdf.layout.Figure
 """
 
 from __future__ import annotations
