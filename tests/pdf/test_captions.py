@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mmskin.pdf.captions import parse_label, split_panels
+from mmskin.pdf.captions import parse_label
+from mmskin.pdf.markers import split_panels
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

@@ -1,21 +1,20 @@
-"""Caption detection and panel-marker parsing.
+"""Caption detection: which printed lines are a figure's caption, and its label.
 
 A caption starts a line with a figure label ("Fig. 3.2", "Figure 12-4", "FIGURE 7.1", "Fig. 10.1.1", "Plate 4")
 followed by a separator, a font change or a capitalised word; in-text citations ("(Fig. 3.2)", "as shown in
-Figure 4", a paragraph opening "Figure 4 shows …") are not captions. Panel markers ("(a) … (b) …", "A, … B, …",
-"Left: … right: …", postfix "… elbow (a) and knee (b)") split a caption into a shared part and subcaptions.
+Figure 4", a paragraph opening "Figure 4 shows …") are not captions. Panel markers inside a caption are read by
+:mod:`mmskin.pdf.markers`.
 
-    >>> from mmskin.pdf.captions import parse_label, split_panels
+    >>> from mmskin.pdf.captions import find_captions, parse_label
     >>> parse_label("Fig. 3.2 Psoriasis of the elbow.").label
     '3.2'
-    >>> [p.letter for p in split_panels("Fig. 3.2 Psoriasis. (a) Elbow. (b) Knee.").panels]
-    ['a', 'b']
+    >>> [c.label for c in find_captions(page.lines)]          # page: mmskin.pdf.page.Page
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .page import Box, TextLine, area, h_overlap, inter_area, union, v_overlap
 
@@ -281,205 +280,3 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
             continue
         caps.append(cap)
     return caps
-
-
-# ----------------------------------------------------------------------------------------------------------
-# panels
-
-
-@dataclass(frozen=True)
-class Panel:
-    letter: str  # "a", "b", …
-    text: str  # the panel's own subcaption (may be empty)
-
-
-@dataclass(frozen=True)
-class PanelSplit:
-    shared: str  # caption text outside all subcaptions (label included)
-    panels: tuple[Panel, ...] = field(default=())
-    style: str = ""  # "paren", "letter", "postfix", "position", ""
-
-    def caption_for(self, letter: str) -> str:
-        """Shared part + this panel's subcaption, as a single caption."""
-        sub = next((p.text for p in self.panels if p.letter == letter), "")
-        return " ".join(f"{self.shared} {sub}".split())
-
-
-_POS_WORDS = {
-    "left": 0,
-    "right": 1,
-    "top": 0,
-    "bottom": 1,
-    "upper": 0,
-    "lower": 1,
-    "above": 0,
-    "below": 1,
-    "middle": 1,
-    "center": 1,
-    "centre": 1,
-}
-
-
-def _consecutive(letters: list[str]) -> bool:
-    if not letters:
-        return False
-    ords = [ord(c.lower()) for c in letters]
-    return ords[0] == ord("a") and all(b == a + 1 for a, b in zip(ords, ords[1:]))
-
-
-def _expand(spec: str) -> list[str]:
-    """'a' -> [a]; 'a,b' / 'a and b' / 'a–c' -> the letters."""
-    s = spec.lower().replace(" ", "")
-    m = re.fullmatch(r"([a-h])[-–—]([a-h])", s)
-    if m:
-        return [chr(c) for c in range(ord(m.group(1)), ord(m.group(2)) + 1)]
-    parts = re.split(r",|and|&", s)
-    return [p for p in parts if re.fullmatch(r"[a-h]", p)]
-
-
-def split_panels(caption: str) -> PanelSplit:
-    """Split a caption at its panel markers; no markers (or an inconsistent sequence) gives no panels."""
-    for fn in (_split_paren, _split_letter_comma, _split_bare_letter, _split_positions):
-        res = fn(caption)
-        if res is not None:
-            return res
-    return PanelSplit(caption)
-
-
-def _assemble(
-    caption: str, marks: list[tuple[int, int, list[str]]], postfix: bool, style: str
-) -> PanelSplit | None:
-    """marks: (start, end, letters) of each marker in order."""
-    letters_in_order: list[str] = []
-    for _, _, ls in marks:
-        for c in ls:
-            if c not in letters_in_order:
-                letters_in_order.append(c)
-    if len(letters_in_order) < 2 or not _consecutive(sorted(letters_in_order)):
-        return None
-    texts: dict[str, list[str]] = {c: [] for c in letters_in_order}
-    if not postfix:
-        shared_parts = [caption[: marks[0][0]]]
-        for k, (_s, e, ls) in enumerate(marks):
-            nxt = marks[k + 1][0] if k + 1 < len(marks) else len(caption)
-            seg = caption[e:nxt].strip(" ;,")
-            for c in ls:
-                texts[c].append(seg)
-    else:
-        shared_parts = []
-        prev_end = 0
-        for s, e, ls in marks:
-            seg = caption[prev_end:s].strip(" ;,")
-            # the shared lead-in ends at the sentence boundary before the first subcaption
-            if prev_end == 0:
-                m = _LABEL_RE.match(seg)
-                lab_end = len(seg) - len(m.group("rest")) if m else 0
-                cut = max(seg.rfind(". ", lab_end), seg.rfind(": ", lab_end))
-                if cut >= 0:
-                    shared_parts.append(seg[: cut + 1])
-                    seg = seg[cut + 2 :]
-                else:
-                    shared_parts.append(seg[:lab_end])
-                    seg = seg[lab_end:]
-            seg = re.sub(r"^(and|&)\s+", "", seg.strip(" ;,"))
-            for c in ls:
-                texts[c].append(seg)
-            prev_end = e
-        tail = caption[prev_end:].strip()
-        if tail.strip(" .;,"):
-            shared_parts.append(tail)
-    shared = " ".join(" ".join(shared_parts).split())
-    panels = tuple(Panel(c, " ".join(" ".join(texts[c]).split())) for c in sorted(letters_in_order))
-    return PanelSplit(shared, panels, style)
-
-
-def _split_paren(caption: str) -> PanelSplit | None:
-    # "(a)", "(A)", "(a, b)", "(a–c)", "(a and b)"; also "a)" at a sentence start
-    pat = re.compile(r"\(\s*([a-hA-H](?:\s*(?:[,–—-]|and|&)\s*[a-hA-H])*)\s*\)")
-    marks = []
-    for m in pat.finditer(caption):
-        letters = _expand(m.group(1))
-        if letters:
-            marks.append((m.start(), m.end(), letters))
-    if len(marks) < 2 and not (len(marks) == 1 and len(marks[0][2]) >= 2):
-        return None
-    # mixed case sets ("(A) … (b)") are fine; uppercase is normalised to lowercase letters
-    after = [caption[e:].strip()[:1] for _, e, _ in marks]
-    before = [caption[:s].rstrip()[-1:] for s, _, _ in marks]
-    # postfix: the text before each marker is its subcaption ("elbow (a) and knee (b).")
-    postfix_votes = sum(1 for a in after if a in {"", ".", ",", ";", "a", "&"} or a in ")")
-    postfix_votes += sum(1 for b in before if b.isalpha() or b in ")")
-    prefix_votes = sum(1 for a in after if a[:1].isupper() or a[:1].isalpha()) + sum(
-        1 for b in before if b in {".", ";", ":", ",", ""}
-    )
-    postfix = postfix_votes > prefix_votes
-    return _assemble(caption, marks, postfix, "paren")
-
-
-def _split_letter_comma(caption: str) -> PanelSplit | None:
-    # "A, Clinical photo. B, Dermoscopy." / "A: … B: …" / "a. … b. …" at sentence starts
-    pat = re.compile(
-        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Ha-h](?:\s*(?:,|and|&)\s*[A-Ha-h])?)\s*[,:.]\s+(?=[A-Z(])"
-    )
-    body = caption
-    m0 = _LABEL_RE.match(caption)
-    offset = 0
-    if m0:
-        offset = len(caption) - len(m0.group("rest"))
-        body = caption[offset:]
-    marks = []
-    for m in pat.finditer(body):
-        letters = _expand(m.group(1))
-        # a lone capital "A." opening a sentence could be an initial or article: accept only in a sequence
-        marks.append((m.start(1) + offset, m.end() + offset, letters))
-    seq = [c for _, _, ls in marks for c in ls]
-    if len(seq) < 2 or not _consecutive(seq):
-        return None
-    return _assemble(caption, marks, False, "letter")
-
-
-def _split_bare_letter(caption: str) -> PanelSplit | None:
-    # Springer style: "Fig. 3.2 a Psoriasis on the elbow. b Nail pitting."
-    m0 = _LABEL_RE.match(caption)
-    offset = len(caption) - len(m0.group("rest")) if m0 else 0
-    body = caption[offset:]
-    pat = re.compile(r"(?:(?<=^)|(?<=[.;]\s)|(?<=^\s))\s*([a-h](?:\s*,\s*[a-h])?)\s+(?=[A-Z(])")
-    marks = [(m.start(1) + offset, m.end() + offset, _expand(m.group(1))) for m in pat.finditer(body)]
-    seq = [c for _, _, ls in marks for c in ls]
-    if len(seq) < 2 or not _consecutive(seq):
-        return None
-    return _assemble(caption, marks, False, "bare")
-
-
-def _split_positions(caption: str) -> PanelSplit | None:
-    pat = re.compile(
-        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=\()|(?<=^\s))\s*(left|right|top|bottom|upper|lower|middle|center|centre)"
-        r"(?:\s+(?:panel|image|photo|figure))?\s*[:,)\-–—]\s*",
-        re.IGNORECASE,
-    )
-    m0 = _LABEL_RE.match(caption)
-    offset = len(caption) - len(m0.group("rest")) if m0 else 0
-    body = caption[offset:]
-    found = [(m.start(1) + offset, m.end() + offset, m.group(1).lower()) for m in pat.finditer(body)]
-    if len(found) < 2:
-        return None
-    words = [w for _, _, w in found]
-    horiz = {"left", "right", "middle", "center", "centre"}
-    vert = {"top", "bottom", "upper", "lower", "middle", "center", "centre"}
-    if not (all(w in horiz for w in words) or all(w in vert for w in words)):
-        return None
-    order = (
-        ["left", "middle", "center", "centre", "right"]
-        if words[0] in horiz
-        else ["top", "upper", "middle", "center", "centre", "bottom", "lower"]
-    )
-    ranks = sorted({order.index(w) for w in words})
-    if len(ranks) != len(words):
-        return None
-    marks = []
-    for s, e, w in found:
-        letter = chr(ord("a") + ranks.index(order.index(w)))
-        if caption[s - 1 : s] == "(":
-            s -= 1
-        marks.append((s, e, [letter]))
-    return _assemble(caption, marks, False, "position")

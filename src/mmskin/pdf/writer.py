@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 
 from ..records import empty_record_fields, record_id
-from .captions import split_panels
+from ..stage import reason_of
 from .layout import Figure
+from .markers import split_panels
 from .page import Box, Page
 from .panels import split_composite
 from .storage import crop_scan, native_image, pil_to_bytes, render_region, store_image
+from .subfigures import Piece, Plan, plan_panels
 
 MIN_RENDER_DPI = 200
 MAX_RENDER_DPI = 300
@@ -114,51 +116,54 @@ class PageWriter:
         return store_image(self.root, data, ext), img.size, how
 
     def write_figure(self, pg, page: Page, fig: Figure, scan=None) -> list[dict[str, Any]]:
-        """scan: (page image, pixels per point) for scanned pages."""
-        sp = split_panels(fig.caption.text)
-        letters = [p.letter for p in sp.panels]
-        atoms = list(fig.atoms)
-        records: list[dict[str, Any]] = []
+        """One record per panel the caption names and the figure holds, else one for the whole figure.
 
-        def emit(
-            bbox: Box, panel: str | None, img=None, native_xref: int = 0, photo: bool = True, how: str = ""
-        ) -> None:
-            caption = sp.caption_for(panel) if panel and letters else fig.caption.text
-            graphics = [g for a in atoms for g in a.graphics]
-            rel, size, how = self.store_pixels(pg, bbox, graphics, scan, native_xref, img, photo, how)
-            cap = fig.caption
-            position = _POSITION[fig.direction]
+        scan: (page image, pixels per point) for scanned pages."""
+        split = split_panels(fig.caption.text)
+        pixels = _Pixels(self, pg, scan)
+        try:
+            plan = plan_panels(fig, split, page, pixels)
+        except Exception as e:  # a panel split that fails never loses the figure
+            plan = Plan(note=f"panel split failed ({type(e).__name__}: {reason_of(e)})")
+        cap = fig.caption
+        position = _POSITION[fig.direction]
+        records = []
+        for p in plan.panels:
+            rel, size, how = self._store_piece(pg, p.piece, scan, pixels)
+            caption = split.caption_for(p.name)
             records.append(
-                self._record(page.number, bbox, panel, cap.label, cap.text, caption, position, how, rel, size)
+                self._record(
+                    page.number, p.bbox, p.name, cap.label, cap.text, caption, position, how, rel, size
+                )
             )
-
-        def emit_atom(atom, panel: str | None) -> None:
-            photo = all(x.kind != "vector" for x in atom.graphics)
-            emit(atom.bbox, panel, native_xref=_native_xref(atom, scan), photo=photo)
-
-        if len(letters) >= 2 and len(atoms) == 1:
-            cells = self._composite_cells(pg, atoms[0], len(letters), scan)
-            if cells is not None:
-                for letter, (bbox, img) in zip(letters, cells):
-                    emit(bbox, letter, img=img, how="crop")
-                return records
-            if len(atoms[0].graphics) == 1:
-                emit_atom(atoms[0], None)
-            else:
-                emit(fig.bbox, None)
+        if records:
             return records
-        if len(letters) >= 2 and len(atoms) == len(letters):
-            for letter, atom in zip(letters, atoms):
-                emit_atom(atom, letter)
-            return records
-        # a different number of picture pieces than panel markers: which pieces form which panel is unknown,
-        # so the figure is kept whole rather than lettered wrongly
+        atoms = list(fig.atoms)
         if len(atoms) == 1 and fig.bbox == atoms[0].bbox:
-            emit_atom(atoms[0], None)
+            photo = all(x.kind != "vector" for x in atoms[0].graphics)
+            rel, size, how = self.store_pixels(
+                pg, fig.bbox, atoms[0].graphics, scan, _native_xref(atoms[0], scan), photo=photo
+            )
         else:
             photo = all(g.kind != "vector" for a in atoms for g in a.graphics)
-            emit(fig.bbox, None, photo=photo)
-        return records
+            rel, size, how = self.store_pixels(
+                pg, fig.bbox, [g for a in atoms for g in a.graphics], scan, photo=photo
+            )
+        rec = self._record(
+            page.number, fig.bbox, None, cap.label, cap.text, cap.text, position, how, rel, size
+        )
+        if plan.note:
+            rec["panel_note"] = plan.note
+        return [rec]
+
+    def _store_piece(self, pg, piece: Piece, scan, pixels: _Pixels) -> tuple[str, tuple[int, int], str]:
+        if piece.cell is not None:
+            img = pixels.atom_image(piece.atoms[0]).crop(piece.cell)
+            return self.store_pixels(pg, piece.bbox, [], scan, img=img, how="crop")
+        graphics = [g for a in piece.atoms for g in a.graphics]
+        photo = all(g.kind != "vector" for g in graphics)
+        xref = _native_xref(piece.atoms[0], scan) if len(piece.atoms) == 1 else 0
+        return self.store_pixels(pg, piece.bbox, graphics, scan, xref, photo=photo)
 
     def write_uncaptioned(self, pg, page: Page, atom, scan=None) -> dict[str, Any]:
         """A picture without a caption: stored like any figure, caption empty, flagged ``no_caption``."""
@@ -167,27 +172,61 @@ class PageWriter:
         rec["flags"] = ["no_caption"]
         return rec
 
-    def _composite_cells(self, pg, atom, k: int, scan):
-        """Panels of a single raster as [(page bbox, PIL crop)], or None when no clean k-way split exists."""
+
+class _Pixels:
+    """Pixels of one page for the panel planner: atom images (decoded once), composite cells, OCR'd markers."""
+
+    def __init__(self, writer: PageWriter, pg, scan):
+        self.writer, self.pg, self.scan = writer, pg, scan
+        self._images: dict[Box, Any] = {}
+
+    def atom_image(self, atom):
+        if atom.bbox not in self._images:
+            self._images[atom.bbox] = self._load(atom)
+        return self._images[atom.bbox]
+
+    def _load(self, atom):
         from PIL import Image
 
-        if scan is not None:
-            img = crop_scan(scan, atom.bbox)
-        elif xref := _native_xref(atom, scan):
-            data, _, img = native_image(self.doc, xref)
+        if self.scan is not None:
+            return crop_scan(self.scan, atom.bbox)
+        if xref := _native_xref(atom, self.scan):
+            data, _, img = native_image(self.writer.doc, xref)
             if img is None:  # stored bytes passed through untouched: decode them once here
                 img = Image.open(io.BytesIO(data))
                 img.load()
-        else:
-            img = render_region(pg, atom.bbox, _render_dpi(atom.graphics))
+            return img
+        return render_region(self.pg, atom.bbox, _render_dpi(atom.graphics))
+
+    def composite_cells(self, atom, k: int):
+        """[(page bbox, pixel cell)] of a single raster cut into ``k`` panels, or None."""
+        img = self.atom_image(atom)
         arr = np.asarray(img.convert("RGB"))
         cells = split_composite(arr, k)
         if cells is None:
             return None
         x0, y0, x1, y1 = atom.bbox
         sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
-        out = []
-        for c in cells:
-            bbox = (x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy)
-            out.append((bbox, img.crop(c)))
-        return out
+        return [((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in cells]
+
+    def ocr_marks(self, region: Box, holes: list[Box]):
+        """Markers printed around the figure's pictures (``holes``: pictures and text, painted out first)."""
+        from .pixelmarks import region_marks
+
+        pad = 16.0
+        r = (region[0] - pad, region[1] - pad, region[2] + pad, region[3] + pad)
+        if self.scan is not None:
+            img, scale = crop_scan(self.scan, r), self.scan[1]
+        else:
+            scale = 300 / 72
+            img = render_region(self.pg, r, 300)
+        return region_marks(img, scale, (r[0], r[1]), holes)
+
+    def corner_marks(self, pieces):
+        from .pixelmarks import corner_marks
+
+        crops = []
+        for p in pieces:
+            img = self.atom_image(p.atoms[0])
+            crops.append((img.crop(p.cell) if p.cell is not None else img, p.bbox))
+        return corner_marks(crops)

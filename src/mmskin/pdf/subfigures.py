@@ -1,0 +1,334 @@
+"""Subfigures: split a figure into the panels its caption names, and give each panel its own name.
+
+The caption says how many panels there are ("(a) … (b) …", "a) … b) …", rows "1) … 2) …"); the figure says
+where they are: separate pictures (a row, a grid, a figure assembled from many image fragments) or one composite
+raster cut at its gutters (:mod:`.panels`). Panel markers printed on or next to the pieces ("a", "(b)", "C" in a
+corner, "(a)" under a column, "1)" left of a row) come from the text layer, or from OCR of the pixels when the
+text layer has none; they name each piece, so column-major lettering and row/column-labelled grids come out
+right. Without markers, pieces are lettered in reading order, but only when their number equals the caption's.
+When pieces and markers do not agree, the figure is kept whole and the plan says why (``note``), so a curator
+can find it.
+
+    >>> plan = plan_panels(figure, split, page, pixels)   # pixels: a FigurePixels of mmskin.pdf.writer
+    >>> [(p.name, p.bbox) for p in plan.panels], plan.note
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .layout import Atom, Figure, reading_order
+from .markers import PanelSplit
+from .page import Box, Page, area, gap, h_overlap, union, v_overlap
+
+# a panel marker as printed: "a", "(a)", "a)", "A.", "[b]", grid names "a1", "(b2)"; row numbers "1)", "(2)"
+_LETTER_MARK = re.compile(r"^[(\[]?([a-hA-H])(\d)?[)\]]?[.:]?$")
+_NUMBER_MARK = re.compile(r"^(?:\(([1-9])\)|([1-9])\))$")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A panel marker printed in or next to a figure: ``name`` is "a", "a1" (grid) or "1" (a numbered row)."""
+
+    name: str
+    bbox: Box
+    number: bool = False  # a row/group number ("1)") rather than a letter
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A candidate panel: whole picture atoms, or one cell of a composite raster (``cell`` in its pixels)."""
+
+    bbox: Box
+    atoms: tuple[Atom, ...]
+    cell: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class PanelOut:
+    name: str
+    piece: Piece
+
+    @property
+    def bbox(self) -> Box:
+        return self.piece.bbox
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The figure's panels (empty: store the figure whole) and, when a split was expected but not made, why."""
+
+    panels: tuple[PanelOut, ...] = field(default=())
+    note: str | None = None
+
+
+class FigurePixels(Protocol):
+    def composite_cells(self, atom: Atom, k: int) -> list[tuple[Box, tuple[int, int, int, int]]] | None: ...
+
+    def ocr_marks(self, region: Box, holes: list[Box]) -> list[Mark]: ...
+
+    def corner_marks(self, pieces: list[Piece]) -> list[Mark]: ...
+
+
+def parse_mark(token: str) -> Mark | None:
+    """A marker token, or None ("(a)" -> a, "B" -> b, "a1" -> a1, "2)" -> 2 as a number)."""
+    t = token.strip()
+    m = _NUMBER_MARK.match(t)
+    if m:
+        return Mark(m.group(1) or m.group(2), (0, 0, 0, 0), number=True)
+    m = _LETTER_MARK.match(t)
+    if m:
+        return Mark(m.group(1).lower() + (m.group(2) or ""), (0, 0, 0, 0))
+    return None
+
+
+def text_marks(page: Page, fig: Figure, margin: float = 14.0) -> list[Mark]:
+    """Panel markers in the text layer, inside the figure or within ``margin`` points of it: lines made of
+    marker tokens only ("(a)", "a   b", "1)"), each token with its estimated box."""
+    cap_lines = {id(ln) for ln in fig.caption.lines}
+    bb = fig.bbox
+    zone = (bb[0] - margin, bb[1] - margin, bb[2] + margin, bb[3] + margin)
+    out = []
+    for ln in page.lines:
+        if id(ln) in cap_lines or ln.words > 8 or area(ln.bbox) <= 0:
+            continue
+        if not (
+            zone[0] <= ln.bbox[0]
+            and ln.bbox[2] <= zone[2]
+            and zone[1] <= ln.bbox[1]
+            and ln.bbox[3] <= zone[3]
+        ):
+            continue
+        toks = []
+        for sp in ln.spans:
+            n = max(1, len(sp.text))
+            w = (sp.bbox[2] - sp.bbox[0]) / n
+            for m in re.finditer(r"\S+", sp.text):
+                box = (sp.bbox[0] + m.start() * w, sp.bbox[1], sp.bbox[0] + m.end() * w, sp.bbox[3])
+                toks.append((m.group(), box))
+        marks = [(parse_mark(t), box) for t, box in toks]
+        if marks and all(mk is not None for mk, _ in marks):
+            out += [Mark(mk.name, box, mk.number) for mk, box in marks if mk is not None]
+    return out
+
+
+def content_pieces(fig: Figure) -> list[Piece]:
+    """The figure's picture atoms that can be panels: tiny ones (letters drawn as paths, arrows, scale bars,
+    logos) are not."""
+    atoms = list(fig.atoms)
+    big = max(area(a.bbox) for a in atoms)
+    out = []
+    for a in atoms:
+        w, h = a.bbox[2] - a.bbox[0], a.bbox[3] - a.bbox[1]
+        if area(a.bbox) < 0.04 * big or min(w, h) < 14:
+            continue
+        out.append(Piece(a.bbox, (a,)))
+    return out
+
+
+def split_tiles(pieces: list[Piece]) -> list[Piece]:
+    """Pieces with every merged image tile as a piece of its own: rasters drawn edge to edge were joined as
+    tiles of one picture, but two panels printed without a gutter look the same."""
+    from dataclasses import replace
+
+    out = []
+    for p in pieces:
+        (atom,) = p.atoms
+        tiles = [
+            (g, part, x) for g in atom.graphics for part, x in zip(g.parts, g.xrefs) if g.kind == "image"
+        ]
+        if len(atom.graphics) == 1 and len(tiles) > 1:
+            g = atom.graphics[0]
+            dens = g.pixel_size[0] / max(
+                1e-6, g.bbox[2] - g.bbox[0]
+            )  # pixels per point of the merged picture
+            for _, part, x in tiles:
+                px = (round(dens * (part[2] - part[0])), round(dens * (part[3] - part[1])))
+                one = replace(g, bbox=part, xrefs=(x,), native=False, parts=(part,), pixel_size=px)
+                out.append(Piece(part, (Atom(part, (one,)),)))
+        else:
+            out.append(p)
+    return out
+
+
+def _grid(boxes: list[Box]) -> tuple[list[list[int]], list[list[int]]]:
+    """Rows (top to bottom) and columns (left to right) of boxes, each a list of box indices."""
+
+    def bands(lo: int, hi: int, overlap: Callable[[Box, Box], float]) -> list[list[int]]:
+        idx = sorted(range(len(boxes)), key=lambda i: (boxes[i][lo], boxes[i][hi]))
+        out: list[list[int]] = []
+        for i in idx:
+            for band in out:
+                u = union([boxes[j] for j in band])
+                size = min(boxes[i][hi] - boxes[i][lo], u[hi] - u[lo])
+                if overlap(boxes[i], u) >= 0.5 * size:
+                    band.append(i)
+                    break
+            else:
+                out.append([i])
+        return sorted(out, key=lambda b: min(boxes[j][lo] for j in b))
+
+    return bands(1, 3, v_overlap), bands(0, 2, h_overlap)
+
+
+def _owner(mark: Mark, boxes: list[Box]) -> int | None:
+    """The piece a marker belongs to: the one it is printed on, else the one it sits right below, above or to the
+    left of (within about two marker heights)."""
+    mb = mark.bbox
+    cx, cy = (mb[0] + mb[2]) / 2, (mb[1] + mb[3]) / 2
+    inside = [i for i, b in enumerate(boxes) if b[0] - 1 <= cx <= b[2] + 1 and b[1] - 1 <= cy <= b[3] + 1]
+    if inside:
+        return min(inside, key=lambda i: area(boxes[i]))
+    reach = 2.0 * (mb[3] - mb[1]) + 6.0
+    best = None
+    for i, b in enumerate(boxes):
+        g = gap(mb, b)
+        if g > reach:
+            continue
+        beside = b[0] <= cx <= b[2] or b[1] <= cy <= b[3]
+        if beside and (best is None or g < best[0]):
+            best = (g, i)
+    return best[1] if best else None
+
+
+def _names_from_own_marks(marks: list[Mark], boxes: list[Box]) -> list[str] | None:
+    """One letter marker on or at each piece, all different: the pieces' names."""
+    names: dict[int, list[str]] = {}
+    for mk in marks:
+        if mk.number:
+            continue
+        i = _owner(mk, boxes)
+        if i is not None:
+            names.setdefault(i, []).append(mk.name)
+    if len(names) != len(boxes) or any(len(v) != 1 for v in names.values()):
+        return None
+    out = [names[i][0] for i in range(len(boxes))]
+    return out if len(set(out)) == len(out) else None
+
+
+def _names_from_axes(marks: list[Mark], boxes: list[Box]) -> list[str] | None:
+    """Markers along a grid's edges: numbers left of the rows, letters under (or over) the columns; a piece is
+    named by its row and column ("1a"); a repeated name gets "-2", "-3" in reading order."""
+    rows, cols = _grid(boxes)
+    if sum(len(r) for r in rows) != len(boxes) or sum(len(c) for c in cols) != len(boxes):
+        return None
+    g = union(boxes)
+    row_of = {i: r for r, band in enumerate(rows) for i in band}
+    col_of = {i: c for c, band in enumerate(cols) for i in band}
+    row_names: dict[int, str] = {}
+    col_names: dict[int, str] = {}
+    clash = False  # one band got two different markers: the pieces are coarser than the labelling
+    for mk in marks:
+        mb = mk.bbox
+        cx, cy = (mb[0] + mb[2]) / 2, (mb[1] + mb[3]) / 2
+        if mb[2] <= g[0] + 3:  # left of the grid: a row marker
+            hit = [
+                r
+                for r, band in enumerate(rows)
+                if union([boxes[j] for j in band])[1] - 2 <= cy <= union([boxes[j] for j in band])[3] + 2
+            ]
+            if len(hit) == 1:
+                clash |= row_names.setdefault(hit[0], mk.name) != mk.name
+                continue
+        if mb[1] >= g[3] - 3 or mb[3] <= g[1] + 3:  # under or over the grid: a column marker
+            hit = [
+                c
+                for c, band in enumerate(cols)
+                if union([boxes[j] for j in band])[0] - 2 <= cx <= union([boxes[j] for j in band])[2] + 2
+            ]
+            if len(hit) == 1:
+                clash |= col_names.setdefault(hit[0], mk.name) != mk.name
+                continue
+    full_rows = len(row_names) == len(rows) or (len(rows) == 1 and not row_names)
+    full_cols = len(col_names) == len(cols) or (len(cols) == 1 and not col_names)
+    if clash or not (row_names or col_names) or not (full_rows and full_cols):
+        return None
+    raw = [row_names.get(row_of[i], "") + col_names.get(col_of[i], "") for i in range(len(boxes))]
+    seen: dict[str, int] = {}
+    out = [""] * len(boxes)
+    for i in reading_order(boxes):
+        seen[raw[i]] = seen.get(raw[i], 0) + 1
+        out[i] = raw[i] if seen[raw[i]] == 1 else f"{raw[i]}-{seen[raw[i]]}"
+    return out
+
+
+def _fits_caption(names: list[str], split: PanelSplit) -> bool:
+    """Names made of the caption's letters (and row numbers): markers read wrongly do not pass."""
+    letters = set(split.letters)
+    rows = {p.letter for p in split.rows}
+    for n in names:
+        m = re.fullmatch(r"(\d+)?([a-z]\d?)?(?:-\d+)?", n)
+        if not m or not (m.group(1) or m.group(2)):
+            return False
+        if m.group(1) and m.group(1) not in rows:
+            return False
+        if m.group(2) and letters and m.group(2) not in letters and m.group(2)[0] not in letters:
+            return False
+    return True
+
+
+def name_pieces(pieces: list[Piece], marks: list[Mark], split: PanelSplit) -> list[str] | None:
+    """Names of the pieces from their markers (own, then along the grid's edges), else in reading order when
+    their number is the caption's; None when neither works."""
+    boxes = [p.bbox for p in pieces]
+    for names in (_names_from_own_marks(marks, boxes), _names_from_axes(marks, boxes)):
+        if names and _fits_caption(names, split):
+            if len(set(n for n in names if "-" not in n)) >= 2 or len(names) == len(split.letters):
+                return names
+    if len(pieces) == len(split.letters):
+        order = reading_order(boxes)
+        out = [""] * len(pieces)
+        for rank, i in enumerate(order):
+            out[i] = split.letters[rank]
+        return out
+    return None
+
+
+def _plural(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels) -> Plan:
+    """The panels of one figure (see the module docstring)."""
+    k = len(split.letters)
+    if k < 2:
+        return Plan()
+    pieces = content_pieces(fig)
+    if not pieces:
+        return Plan(note="no picture piece large enough to be a panel")
+    marks = text_marks(page, fig)
+    tiled = split_tiles(pieces)
+    if len(pieces) == 1 and len(tiled) != k and all(g.kind != "vector" for g in pieces[0].atoms[0].graphics):
+        cells = pixels.composite_cells(pieces[0].atoms[0], k)
+        if cells is None:
+            return Plan(note=f"caption names {_plural(k, 'panel')} but the image has no clean {k}-way split")
+        pieces = [Piece(bbox, pieces[0].atoms, cell) for bbox, cell in cells]
+        if not marks and _is_2d(pieces):
+            marks = pixels.corner_marks(pieces)
+        names = name_pieces(pieces, marks, split)
+    else:
+        options = [pieces] + ([tiled] if len(tiled) != len(pieces) else [])
+        options.sort(key=lambda ps: len(ps) != k)  # the reading that has the caption's count first
+        if not marks and (all(len(ps) != k for ps in options) or _is_2d(options[0])):
+            words = [ln.bbox for ln in page.lines if parse_mark(ln.text) is None]  # text is not a marker
+            marks = pixels.ocr_marks(fig.bbox, [p.bbox for p in pieces] + [fig.caption.bbox] + words)
+        names = None
+        for ps in options:
+            if (names := name_pieces(ps, marks, split)) is not None:
+                pieces = ps
+                break
+    if names is None:
+        why = f"caption names {_plural(k, 'panel')} ({', '.join(split.letters)}) but the figure has "
+        why += f"{_plural(len(pieces), 'picture piece')}"
+        why += f" and {_plural(len(marks), 'panel marker')} that do not name them" if marks else ""
+        return Plan(note=why)
+    order = reading_order([p.bbox for p in pieces])
+    return Plan(tuple(PanelOut(names[i], pieces[i]) for i in order))
+
+
+def _is_2d(pieces: list[Piece]) -> bool:
+    rows, cols = _grid([p.bbox for p in pieces])
+    return len(rows) > 1 and len(cols) > 1
