@@ -95,6 +95,8 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
         else:
             if w < 12 or h < 12 or w * h < 0.0015 * pw * ph:
                 continue  # icons, bullets, decorations
+            if in_page_margin(g.bbox, pw, ph):
+                continue  # a running-head logo, a journal badge in the footer, a thumb-index tab
             if page.scanned is False and w * h > 0.85 * pw * ph:
                 continue  # a full-page background raster behind a text layer
         kept.append(g)
@@ -127,6 +129,14 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     bid = {id(ln) for ln in body}
     fig_text = [ln for ln in others if id(ln) not in bid]  # labels, panel letters, short headings
     return atoms, fig_text, body
+
+
+def in_page_margin(b: Box, pw: float, ph: float, band: float = 0.08) -> bool:
+    """A small picture lying wholly in the outer band of the page (running heads, footers, side tabs)."""
+    w, h = b[2] - b[0], b[3] - b[1]
+    if (b[3] <= band * ph or b[1] >= (1 - band) * ph) and h < 0.06 * ph:
+        return True
+    return (b[2] <= band * pw or b[0] >= (1 - band) * pw) and w < 0.06 * pw
 
 
 def _is_frame(g: Graphic) -> bool:
