@@ -38,6 +38,12 @@ DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
         ("Fig. 2.1a,b Acne. a Face. b Back.", "2.1"),
         ("Figure S2. Supplementary view", "S2"),
         ("Fig. 3 a Psoriasis on the elbow. b Nail pitting.", "3"),
+        ("Extended Data Fig. 1 | Dermoscopy of the lesions.", "1"),
+        ("Supplementary Figure S3. Histology of the margin.", "S3"),
+        ("Fig. 2 | Clinical course", "2"),
+        ("Figure 3    Third day of clinical evolution", "3"),
+        ("FIGURE 4.3 Distribution of the lesions in the cohort", "4.3"),
+        ("Figure 4.3. Thesis-style caption", "4.3"),
     ],
 )
 def test_caption_labels(text: str, label: str) -> None:
@@ -57,6 +63,9 @@ def test_caption_labels(text: str, label: str) -> None:
         "figure 3 is a photograph",
         "Figure3D",
         "Fig. 2 in the appendix",
+        "Figure 4.3 presents the distribution of the lesions",
+        "supplementary figure 2 shows the rest",
+        "Extended Data Fig. 3 shows the staining",
     ],
 )
 def test_in_text_citations_are_not_captions(text: str) -> None:

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from .page import Box, TextLine, area, h_overlap, inter_area, union, v_overlap
 
 _NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
+# "Extended Data Fig. 1", "Supplementary Figure S3", "Suppl. Fig. 2": the prefix stays in the caption text; the
+# label is the number as printed
+_PREFIX = r"(?P<pre>(?i:extended\s+data|supplementary|suppl\.|supporting\s+information|online)\s+)?"
 _LABEL_RE = re.compile(
-    rf"^(?P<kw>(?i:fig(?:ure)?s?\.|fig(?:ure)?s?(?=\s)|plate(?=\s)|pl\.))\s*(?P<num>{_NUM})(?P<rest>.*)$",
+    rf"^{_PREFIX}(?P<kw>(?i:fig(?:ure)?s?\.|fig(?:ure)?s?(?=\s)|plate(?=\s)|pl\.))\s*(?P<num>{_NUM})(?P<rest>.*)$",
     re.DOTALL,
 )
 _SEP_RE = re.compile(r"^\s*([.:|•·—–\-]|\s{2,})")
@@ -103,8 +106,9 @@ def parse_label(text: str) -> Label | None:
     if kw.lower().startswith("pl") and not kw.lower().startswith("plate"):
         if not kw.endswith("."):
             return None
-    if kw.lower().startswith("fig") and not kw[0].isupper():
-        return None  # lower-case "figure 3" is prose
+    pre = m.group("pre") or ""
+    if (pre or kw)[0].islower():
+        return None  # lower-case "figure 3" or "supplementary figure 3" is prose
     if num and num[-1] in ".-–—" and not rest:
         num = num[:-1]
     # a roman numeral label must be followed by a separator ("Plate IV." / "Figure II:")
