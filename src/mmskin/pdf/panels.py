@@ -1,9 +1,13 @@
 """Split a composite raster (several panels in one bitmap) at its gutters.
 
-Gutters are full-width (or full-height) runs of near-uniform rows (columns) in white, black or the image's border
-colour. The image is cut recursively (guillotine: rows, then columns inside each band, …); tiny leaves (panel
-letters, slivers) are dropped. Several gutter widths are tried and the first segmentation with exactly the number
-of panels the caption names is used, so a photo with a white stripe is not cut when the caption names two panels.
+Gutters are runs of rows (or columns) that are each one flat colour across the cell — white, black, grey, a
+brand blue: any uniform colour — and as thin as a couple of pixels. The image is cut recursively (XY-cut,
+rows then columns inside each band, …), giving r×c grids, uneven rows and nested layouts; tiny leaves (panel
+letters, slivers) are dropped. Several gutter widths and flatness tolerances are tried and the first
+segmentation with exactly the number of panels the caption names is used, so a photo with a flat stripe is not
+cut when the caption names two panels. Finally the cells are squared up as a grid: a panel whose content does not
+reach its edges (tissue on a white slide, a lesion on a white background) gets the height of its row and the
+width of its column, up to the gutter, instead of being trimmed to its content.
 
     >>> import numpy as np
     >>> from mmskin.pdf.panels import split_composite
@@ -22,67 +26,153 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     if mask.size == 0:
         return []
     d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts = np.flatnonzero(d == 1)
-    ends = np.flatnonzero(d == -1)
-    return list(zip(starts.tolist(), ends.tolist()))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def _uniform_lines(masks: np.ndarray, cell: Cell, axis: int, frac: float) -> np.ndarray:
-    """masks: (m, H, W) bool, one per background colour → bool per row (axis 0) or column (axis 1) of the cell."""
-    x0, y0, x1, y1 = cell
-    sub = masks[:, y0:y1, x0:x1]
-    return (sub.mean(axis=2 if axis == 0 else 1) >= frac).any(axis=0)
+class _Image:
+    """The analysed (downscaled) image with flatness tests of its lines, memoised per cell."""
 
+    def __init__(self, small: np.ndarray, tol: float):
+        self.a, self.tol = small, tol
+        self._memo: dict[tuple[Cell, int], tuple[np.ndarray, np.ndarray]] = {}
 
-def _trim(masks: np.ndarray, cell: Cell) -> Cell | None:
-    x0, y0, x1, y1 = cell
-    if x1 <= x0 or y1 <= y0:
-        return None
-    rows = ~_uniform_lines(masks, cell, 0, 0.995)
-    cols = ~_uniform_lines(masks, cell, 1, 0.995)
-    if not rows.any() or not cols.any():
-        return None
-    r = np.flatnonzero(rows)
-    c = np.flatnonzero(cols)
-    return (x0 + int(c[0]), y0 + int(r[0]), x0 + int(c[-1]) + 1, y0 + int(r[-1]) + 1)
+    def flat_lines(self, cell: Cell, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per row (axis 0) or column (axis 1) of the cell: is it one flat colour (98.5 % of its pixels within
+        ``tol`` of its mean), and that colour."""
+        key = (cell, axis)
+        if key not in self._memo:
+            x0, y0, x1, y1 = cell
+            sub = self.a[y0:y1, x0:x1]
+            along = 1 if axis == 0 else 0
+            mean = sub.mean(axis=along)
+            dev = np.abs(sub - (mean[:, None, :] if axis == 0 else mean[None, :, :])).max(axis=2)
+            flat = (dev <= self.tol).mean(axis=along) >= 0.985
+            self._memo[key] = (flat, mean)
+        return self._memo[key]
 
 
 class _TooMany(Exception):
     pass
 
 
+def _gutters(flat: np.ndarray, colour: np.ndarray, min_run: int, tol: float) -> list[tuple[int, int]]:
+    """Inner runs of flat lines of one colour, at least ``min_run`` long."""
+    out = []
+    for s, e in _runs(flat):
+        if s == 0 or e == flat.shape[0]:
+            continue
+        # a run of flat lines whose colour drifts (a smooth gradient) is not a gutter: split it where it drifts
+        start = s
+        for i in range(s + 1, e + 1):
+            if i == e or np.abs(colour[i] - colour[start]).max() > tol:
+                if i - start >= min_run:
+                    out.append((start, i))
+                start = i
+    return out
+
+
 def _split(
-    masks: np.ndarray, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int]
+    im: _Image, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int], found: list
 ) -> list[Cell]:
     x0, y0, x1, y1 = cell
     budget[0] -= 1
     if budget[0] < 0:
         raise _TooMany
-    if depth > 4 or y1 - y0 < 8 or x1 - x0 < 8:
+    if depth > 5 or y1 - y0 < 8 or x1 - x0 < 8:
         return [cell]
     for ax in (axis, 1 - axis):
-        mask = _uniform_lines(masks, cell, ax, 0.985)
-        n = mask.shape[0]
-        cuts = [(s, e) for s, e in _runs(mask) if s > 0 and e < n and e - s >= min_run]
+        flat, colour = im.flat_lines(cell, ax)
+        cuts = _gutters(flat, colour, min_run, im.tol)
         if not cuts:
             continue
+        found.extend(colour[s] for s, _ in cuts)
         pieces: list[Cell] = []
         prev = 0
+        n = flat.shape[0]
         for s, e in cuts + [(n, n)]:
             if s > prev:
                 pieces.append((x0, y0 + prev, x1, y0 + s) if ax == 0 else (x0 + prev, y0, x0 + s, y1))
             prev = e
         out: list[Cell] = []
         for p in pieces:
-            out.extend(_split(masks, p, min_run, 1 - ax, depth + 1, budget))
+            out.extend(_split(im, p, min_run, 1 - ax, depth + 1, budget, found))
         return out
     return [cell]
 
 
-def _backgrounds(img: np.ndarray) -> np.ndarray:
-    border = np.concatenate([img[0], img[-1], img[:, 0], img[:, -1]]).astype(np.int16)
-    med = np.median(border, axis=0)
-    return np.array([[255, 255, 255], [0, 0, 0], med], dtype=np.int16)
+def _trim(im: _Image, cell: Cell, gutter_colours: list[np.ndarray]) -> Cell | None:
+    """The cell without its edge lines of a gutter colour (outer margins, the rest of a wide gutter)."""
+
+    def keep(axis: int) -> np.ndarray:
+        flat, colour = im.flat_lines(cell, axis)
+        near = np.zeros_like(flat)
+        for g in gutter_colours:
+            near |= np.abs(colour - g).max(axis=1) <= im.tol
+        return ~(flat & near)
+
+    x0, y0, x1, y1 = cell
+    if x1 <= x0 or y1 <= y0:
+        return None
+    rows, cols = keep(0), keep(1)
+    if not rows.any() or not cols.any():
+        return None
+    r, c = np.flatnonzero(rows), np.flatnonzero(cols)
+    return (x0 + int(c[0]), y0 + int(r[0]), x0 + int(c[-1]) + 1, y0 + int(r[-1]) + 1)
+
+
+def _bands(cells: list[Cell], lo: int, hi: int) -> list[list[int]]:
+    """Cells grouped into bands (rows for lo, hi = 1, 3) that overlap by more than half the smaller extent."""
+    idx = sorted(range(len(cells)), key=lambda i: cells[i][lo])
+    out: list[list[int]] = []
+    for i in idx:
+        for band in out:
+            b0, b1 = min(cells[j][lo] for j in band), max(cells[j][hi] for j in band)
+            size = min(cells[i][hi] - cells[i][lo], b1 - b0)
+            if min(cells[i][hi], b1) - max(cells[i][lo], b0) > 0.5 * size:
+                band.append(i)
+                break
+        else:
+            out.append([i])
+    return out
+
+
+def _square_up(cells: list[Cell]) -> list[Cell]:
+    """Cells of one row share its top and bottom, cells of one column its left and right; then each cell grows
+    towards its neighbour up to the narrowest gutter seen (its content may not have reached the gutter)."""
+    out = [list(c) for c in cells]
+    rows = _bands(cells, 1, 3)
+    for band in rows:
+        a, b = min(cells[j][1] for j in band), max(cells[j][3] for j in band)
+        for j in band:
+            out[j][1], out[j][3] = a, b
+    if (
+        len(rows) > 1 and len({len(r) for r in rows}) == 1
+    ):  # a regular grid: the j-th cell of each row is column j
+        for col in zip(*(sorted(r, key=lambda j: cells[j][0]) for r in rows)):
+            a, b = min(cells[j][0] for j in col), max(cells[j][2] for j in col)
+            for j in col:
+                out[j][0], out[j][2] = a, b
+    gaps = []
+    for i, p in enumerate(out):
+        for q in out[i + 1 :]:
+            for lo, hi, olo, ohi in ((0, 2, 1, 3), (1, 3, 0, 2)):
+                if min(p[ohi], q[ohi]) - max(p[olo], q[olo]) > 0:  # facing each other
+                    g = max(q[lo] - p[hi], p[lo] - q[hi])
+                    if g >= 0:
+                        gaps.append(g)
+    g = min(gaps) if gaps else 0
+    for i, p in enumerate(out):
+        for lo, hi, olo, ohi in ((0, 2, 1, 3), (1, 3, 0, 2)):
+            facing = [
+                q for j, q in enumerate(out) if j != i and min(p[ohi], q[ohi]) - max(p[olo], q[olo]) > 0
+            ]
+            after = [q[lo] for q in facing if q[lo] >= p[hi]]
+            before = [q[hi] for q in facing if q[hi] <= p[lo]]
+            if after:
+                p[hi] = max(p[hi], min(after) - g)
+            if before:
+                p[lo] = min(p[lo], max(before) + g)
+    return [tuple(int(v) for v in c) for c in out]  # type: ignore[misc]
 
 
 def split_composite(
@@ -97,29 +187,34 @@ def split_composite(
         return None
     # analyse a downscaled copy (nearest neighbour keeps gutters crisp); map cells back at the end
     step = max(1, int(np.ceil(max(H, W) / work_size)))
-    small = img[::step, ::step].astype(np.int16)
+    small = img[::step, ::step].astype(np.float32)
     h, w = small.shape[:2]
-    bg = _backgrounds(small)
     total = float(h * w)
-    for tol in (12.0, 24.0):
-        masks = np.stack([np.abs(small - c).max(axis=2) <= tol for c in bg])
+    # strict flatness first: a real gutter is one exact colour, while skin or a slide background is only nearly
+    # flat; the looser tolerances are for gutters blurred by JPEG
+    for tol in (6.0, 12.0, 24.0):
+        im = _Image(small, tol)
         # narrow gutters first; wider ones for charts and tables whose rows are separated by white lines too
         fracs = (0.006, 0.015, 0.03, 0.05, 0.08)
         for min_run in sorted({1 if step > 1 else 2} | {max(2, int(f * min(h, w))) for f in fracs}):
+            found: list[np.ndarray] = []
             try:
-                leaves = _split(masks, (0, 0, w, h), min_run, 0, 0, [12 * k + 24])
+                leaves = _split(im, (0, 0, w, h), min_run, 0, 0, [12 * k + 24], found)
             except _TooMany:
                 continue  # a chart or a photo with many flat stripes: not a clean grid at this setting
-            cells = []
+            cells, dropped = [], 0.0
             for c in leaves:
-                t = _trim(masks, c)
+                t = _trim(im, c, found)
                 if t is None:
                     continue
                 cw, ch = t[2] - t[0], t[3] - t[1]
                 if cw * ch < min_fraction * total or cw < 0.06 * w or ch < 0.06 * h:
-                    continue  # a panel letter or a sliver
+                    dropped += cw * ch  # a panel letter or a sliver
+                    continue
                 cells.append(t)
-            if len(cells) == k:
+            # a segmentation that throws away more than letters and slivers cut a picture, not a gutter
+            if len(cells) == k and dropped <= 0.03 * total:
+                cells = _square_up(cells)
                 full = [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in cells]
                 return _order(full)
     return None
