@@ -2,7 +2,7 @@
 
 1. builds the gold book set with ``make_bookset.py`` when it is missing (or with ``--rebuild``);
 2. runs the naive nearest-caption baseline (``baseline_nearest.py``) and scores it;
-3. runs the real extractor, ``mmskin build PDFs --out DIR --workers N`` (through ``mmskin.cli.main``), if it can
+3. runs the real extractor, ``mmskin build PDFs --out DIR --workers N --position-panels`` (through ``mmskin.cli.main``), if it can
    be imported, and scores it; a failure is reported and the table shows the baseline alone;
 4. prints one table, method x style -> P / R / F1 (plus overall, scanned and born-digital rows), and writes
    ``benchmarks/results/extraction_<UTC time>.json`` with the scores, versions, seed and timestamp.
@@ -65,7 +65,8 @@ def run_mmskin(pdfs: list[Path], out: Path, workers: int) -> tuple[Path | None, 
     except Exception as e:  # not written yet, or broken while being written
         return None, f"mmskin.cli is not importable ({type(e).__name__}: {e})"
     shutil.rmtree(out, ignore_errors=True)
-    argv = ["build", *[str(p) for p in pdfs], "--out", str(out), "--workers", str(workers)]
+    # the book set's ground truth counts "Left: … Right: …" figures as two panels
+    argv = ["build", *[str(p) for p in pdfs], "--out", str(out), "--workers", str(workers), "--position-panels"]
     try:
         rc = mmskin_main(argv)
     except SystemExit as e:

@@ -27,8 +27,8 @@ from ..provenance import provenance, write_info
 from ..records import sha256_file, write_jsonl
 from ..stage import Problems, Reporter, StageResult
 from .chunks import (
+    ChunkOptions,
     ChunkResult,
-    chunk_config,
     chunk_done,
     chunk_path,
     load_chunk,
@@ -60,6 +60,15 @@ class BuildConfig:
     keep_uncaptioned: bool = option(
         False, "also keep large pictures that no caption claims (caption empty, flag no_caption)"
     )
+    position_panels: bool = option(
+        False,
+        "also split figures whose caption names its pictures by position only ('Left: … Right: …', 'Top … "
+        "bottom'); by default only lettered or numbered panels are split",
+    )
+
+    def chunk_options(self) -> ChunkOptions:
+        debug = str(self.debug_pages) if self.debug_pages else None
+        return ChunkOptions(self.ocr, self.keep_uncaptioned, self.position_panels, debug)
 
 
 @dataclass
@@ -104,7 +113,7 @@ def _plan(cfg: BuildConfig, root: Path, problems: Problems) -> _Plan:
     files, missing = collect_pdfs(cfg.inputs)
     for m in missing:
         problems.add(m, "no such file or directory")
-    config = chunk_config(cfg.ocr, cfg.keep_uncaptioned)
+    config = cfg.chunk_options().config()
     for f in files:
         try:
             doc = open_pdf(f)
@@ -131,8 +140,9 @@ def _execute(
 ) -> dict[str, int]:
     """Run the planned chunks (in a pool when there are several workers); each is saved as it finishes."""
     workers = cfg.workers or os.cpu_count() or 1
-    chunk_args = (str(root), cfg.ocr, str(cfg.debug_pages) if cfg.debug_pages else None, cfg.keep_uncaptioned)
-    config = chunk_config(cfg.ocr, cfg.keep_uncaptioned)
+    opts = cfg.chunk_options()
+    chunk_args = (str(root), opts)
+    config = opts.config()
 
     def finish(task: tuple[str, str, int, int], res: ChunkResult) -> None:
         save_chunk(root, task[1], task[2], res, config)
@@ -229,6 +239,7 @@ def _write_build_info(root: Path, cfg: BuildConfig, records: int, manifest: dict
         "chunk_pages": cfg.chunk_pages,
         "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI],
         "keep_uncaptioned": cfg.keep_uncaptioned,
+        "position_panels": cfg.position_panels,
     }
     info = {
         "provenance": provenance("build", config=config, packages=["pymupdf", "pillow", "numpy"]),

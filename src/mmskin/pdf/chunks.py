@@ -4,8 +4,9 @@ Each finished chunk is written atomically to ``DATASET/.build/<sha256>/<first pa
 line, then its records) after its images, so a killed run loses at most the chunks in flight and a rerun skips
 what is done. A chunk built with other settings (OCR mode, mmskin version, …) is redone.
 
-    >>> res = process_chunk("atlas.pdf", sha, 1, 8, "data/derm", "auto", None)
-    >>> save_chunk(Path("data/derm"), sha, 1, res, chunk_config("auto", False))
+    >>> opts = ChunkOptions(ocr="auto")
+    >>> res = process_chunk("atlas.pdf", sha, 1, 8, "data/derm", opts)
+    >>> save_chunk(Path("data/derm"), sha, 1, res, opts.config())
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ from . import ocr as ocr_mod
 from .layout import assemble
 from .page import Page, read_page
 from .writer import PageWriter
+
+
+@dataclass(frozen=True)
+class ChunkOptions:
+    """The build settings a worker needs (picklable)."""
+
+    ocr: str = "auto"
+    keep_uncaptioned: bool = False
+    position_panels: bool = False
+    debug_dir: str | None = None
+
+    def config(self) -> dict[str, Any]:
+        """Settings that change a chunk's records: a finished chunk built with other settings is redone."""
+        return {
+            "ocr": self.ocr,
+            "keep_uncaptioned": self.keep_uncaptioned,
+            "position_panels": self.position_panels,
+            "mmskin": __version__,
+        }
 
 
 @dataclass
@@ -59,14 +79,7 @@ def read_any_page(pg, pno: int, ocr: str):
 
 
 def process_chunk(
-    path: str,
-    file_sha: str,
-    first: int,
-    last: int,
-    out: str,
-    ocr: str,
-    debug_dir: str | None,
-    keep_uncaptioned: bool = False,
+    path: str, file_sha: str, first: int, last: int, out: str, opts: ChunkOptions
 ) -> ChunkResult:
     """Pages first..last (1-based, inclusive) of one PDF; runs in a worker process."""
     import pymupdf
@@ -76,23 +89,23 @@ def process_chunk(
     res = ChunkResult()
     doc = pymupdf.open(path, filetype="pdf")
     name = Path(path).name
-    writer = PageWriter(Path(out), doc, name, file_sha)
+    writer = PageWriter(Path(out), doc, name, file_sha, position_panels=opts.position_panels)
     try:
         for pno in range(first, last + 1):
             res.pages += 1
             try:
                 pg = doc[pno - 1]
-                page, scan, used_ocr = read_any_page(pg, pno, ocr)
+                page, scan, used_ocr = read_any_page(pg, pno, opts.ocr)
                 res.ocr_pages += used_ocr
-                figures, leftovers = assemble(page, leftovers=keep_uncaptioned)
+                figures, leftovers = assemble(page, leftovers=opts.keep_uncaptioned)
                 for fig in figures:
                     res.records.extend(writer.write_figure(pg, page, fig, scan))
                 res.figures += len(figures)
                 for atom in leftovers:
                     res.records.append(writer.write_uncaptioned(pg, page, atom, scan))
-                if debug_dir:
+                if opts.debug_dir:
                     debug_mod.draw_page(
-                        pg, page, figures, Path(debug_dir) / f"{Path(path).stem}-p{pno:04d}.png"
+                        pg, page, figures, Path(opts.debug_dir) / f"{Path(path).stem}-p{pno:04d}.png"
                     )
             except Exception as e:  # one bad page must not sink the book
                 res.problems.append(Problem(f"{name} page {pno}", f"{type(e).__name__}: {reason_of(e)}"))
@@ -104,11 +117,6 @@ def process_chunk(
 
 def chunk_path(root: Path, sha: str, first: int) -> Path:
     return root / ".build" / sha / f"{first:06d}.jsonl"
-
-
-def chunk_config(ocr: str, keep_uncaptioned: bool) -> dict[str, Any]:
-    """Settings that change a chunk's records: a finished chunk built with other settings is redone."""
-    return {"ocr": ocr, "keep_uncaptioned": keep_uncaptioned, "mmskin": __version__}
 
 
 def chunk_done(p: Path, config: dict[str, Any]) -> bool:

@@ -150,8 +150,9 @@ def _shared(caption: str, covered: list[Span]) -> str:
     return text.strip()
 
 
-def _letter_marks(caption: str) -> tuple[list[Mark], bool, str] | None:
-    for fn in (_paren, _close_paren, _letter_comma, _bare_letter, _positions):
+def _letter_marks(caption: str, positions: bool) -> tuple[list[Mark], bool, str] | None:
+    styles = (_paren, _close_paren, _letter_comma, _bare_letter) + ((_positions,) if positions else ())
+    for fn in styles:
         res = fn(caption)
         if res is not None:
             marks, postfix, style = res
@@ -163,9 +164,12 @@ def _letter_marks(caption: str) -> tuple[list[Mark], bool, str] | None:
     return None
 
 
-def split_panels(caption: str) -> PanelSplit:
-    """Split a caption at its panel markers; no markers (or an inconsistent sequence) gives no panels."""
-    letters = _letter_marks(caption)
+def split_panels(caption: str, positions: bool = True) -> PanelSplit:
+    """Split a caption at its panel markers; no markers (or an inconsistent sequence) gives no panels.
+
+    ``positions``: also read "Left: … Right: …" / "Top … bottom" as panels a, b (the build asks for this only
+    with ``--position-panels``: a figure list of lettered panels counts such a figure as one picture)."""
+    letters = _letter_marks(caption, positions)
     numbers = _number_marks(caption)
     if letters is None and numbers is None:
         return PanelSplit(caption)
@@ -264,7 +268,7 @@ def _is_sequence(marks: list[Mark]) -> bool:
 
 def _positions(caption: str) -> tuple[list[Mark], bool, str] | None:
     pat = re.compile(
-        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=\()|(?<=^\s))\s*(left|right|top|bottom|upper|lower|middle|center|centre)"
+        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=^\s))\s*(left|right|top|bottom|upper|lower|middle|center|centre)"
         r"(?:\s+(?:panel|image|photo|figure))?\s*[:,)\-–—]\s*",
         re.IGNORECASE,
     )

@@ -43,8 +43,9 @@ def _native_xref(atom, scan) -> int:
 class PageWriter:
     """Turns the figures of one page into stored images and records."""
 
-    def __init__(self, root: Path, doc, file_name: str, file_sha: str):
+    def __init__(self, root: Path, doc, file_name: str, file_sha: str, position_panels: bool = False):
         self.root, self.doc, self.file_name, self.file_sha = root, doc, file_name, file_sha
+        self.position_panels = position_panels
 
     def _record(
         self,
@@ -119,7 +120,7 @@ class PageWriter:
         """One record per panel the caption names and the figure holds, else one for the whole figure.
 
         scan: (page image, pixels per point) for scanned pages."""
-        split = split_panels(fig.caption.text)
+        split = split_panels(fig.caption.text, positions=self.position_panels)
         pixels = _Pixels(self, pg, scan)
         try:
             plan = plan_panels(fig, split, page, pixels)
