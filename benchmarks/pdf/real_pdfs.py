@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "ds"
+        if out.exists():  # a finished build would be resumed, not measured
+            shutil.rmtree(out)
         recs, secs = run_mmskin(pdfs, out, args.workers)
     results = {"mmskin": score(gt, recs), "baseline": score(gt, run_baseline(pdfs))}
     print(f"{len(pdfs)} PDFs, {sum(e.get('pages', 0) for e in gt.values())} pages; mmskin build {secs:.1f} s")

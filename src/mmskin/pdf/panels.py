@@ -72,7 +72,14 @@ def _gutters(flat: np.ndarray, colour: np.ndarray, min_run: int, tol: float) -> 
 
 
 def _split(
-    im: _Image, cell: Cell, min_run: int, axis: int, depth: int, budget: list[int], found: list
+    im: _Image,
+    cell: Cell,
+    min_run: int,
+    axis: int,
+    depth: int,
+    budget: list[int],
+    found: list,
+    widest: bool = False,
 ) -> list[Cell]:
     x0, y0, x1, y1 = cell
     budget[0] -= 1
@@ -83,6 +90,11 @@ def _split(
     for ax in (axis, 1 - axis):
         flat, colour = im.flat_lines(cell, ax)
         cuts = _gutters(flat, colour, min_run, im.tol)
+        if (
+            cuts and widest
+        ):  # charts: only the gutters about as wide as the widest (not the gaps between rows)
+            top = max(e - s for s, e in cuts)
+            cuts = [(s, e) for s, e in cuts if e - s >= 0.6 * top]
         if not cuts:
             continue
         found.extend(colour[s] for s, _ in cuts)
@@ -95,7 +107,7 @@ def _split(
             prev = e
         out: list[Cell] = []
         for p in pieces:
-            out.extend(_split(im, p, min_run, 1 - ax, depth + 1, budget, found))
+            out.extend(_split(im, p, min_run, 1 - ax, depth + 1, budget, found, widest))
         return out
     return [cell]
 
@@ -175,49 +187,88 @@ def _square_up(cells: list[Cell]) -> list[Cell]:
     return [tuple(int(v) for v in c) for c in out]  # type: ignore[misc]
 
 
+def _small(img: np.ndarray, work_size: int) -> tuple[np.ndarray, int]:
+    """A downscaled float copy for analysis (nearest neighbour keeps gutters crisp) and its step."""
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    img = img[:, :, :3]
+    step = max(1, int(np.ceil(max(img.shape[:2]) / work_size)))
+    return img[::step, ::step].astype(np.float32), step
+
+
+def _settings(h: int, w: int, step: int):
+    """(tolerance, minimum gutter, widest-only) in the order they are tried: strict flatness first (a real
+    gutter is one exact colour, while skin or a slide background is only nearly flat; the looser tolerances are
+    for gutters blurred by JPEG), narrow gutters first, then only the widest gutters of each cut (charts)."""
+    fracs = (0.006, 0.015, 0.03, 0.05, 0.08)
+    runs = sorted({1 if step > 1 else 2} | {max(2, int(f * min(h, w))) for f in fracs})
+    for widest in (False, True):
+        for tol in (6.0, 12.0, 24.0):
+            for min_run in runs:
+                yield tol, min_run, widest
+
+
+def _cells(im: _Image, leaves: list[Cell], found: list, min_fraction: float) -> tuple[list[Cell], float]:
+    """Trimmed leaves large enough to be panels, and the area of those that are not (letters, slivers)."""
+    h, w = im.a.shape[:2]
+    cells, dropped = [], 0.0
+    for c in leaves:
+        t = _trim(im, c, found)
+        if t is None:
+            continue
+        cw, ch = t[2] - t[0], t[3] - t[1]
+        if cw * ch < min_fraction * h * w or cw < 0.06 * w or ch < 0.06 * h:
+            dropped += cw * ch
+            continue
+        cells.append(t)
+    return cells, dropped
+
+
 def split_composite(
     img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700
 ) -> list[Cell] | None:
     """Cells (pixel boxes, reading order) of a composite with exactly ``k`` panels, or None if not found."""
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    img = img[:, :, :3]
     H, W = img.shape[:2]
     if k < 2 or H < 16 or W < 16:
         return None
-    # analyse a downscaled copy (nearest neighbour keeps gutters crisp); map cells back at the end
-    step = max(1, int(np.ceil(max(H, W) / work_size)))
-    small = img[::step, ::step].astype(np.float32)
+    small, step = _small(img, work_size)
     h, w = small.shape[:2]
-    total = float(h * w)
-    # strict flatness first: a real gutter is one exact colour, while skin or a slide background is only nearly
-    # flat; the looser tolerances are for gutters blurred by JPEG
-    for tol in (6.0, 12.0, 24.0):
-        im = _Image(small, tol)
-        # narrow gutters first; wider ones for charts and tables whose rows are separated by white lines too
-        fracs = (0.006, 0.015, 0.03, 0.05, 0.08)
-        for min_run in sorted({1 if step > 1 else 2} | {max(2, int(f * min(h, w))) for f in fracs}):
-            found: list[np.ndarray] = []
-            try:
-                leaves = _split(im, (0, 0, w, h), min_run, 0, 0, [12 * k + 24], found)
-            except _TooMany:
-                continue  # a chart or a photo with many flat stripes: not a clean grid at this setting
-            cells, dropped = [], 0.0
-            for c in leaves:
-                t = _trim(im, c, found)
-                if t is None:
-                    continue
-                cw, ch = t[2] - t[0], t[3] - t[1]
-                if cw * ch < min_fraction * total or cw < 0.06 * w or ch < 0.06 * h:
-                    dropped += cw * ch  # a panel letter or a sliver
-                    continue
-                cells.append(t)
-            # a segmentation that throws away more than letters and slivers cut a picture, not a gutter
-            if len(cells) == k and dropped <= 0.03 * total:
-                cells = _square_up(cells)
-                full = [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in cells]
-                return _order(full)
+    images: dict[float, _Image] = {}
+    for tol, min_run, widest in _settings(h, w, step):
+        im = images.setdefault(tol, _Image(small, tol))
+        found: list[np.ndarray] = []
+        try:
+            leaves = _split(im, (0, 0, w, h), min_run, 0, 0, [12 * k + 24], found, widest)
+        except _TooMany:
+            continue  # a chart or a photo with many flat stripes: not a clean grid at this setting
+        cells, dropped = _cells(im, leaves, found, min_fraction)
+        # a segmentation that throws away more than letters and slivers cut a picture, not a gutter
+        if len(cells) == k and dropped <= 0.03 * h * w:
+            full = [
+                (c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step))
+                for c in _square_up(cells)
+            ]
+            return _order(full)
     return None
+
+
+def split_leaves(img: np.ndarray, work_size: int = 700, budget: int = 400) -> list[Cell]:
+    """Every piece between gutters (strict flatness, narrowest gutters), for grouping by printed letters when
+    no clean k-way split exists. Pixel boxes; [] when the image has no gutter at all."""
+    small, step = _small(img, work_size)
+    h, w = small.shape[:2]
+    H, W = img.shape[:2]
+    for tol in (6.0, 12.0):
+        im = _Image(small, tol)
+        found: list[np.ndarray] = []
+        try:
+            leaves = _split(im, (0, 0, w, h), 2, 0, 0, [budget], found)
+        except _TooMany:
+            continue
+        cells, _ = _cells(im, leaves, found, 0.002)
+        if len(cells) > 1:
+            return [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in cells]
+    return []
 
 
 def _order(cells: list[Cell]) -> list[Cell]:

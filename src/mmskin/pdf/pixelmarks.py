@@ -4,8 +4,8 @@ Two reads, each one Tesseract call per figure:
 
 - :func:`region_marks`: the figure's area with its pictures painted out, so only the labels printed around
   them remain ("(a)" under a column, "1)" left of a row, letters drawn as outlines);
-- :func:`corner_marks`: the corners of each panel (where "a", "B", "(c)" are usually burned in), tiled into one
-  strip image with white gaps; each corner is binarised so white-on-dark and dark-on-light letters both read.
+- :func:`glyph_marks`: letters printed on the pictures ("a" in a white box in a corner, a white "B" on a photo):
+  isolated letter-sized glyphs of either polarity are found with OpenCV and read together from one sheet.
 
 Without pytesseract or the tesseract binary both return no markers and the caller letters in reading order.
 
@@ -72,58 +72,78 @@ def region_marks(
     return out
 
 
-def _binarise(a: np.ndarray) -> np.ndarray:
-    """Dark glyphs on white from a grey corner: the minority tone (the letter) becomes black."""
-    t = (int(a.min()) + int(a.max())) / 2
-    dark = a < t
-    return np.where(dark if dark.mean() < 0.5 else ~dark, 0, 255).astype(np.uint8)
+def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[Box]:
+    """Pixel boxes of isolated glyph groups of one polarity ("a", "(B)", "C."): letter-sized connected
+    components, with the parentheses or period beside them, and a clear margin all round (so texture, drawings and
+    words are not taken)."""
+    import cv2
+
+    H, W = gray.shape
+    thr, _ = cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    ink = (gray < min(thr, 170)) if dark else (gray > max(thr, 110))
+    n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    hmin, hmax = max(7, int(0.012 * min(H, W))), max(16, int(0.08 * min(H, W)))
+    out: list[Box] = []
+    for i in range(1, n):
+        x, y, w, h, a = (int(v) for v in st[i])
+        if not (hmin <= h <= hmax and 2 <= w <= 1.6 * h and 0.12 <= a / (w * h) <= 0.85):
+            continue
+        box = [x, y, x + w, y + h]
+        r = max(2, int(0.5 * h))
+        near = lab[max(0, y - r) : min(H, y + h + r), max(0, x - r) : min(W, x + w + r)]
+        for j in set(np.unique(near).tolist()) - {0, i}:
+            jx, jy, jw, jh, _ = (int(v) for v in st[j])
+            if jh <= 1.4 * h and jw <= 0.6 * h and jy + jh > y - 0.3 * h and jy < y + 1.3 * h:
+                box = [min(box[0], jx), min(box[1], jy), max(box[2], jx + jw), max(box[3], jy + jh)]
+        m = max(2, int(0.3 * (box[3] - box[1])))
+        X0, Y0, X1, Y1 = max(0, box[0] - m), max(0, box[1] - m), min(W, box[2] + m), min(H, box[3] + m)
+        ring = ink[Y0:Y1, X0:X1].copy()
+        ring[box[1] - Y0 : box[3] - Y0, box[0] - X0 : box[2] - X0] = False
+        rest = (X1 - X0) * (Y1 - Y0) - (box[2] - box[0]) * (box[3] - box[1])
+        if rest > 0 and ring.sum() <= 0.06 * rest:
+            out.append((box[0], box[1], box[2], box[3]))
+    return out
 
 
-def corner_marks(crops: list[tuple[object, Box]], frac: float = 0.3, min_conf: float = 55) -> list[Mark]:
-    """Letters in the corners of panel images: ``crops`` = [(PIL image of the panel, its page box)]."""
+def glyph_marks(
+    img, scale: float, origin: tuple[float, float], min_conf: float = 60, limit: int = 96
+) -> list[Mark]:
+    """Letters printed on or beside pictures ("a" in a corner, "(B)" on a box): isolated glyphs of either
+    polarity, read together in one Tesseract call (a sheet of the glyphs, each in its own cell)."""
     from PIL import Image
 
-    tiles: list[tuple[np.ndarray, Box, tuple[float, float, float, float]]] = []
-    for img, page_box in crops:
-        g = np.asarray(img.convert("L"))
-        h, w = g.shape
-        ch, cw = max(8, int(h * frac)), max(8, int(w * frac))
-        for y0, x0 in ((0, 0), (0, w - cw), (h - ch, 0), (h - ch, w - cw)):
-            corner = g[y0 : y0 + ch, x0 : x0 + cw]
-            if corner.max() - corner.min() < 60:
-                continue  # flat: nothing printed here
-            sx, sy = (page_box[2] - page_box[0]) / w, (page_box[3] - page_box[1]) / h
-            tiles.append((_binarise(corner), page_box, (x0, y0, sx, sy)))
-    if not tiles:
+    g = np.asarray(img.convert("L"))
+    crops: list[tuple[Box, np.ndarray]] = []
+    for dark in (True, False):
+        for b in _glyph_tokens(g, dark):
+            c = g[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])]
+            crops.append((b, c if dark else 255 - c))
+    crops = crops[:limit]
+    if not crops:
         return []
-    # one strip: tiles scaled to a common height, 24 px of white between them
-    H = 64
-    parts, offsets = [], []
-    x = 24
-    for arr, _, _ in tiles:
-        r = H / arr.shape[0]
-        im = Image.fromarray(arr).resize((max(1, int(arr.shape[1] * r)), H))
-        parts.append(im)
-        offsets.append((x, r))
-        x += im.width + 24
-    strip = Image.new("L", (x, H + 48), 255)
-    for im, (ox, _) in zip(parts, offsets):
-        strip.paste(im, (ox, 24))
-    out = []
-    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(strip, 11):
-        mk = parse_mark(text)
-        if mk is None or mk.number or conf < min_conf:
-            continue
-        cx = (x0 + x1) / 2
-        k = (
-            max(i for i, (ox, _) in enumerate(offsets) if ox <= cx + 1)
-            if any(ox <= cx + 1 for ox, _ in offsets)
-            else 0
+    per, cw, ch, gh = (
+        12,
+        110,
+        90,
+        36,
+    )  # a sheet of 12 glyphs a row, each scaled to 36 px high in a 110x90 cell
+    sheet = np.full(((len(crops) + per - 1) // per * ch + 40, per * cw + 40), 255, np.uint8)
+    for k, (_, c) in enumerate(crops):
+        r, q = divmod(k, per)
+        im = np.asarray(
+            Image.fromarray(c).resize((max(1, min(cw - 10, round(c.shape[1] * gh / c.shape[0]))), gh))
         )
-        _, page_box, (cx0, cy0, sx, sy) = tiles[k]
-        ox, r = offsets[k]
-        px0, px1 = (x0 - ox) / r + cx0, (x1 - ox) / r + cx0
-        py0, py1 = (y0 - 24) / r + cy0, (y1 - 24) / r + cy0
-        box = (page_box[0] + px0 * sx, page_box[1] + py0 * sy, page_box[0] + px1 * sx, page_box[1] + py1 * sy)
-        out.append(Mark(mk.name, box))
+        x, y = 20 + q * cw + (cw - im.shape[1]) // 2, 20 + r * ch + (ch - gh) // 2
+        sheet[y : y + gh, x : x + im.shape[1]] = im
+    out = []
+    ox, oy = origin
+    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(Image.fromarray(sheet), 11):
+        k = int(((y0 + y1) / 2 - 20) // ch) * per + int(((x0 + x1) / 2 - 20) // cw)
+        mk = parse_mark(text)
+        if mk is None or mk.number or conf < min_conf or not 0 <= k < len(crops):
+            continue
+        b = crops[k][0]
+        out.append(
+            Mark(mk.name, (ox + b[0] / scale, oy + b[1] / scale, ox + b[2] / scale, oy + b[3] / scale))
+        )
     return out

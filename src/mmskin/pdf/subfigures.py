@@ -22,7 +22,7 @@ from typing import Protocol
 
 from .layout import Atom, Figure, reading_order
 from .markers import PanelSplit
-from .page import Box, Page, area, gap, h_overlap, union, v_overlap
+from .page import Box, Page, area, gap, h_overlap, intersect, union, v_overlap
 
 # a panel marker as printed: "a", "(a)", "a)", "A.", "[b]", grid names "a1", "(b2)"; row numbers "1)", "(2)"
 _LETTER_MARK = re.compile(r"^[(\[]?([a-hA-H])(\d)?[)\]]?[.:]?$")
@@ -70,7 +70,9 @@ class FigurePixels(Protocol):
 
     def ocr_marks(self, region: Box, holes: list[Box]) -> list[Mark]: ...
 
-    def corner_marks(self, pieces: list[Piece]) -> list[Mark]: ...
+    def glyph_marks(self, region: Box) -> list[Mark]: ...
+
+    def composite_leaves(self, atom: Atom) -> list[tuple[Box, tuple[int, int, int, int]]]: ...
 
 
 def parse_mark(token: str) -> Mark | None:
@@ -255,6 +257,91 @@ def _names_from_axes(marks: list[Mark], boxes: list[Box]) -> list[str] | None:
     return out
 
 
+def group_by_marks(
+    pieces: list[Piece], marks: list[Mark], letters: list[str]
+) -> list[tuple[str, Piece]] | None:
+    """Pieces gathered into the panels whose letters are printed at them: every caption letter printed once;
+    each piece joins the nearest letter printed above-left of it (a panel's letter at its top-left corner), or
+    else the nearest letter printed under it. None unless every letter gets pieces and the panels do not
+    overlap. This joins a panel drawn as several pictures (a photo and its zoomed inset, an image and its
+    colour bar) and the pieces of a vector chart."""
+    by_name: dict[str, Mark] = {}
+    for mk in marks:
+        if mk.number or mk.name not in letters:
+            continue
+        if mk.name in by_name:
+            return None  # a letter printed twice: not an anchor
+        by_name[mk.name] = mk
+    if sorted(by_name) != sorted(letters) or len(pieces) < len(letters):
+        return None
+
+    def centre(b: Box) -> tuple[float, float]:
+        return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+
+    def top_left(p: Piece) -> str | None:
+        px, py = centre(p.bbox)
+        corner = (p.bbox[0], p.bbox[1], p.bbox[0], p.bbox[1])
+        cands = [m for m in by_name.values() if centre(m.bbox)[0] <= px and centre(m.bbox)[1] <= py]
+        return min(cands, key=lambda m: gap(m.bbox, corner)).name if cands else None
+
+    def under(p: Piece) -> str | None:
+        px, py = centre(p.bbox)
+        cands = [
+            m
+            for m in by_name.values()
+            if centre(m.bbox)[1] >= py and p.bbox[0] - 6 <= centre(m.bbox)[0] <= p.bbox[2] + 6
+        ]
+        return min(cands, key=lambda m: gap(m.bbox, p.bbox)).name if cands else None
+
+    for rule in (top_left, under):
+        owner = [rule(p) for p in pieces]
+        if None in owner or set(owner) != set(letters):
+            continue
+        groups = {n: [p for p, o in zip(pieces, owner) if o == n] for n in letters}
+        boxes = {n: union([p.bbox for p in g]) for n, g in groups.items()}
+        names = list(boxes)
+        clash = any(
+            area(intersect(boxes[a], boxes[b])) > 0.1 * min(area(boxes[a]), area(boxes[b]))
+            for i, a in enumerate(names)
+            for b in names[i + 1 :]
+        )
+        if not clash:
+            return [(n, _merged(groups[n])) for n in letters]
+    return None
+
+
+def _merged(pieces: list[Piece]) -> Piece:
+    """One panel made of several pieces: the union of their boxes (and of their pixel cells in a composite)."""
+    atoms = tuple(dict.fromkeys(a for p in pieces for a in p.atoms))
+    cells = [p.cell for p in pieces if p.cell is not None]
+    cell = None
+    if cells and len(cells) == len(pieces):
+        cell = (
+            min(c[0] for c in cells),
+            min(c[1] for c in cells),
+            max(c[2] for c in cells),
+            max(c[3] for c in cells),
+        )
+    return Piece(union([p.bbox for p in pieces]), atoms, cell)
+
+
+def _in_corners(marks: list[Mark], pieces: list[Piece], zone: float = 0.35) -> list[Mark]:
+    """Marks lying in a corner zone of some piece (where panel letters go), not in the middle of a photo."""
+    out = []
+    for mk in marks:
+        cx, cy = (mk.bbox[0] + mk.bbox[2]) / 2, (mk.bbox[1] + mk.bbox[3]) / 2
+        for p in pieces:
+            x0, y0, x1, y1 = p.bbox
+            if not (x0 <= cx <= x1 and y0 <= cy <= y1):
+                continue
+            near_x = cx - x0 <= zone * (x1 - x0) or x1 - cx <= zone * (x1 - x0)
+            near_y = cy - y0 <= zone * (y1 - y0) or y1 - cy <= zone * (y1 - y0)
+            if near_x and near_y:
+                out.append(mk)
+                break
+    return out
+
+
 def _fits_caption(names: list[str], split: PanelSplit) -> bool:
     """Names made of the caption's letters (and row numbers): markers read wrongly do not pass."""
     letters = set(split.letters)
@@ -302,13 +389,26 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
     marks = text_marks(page, fig)
     tiled = split_tiles(pieces)
     if len(pieces) == 1 and len(tiled) != k and all(g.kind != "vector" for g in pieces[0].atoms[0].graphics):
-        cells = pixels.composite_cells(pieces[0].atoms[0], k)
+        atom = pieces[0].atoms[0]
+        cells = pixels.composite_cells(atom, k)
         if cells is None:
-            return Plan(note=f"caption names {_plural(k, 'panel')} but the image has no clean {k}-way split")
-        pieces = [Piece(bbox, pieces[0].atoms, cell) for bbox, cell in cells]
-        if not marks and _is_2d(pieces):
-            marks = pixels.corner_marks(pieces)
-        names = name_pieces(pieces, marks, split)
+            # no clean k-way split: the printed letters may still show which pieces between gutters belong together
+            leaves = [Piece(bbox, (atom,), cell) for bbox, cell in pixels.composite_leaves(atom)]
+            grouped = (
+                group_by_marks(leaves, marks or pixels.glyph_marks(fig.bbox), split.letters)
+                if leaves
+                else None
+            )
+            if grouped is None:
+                return Plan(
+                    note=f"caption names {_plural(k, 'panel')} but the image has no clean {k}-way split"
+                )
+            names, pieces = [n for n, _ in grouped], [p for _, p in grouped]
+        else:
+            pieces = [Piece(bbox, (atom,), cell) for bbox, cell in cells]
+            if not marks and _is_2d(pieces):
+                marks = _in_corners(pixels.glyph_marks(fig.bbox), pieces)
+            names = name_pieces(pieces, marks, split)
     else:
         options = [pieces] + ([tiled] if len(tiled) != len(pieces) else [])
         options.sort(key=lambda ps: len(ps) != k)  # the reading that has the caption's count first
@@ -320,6 +420,8 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
             if (names := name_pieces(ps, marks, split)) is not None:
                 pieces = ps
                 break
+        if names is None and (grouped := group_by_marks(options[0], marks, split.letters)) is not None:
+            names, pieces = [n for n, _ in grouped], [p for _, p in grouped]
     if names is None:
         why = f"caption names {_plural(k, 'panel')} ({', '.join(split.letters)}) but the figure has "
         why += f"{_plural(len(pieces), 'picture piece')}"

@@ -216,18 +216,29 @@ class _Pixels:
 
         pad = 16.0
         r = (region[0] - pad, region[1] - pad, region[2] + pad, region[3] + pad)
-        if self.scan is not None:
-            img, scale = crop_scan(self.scan, r), self.scan[1]
-        else:
-            scale = 300 / 72
-            img = render_region(self.pg, r, 300)
+        img, scale = self._region(r, 300)
         return region_marks(img, scale, (r[0], r[1]), holes)
 
-    def corner_marks(self, pieces):
-        from .pixelmarks import corner_marks
+    def _region(self, region: Box, dpi: int):
+        if self.scan is not None:
+            return crop_scan(self.scan, region), self.scan[1]
+        return render_region(self.pg, region, dpi), dpi / 72
 
-        crops = []
-        for p in pieces:
-            img = self.atom_image(p.atoms[0])
-            crops.append((img.crop(p.cell) if p.cell is not None else img, p.bbox))
-        return corner_marks(crops)
+    def glyph_marks(self, region: Box):
+        """Letters printed on the figure's pictures (read from the page as shown, overlays included)."""
+        from .pixelmarks import glyph_marks
+
+        img, scale = self._region(region, 150)
+        return glyph_marks(img, scale, (region[0], region[1]))
+
+    def composite_leaves(self, atom):
+        """[(page bbox, pixel cell)] of every piece between the gutters of a single raster."""
+        from .panels import split_leaves
+
+        img = self.atom_image(atom)
+        arr = np.asarray(img.convert("RGB"))
+        x0, y0, x1, y1 = atom.bbox
+        sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
+        return [
+            ((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in split_leaves(arr)
+        ]
