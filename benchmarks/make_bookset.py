@@ -6,7 +6,12 @@ diagnosis/age/sex/site metadata), charts and diagrams, and pathology-textbook ca
 (ARCH books set, *Basic Pathology*, PathVQA) from ``shared/data``. Layouts vary per book (one or two columns,
 captions below / above / beside, side-by-side figures, full-width figures on two-column pages, separate-image
 and composite panels, strip-tiled / SMask / CMYK / grey / JPX images, vector charts, decorative rules and boxes,
-a figure-less book with a list of figures, and a scanned copy with no text layer).
+a figure-less book with a list of figures, and a scanned copy with no text layer). Two later books hold what real
+publisher PDFs do: 2x2 and 3x4 grids (one composite or separate images, 3 pt / 6 pt gutters in white, black or a
+colour, framed panels, letters burned into the pixels or set in the text layer inside the panels, lettered down
+the columns, "1)" rows x "(a)" columns, names a1 ... c4), labels in small capitals ("F" + "IG. 3.1"), text
+layers without space characters ("glued") or with one text object per word, and captions in the other column.
+Panel names in the GT follow the printed names ("c" for the top-right panel of a column-major grid, "2b").
 
 For every ``<name>.pdf`` a ``<name>.gt.json`` is written::
 
