@@ -6,7 +6,12 @@ diagnosis/age/sex/site metadata), charts and diagrams, and pathology-textbook ca
 (ARCH books set, *Basic Pathology*, PathVQA) from ``shared/data``. Layouts vary per book (one or two columns,
 captions below / above / beside, side-by-side figures, full-width figures on two-column pages, separate-image
 and composite panels, strip-tiled / SMask / CMYK / grey / JPX images, vector charts, decorative rules and boxes,
-a figure-less book with a list of figures, and a scanned copy with no text layer).
+a figure-less book with a list of figures, and a scanned copy with no text layer). Two later books hold what real
+publisher PDFs do: 2x2 and 3x4 grids (one composite or separate images, 3 pt / 6 pt gutters in white, black or a
+colour, framed panels, letters burned into the pixels or set in the text layer inside the panels, lettered down
+the columns, "1)" rows x "(a)" columns, names a1 ... c4), labels in small capitals ("F" + "IG. 3.1"), text
+layers without space characters ("glued") or with one text object per word, and captions in the other column.
+Panel names in the GT follow the printed names ("c" for the top-right panel of a column-major grid, "2b").
 
 For every ``<name>.pdf`` a ``<name>.gt.json`` is written::
 
@@ -96,9 +101,16 @@ _FONT_CACHE: dict[str, pymupdf.Font] = {}
 
 
 def font(name: str) -> pymupdf.Font:
-    if name not in _FONT_CACHE:
-        _FONT_CACHE[name] = pymupdf.Font(name)
-    return _FONT_CACHE[name]
+    """A built-in font; "hebo*0.78" is hebo drawn at 0.78 of the block's size (small capitals)."""
+    base = name.split("*", 1)[0]
+    if base not in _FONT_CACHE:
+        _FONT_CACHE[base] = pymupdf.Font(base)
+    return _FONT_CACHE[base]
+
+
+def piece_size(fnt: str, size: float) -> float:
+    """Font size of a piece: the block's size, scaled where the font name carries a "*ratio"."""
+    return size * float(fnt.split("*", 1)[1]) if "*" in fnt else size
 
 
 Piece = tuple[str, str]  # (text, font name)
@@ -137,7 +149,7 @@ def text_width(text: str, fnt: str, size: float) -> float:
     key = (text, fnt, size)
     w = _WIDTHS.get(key)
     if w is None:
-        w = _WIDTHS[key] = font(fnt).text_length(text, size)
+        w = _WIDTHS[key] = font(fnt).text_length(text, piece_size(fnt, size))
     return w
 
 
@@ -194,7 +206,7 @@ def draw_line(
         for w in words:
             xx = x
             for t, f in w:
-                tw.append((xx, baseline), t, font=font(f), fontsize=size)
+                tw.append((xx, baseline), t, font=font(f), fontsize=piece_size(f, size))
                 xx += text_width(t, f, size)
             x += word_width(w, size) + gap
         return x
@@ -207,9 +219,60 @@ def draw_line(
             else:
                 segs.append((t, f))
     for t, f in segs:
-        tw.append((x, baseline), t, font=font(f), fontsize=size)
+        tw.append((x, baseline), t, font=font(f), fontsize=piece_size(f, size))
         x += text_width(t, f, size)
     return x
+
+
+# How words reach the text layer. "normal": a line is a few strings with real spaces (or, justified, one string per
+# word). "glued": every word on its own at a computed x, with no space characters and a gap below the 0.15 em at
+# which MuPDF puts a space back, so plain text extraction reads "structureoftheRgt2glucosesensor" while a reader
+# sees the words apart. "word_per_line": every word is its own text object, emitted right to left within the line
+# (as some producers write them), so PyMuPDF reports one line per word and starts a new block at every printed line.
+TEXT_MODES = ("normal", "glued", "word_per_line")
+GLUE_EM = 0.12  # word gap of glued text, in em
+
+
+def word_xs(
+    words: list[Word], x: float, size: float, mode: str, width: float | None = None, glue: float = GLUE_EM
+) -> list[float]:
+    """Left edge of every word of a line: glued gaps, justified to ``width``, or one space apart."""
+    xs = []
+    if mode == "glued":
+        gaps = [glue * size] * len(words)
+    elif width is not None and len(words) > 1:
+        gaps = [(width - sum(word_width(w, size) for w in words)) / (len(words) - 1)] * len(words)
+    else:
+        gaps = [text_width(" ", w[0][1], size) for w in words[1:]] + [0.0]
+    for w, g in zip(words, gaps):
+        xs.append(x)
+        x += word_width(w, size) + g
+    return xs
+
+
+def draw_words(
+    page: pymupdf.Page,
+    tw: pymupdf.TextWriter,
+    words: list[Word],
+    x: float,
+    baseline: float,
+    size: float,
+    mode: str,
+    width: float | None = None,
+    color: tuple[float, float, float] = (0, 0, 0),
+    glue: float = GLUE_EM,
+) -> None:
+    """Draw one line word by word in a "glued" (into ``tw``) or "word_per_line" (straight onto the page) mode."""
+    placed = list(zip(words, word_xs(words, x, size, mode, width if mode != "glued" else None, glue)))
+    if mode == "word_per_line":
+        placed.reverse()
+    for w, xx in placed:
+        wt = tw if mode == "glued" else pymupdf.TextWriter(page.rect)
+        for t, f in w:
+            wt.append((xx, baseline), t, font=font(f), fontsize=piece_size(f, size))
+            xx += text_width(t, f, size)
+        if mode == "word_per_line":
+            wt.write_text(page, color=color)
 
 
 @dataclass
@@ -222,6 +285,7 @@ class TextBlock:
     width: float
     justify: bool = False
     align: str = "left"
+    mode: str = "normal"  # one of TEXT_MODES
 
     @property
     def asc(self) -> float:
@@ -240,6 +304,18 @@ class TextBlock:
     ) -> None:
         tw = pymupdf.TextWriter(page.rect)
         base = y + self.asc
+        if self.mode != "normal":
+            for i, ln in enumerate(self.lines):
+                last = i == len(self.lines) - 1
+                xx = x
+                if self.align == "center":
+                    end = word_xs(ln, 0.0, self.size, self.mode)[-1] + word_width(ln[-1], self.size)
+                    xx = x + (self.width - end) / 2
+                just = self.width if (self.justify and not last and self.align != "center") else None
+                draw_words(page, tw, ln, xx, base, self.size, self.mode, just, color)
+                base += self.leading
+            tw.write_text(page, color=color)
+            return
         for i, ln in enumerate(self.lines):
             last = i == len(self.lines) - 1
             if self.align == "center":
@@ -275,6 +351,7 @@ class Img:
     caption: str = ""
     case: str = ""
     crop_top: int = 0  # pixels cut from the top (the source crops carry their own panel letter there)
+    zoom: float = 1.0  # > 1: only the centre (1/zoom of each side) is shown, a detail at higher magnification
 
 
 @dataclass
@@ -487,6 +564,7 @@ class Style:
     head_logo: bool = False  # small decorative raster in every running head
 
 
+SMALL_CAPS = 0.78  # size of small capitals relative to the capitals (7 pt beside 9 pt)
 MARKERS = ("paren_lower", "paren_upper", "comma_upper", "bare_lower", "left_right", "top_bottom")
 
 
@@ -498,8 +576,12 @@ class Caption:
     shared: str
     panels: list[str]
     marker: str = "paren_lower"
+    names: list[str] = field(default_factory=list)  # printed markers for marker "names": "(a1)", "1)", "(b)"
+    small_caps: bool = False  # label in capitals, first letter full size, the rest smaller: "F" + "IG. 3.1"
 
     def marker_text(self, i: int) -> str:
+        if self.marker == "names":
+            return self.names[i]
         letter = chr(ord("a") + i)
         if self.marker in ("left_right", "top_bottom"):
             if i > 1:
@@ -520,6 +602,9 @@ class Caption:
             runs = [(self.prefix + sep.strip(), lab), (" ", reg)]
         else:
             runs = [(self.prefix, lab), (sep, reg)]
+        if self.small_caps:
+            head, fnt = runs[0]
+            runs[0:1] = [(head[0], fnt), (head[1:], f"{fnt}*{SMALL_CAPS}")]
         if self.shared:
             runs.append((self.shared, reg))
         bold_markers = self.marker == "bare_lower" and style.cap_label_font is not None
@@ -532,6 +617,42 @@ class Caption:
     @property
     def text(self) -> str:
         return norm_ws("".join(t for t, _ in self.runs(Style("x", "x", cap_label_font=None))))
+
+
+@dataclass
+class GridSpec:
+    """How a "grid" figure is made: one composite raster or separate images, its gutters, frames and letters.
+
+    Images (and caption panels) come in the order of their printed names; ``order`` "col" puts them down the
+    columns (a b in the first column, c d in the second), so the names do not follow reading order.
+    """
+
+    composite: bool = False
+    gutter_rgb: tuple[int, int, int] = (255, 255, 255)
+    frame: bool = False  # a thin dark frame around every panel (in the pixels of a composite)
+    letters: str = ""  # "" (none) | "pixels" (in the composite's pixels) | "text" (text layer, on the image)
+    letter_fmt: str = "{l}"  # printed letter: {l} lower case, {L} upper case, e.g. "({l})"
+    box: str = "white"  # "white": black letter on a white box; "dark": white letter on a dark box
+    corner: str = "tl"  # tl | tr | bl | br
+    order: str = "row"  # row | col
+    printed: list[str] = field(default_factory=list)  # printed names ("a1", ...); default from letter_fmt
+    names: list[str] = field(default_factory=list)  # GT panel names; default a, b, c, ...
+    subcaps: list[str] = field(default_factory=list)  # GT subcaptions; default the caption's panel texts
+    row_labels: list[str] = field(default_factory=list)  # printed left of the rows: "1)", "2)", ...
+    col_labels: list[str] = field(default_factory=list)  # printed under the columns: "(a)", "(b)", ...
+
+    def cell(self, k: int, rows: int, cols: int) -> int:
+        """Row-major cell index of the k-th image."""
+        return (k % rows) * cols + k // rows if self.order == "col" else k
+
+    def label(self, k: int) -> str:
+        if self.printed:
+            return self.printed[k]
+        letter = chr(ord("a") + k)
+        return self.letter_fmt.format(l=letter, L=letter.upper())
+
+    def name(self, k: int) -> str:
+        return self.names[k] if self.names else chr(ord("a") + k)
 
 
 @dataclass
@@ -552,6 +673,8 @@ class Fig:
     side: str = "right"
     border: bool = False  # thin frame drawn around each image
     tags: list[str] = field(default_factory=list)
+    spec: GridSpec | None = None  # kind "grid": how the panels are laid out, framed and lettered
+    text_mode: str = "normal"  # how the caption reaches the text layer (TEXT_MODES)
 
 
 class FigFactory:
@@ -758,6 +881,10 @@ def load_rgb(img: Img, aspect: float | None = None, max_px: int = 1200) -> Image
         else:
             nh = int(round(w / aspect))
             im = im.crop((0, (h - nh) // 2, w, (h - nh) // 2 + nh))
+    if img.zoom > 1.0:
+        w, h = im.size
+        zw, zh = round(w / img.zoom), round(h / img.zoom)
+        im = im.crop(((w - zw) // 2, (h - zh) // 2, (w - zw) // 2 + zw, (h - zh) // 2 + zh))
     if max(im.size) > max_px:
         s = max_px / max(im.size)
         im = im.resize((max(1, int(im.width * s)), max(1, int(im.height * s))), Image.LANCZOS)
@@ -824,6 +951,8 @@ def layout_fig(fig: Fig, avail: float, style: Style) -> FigLayout:
     if fig.kind == "vector":
         ih = iw * (0.3 if fig.vector == "flow" else 0.62)
         cells = [pymupdf.Rect(0, 0, iw, ih)]
+    elif fig.kind == "grid":
+        cells, ih = grid_cells(fig, iw)
     elif fig.kind in ("panels", "composite"):
         aspect = min(1.45, max(0.8, sum(image_aspect(i) for i in fig.images) / len(fig.images)))
         g = fig.gutter
@@ -1075,10 +1204,13 @@ def draw_fig(
             )
             boxes.append((cell, chr(ord("a") + i), fig.caption.panels[i]))
         insert(page, ir, encode(canvas, "native" if fig.enc == "native" else fig.enc))
+    elif fig.kind == "grid":
+        boxes += draw_grid(page, fig, cells)
     if fig.border and fig.kind != "vector":
         for box, _, _ in boxes:
             page.draw_rect(box, color=(0.2, 0.2, 0.2), width=0.5)
     cx, cy = lay.cap_xy
+    lay.cap.mode = fig.text_mode
     lay.cap.draw(page, x + cx, y + cy)
     cap_box = pymupdf.Rect(x + cx, y + cy, x + cx + lay.cap.width, y + cy + lay.cap.height)
     tags = list(fig.tags)
@@ -1119,6 +1251,115 @@ def draw_panel_letter(page: pymupdf.Page, cell: pymupdf.Rect, cap: Caption, i: i
     tw.write_text(page)
 
 
+def grid_cells(fig: Fig, iw: float) -> tuple[list[pymupdf.Rect], float]:
+    """Row-major cells of a "grid" figure ``iw`` wide (room left of the rows and under the columns for printed
+    row and column labels) and the figure's height."""
+    assert fig.spec is not None
+    rows, cols = fig.grid
+    lw = 16.0 if fig.spec.row_labels else 0.0
+    lh = 14.0 if fig.spec.col_labels else 0.0
+    aspect = min(1.45, max(0.8, sum(image_aspect(i) for i in fig.images) / len(fig.images)))
+    g = fig.gutter
+    cw = (iw - lw - (cols - 1) * g) / cols
+    ch = cw / aspect
+    cells = [
+        pymupdf.Rect(lw + c * (cw + g), r * (ch + g), lw + c * (cw + g) + cw, r * (ch + g) + ch)
+        for r in range(rows)
+        for c in range(cols)
+    ]
+    return cells, rows * ch + (rows - 1) * g + lh
+
+
+def _corner_box(cell: pymupdf.Rect | tuple[float, ...], w: float, h: float, corner: str) -> tuple[float, ...]:
+    x0, y0, x1, y1 = tuple(cell)
+    bx = x0 if corner[1] == "l" else x1 - w
+    by = y0 if corner[0] == "t" else y1 - h
+    return bx, by, bx + w, by + h
+
+
+def draw_text_letter(page: pymupdf.Page, cell: pymupdf.Rect, text: str, spec: GridSpec) -> None:
+    """A panel letter in the text layer, on a small box in a corner of the image."""
+    f, size = font("hebo"), 9.0
+    box = pymupdf.Rect(_corner_box(cell, f.text_length(text, size) + 5, 12, spec.corner))
+    dark = spec.box == "dark"
+    page.draw_rect(box, color=None, fill=(0.12, 0.12, 0.12) if dark else (1, 1, 1))
+    tw = pymupdf.TextWriter(page.rect)
+    tw.append((box.x0 + 2.5, box.y0 + 9.3), text, font=f, fontsize=size)
+    tw.write_text(page, color=(1, 1, 1) if dark else (0, 0, 0))
+
+
+def draw_pixel_letter(
+    draw: ImageDraw.ImageDraw, cell: tuple[int, int, int, int], text: str, spec: GridSpec
+) -> None:
+    """A panel letter burned into the composite's pixels (about 9 pt at 3 px/pt), on a box in a corner."""
+    fnt = ImageFont.load_default(size=26)
+    tb = draw.textbbox((0, 0), text, font=fnt)
+    pad = 6
+    x0, y0, x1, y1 = _corner_box(cell, tb[2] - tb[0] + 2 * pad, tb[3] - tb[1] + 2 * pad, spec.corner)
+    dark = spec.box == "dark"
+    draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=(25, 25, 25) if dark else (255, 255, 255))
+    draw.text(
+        (x0 + pad - tb[0], y0 + pad - tb[1]), text, fill=(255, 255, 255) if dark else (0, 0, 0), font=fnt
+    )
+
+
+def draw_grid(
+    page: pymupdf.Page, fig: Fig, cells: list[pymupdf.Rect]
+) -> list[tuple[pymupdf.Rect, str | None, str | None]]:
+    """Draw a "grid" figure into its (absolute, row-major) cells; one GT box per image, named as printed."""
+    spec = fig.spec
+    assert spec is not None
+    rows, cols = fig.grid
+    subs = spec.subcaps or fig.caption.panels
+    area = pymupdf.Rect(cells[0].x0, cells[0].y0, cells[-1].x1, cells[-1].y1)
+    boxes: list[tuple[pymupdf.Rect, str | None, str | None]] = []
+    if spec.composite:
+        scale = 3.0  # pixels per point of the composite bitmap
+        cw, ch = round(cells[0].width * scale), round(cells[0].height * scale)
+        gpx = max(2, round(fig.gutter * scale))
+        W, H = cols * cw + (cols - 1) * gpx, rows * ch + (rows - 1) * gpx
+        canvas = Image.new("RGB", (W, H), spec.gutter_rgb)
+        draw = ImageDraw.Draw(canvas)
+        s = area.width / W
+        for k, img in enumerate(fig.images):
+            r, c = divmod(spec.cell(k, rows, cols), cols)
+            px0, py0 = c * (cw + gpx), r * (ch + gpx)
+            canvas.paste(load_rgb(img, cw / ch).convert("RGB").resize((cw, ch), Image.LANCZOS), (px0, py0))
+            if spec.frame:
+                draw.rectangle((px0, py0, px0 + cw - 1, py0 + ch - 1), outline=(40, 40, 40), width=2)
+            if spec.letters == "pixels":
+                draw_pixel_letter(draw, (px0, py0, px0 + cw, py0 + ch), spec.label(k), spec)
+            box = pymupdf.Rect(
+                area.x0 + px0 * s, area.y0 + py0 * s, area.x0 + (px0 + cw) * s, area.y0 + (py0 + ch) * s
+            )
+            boxes.append((box, spec.name(k), subs[k]))
+        insert(page, pymupdf.Rect(area.x0, area.y0, area.x1, area.y0 + H * s), encode(canvas, "native"))
+    else:
+        if spec.gutter_rgb != (255, 255, 255):
+            page.draw_rect(area, color=None, fill=tuple(v / 255 for v in spec.gutter_rgb))
+        for k, img in enumerate(fig.images):
+            cell = cells[spec.cell(k, rows, cols)]
+            insert(page, cell, encode(load_rgb(img, cell.width / cell.height), "native"))
+            if spec.frame:
+                page.draw_rect(cell, color=(0.15, 0.15, 0.15), width=0.6)
+            if spec.letters == "text":
+                draw_text_letter(page, cell, spec.label(k), spec)
+            boxes.append((cell, spec.name(k), subs[k]))
+    if spec.row_labels or spec.col_labels:
+        f, size = font("hebo"), 9.0
+        tw = pymupdf.TextWriter(page.rect)
+        for r, t in enumerate(spec.row_labels):
+            c = cells[r * cols]
+            tw.append((c.x0 - 15, (c.y0 + c.y1) / 2 + 3.2), t, font=f, fontsize=size)
+        for c, t in enumerate(spec.col_labels):
+            cell = cells[(rows - 1) * cols + c]
+            tw.append(
+                ((cell.x0 + cell.x1 - f.text_length(t, size)) / 2, cell.y1 + 10.5), t, font=f, fontsize=size
+            )
+        tw.write_text(page)
+    return boxes
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # body text
 # ---------------------------------------------------------------------------------------------------------------
@@ -1141,6 +1382,22 @@ class TextFlow:
         self.cur_trap: str | None = None
         self.emitted_traps = 0
         self.sentence_ended = True
+        self.mode = "normal"  # how words reach the text layer (TEXT_MODES); set per page
+
+    def _line(
+        self,
+        page: pymupdf.Page,
+        tw: pymupdf.TextWriter,
+        words: list[Word],
+        x: float,
+        baseline: float,
+        size: float,
+        width: float | None = None,
+    ) -> None:
+        if self.mode == "normal":
+            draw_line(tw, words, x, baseline, size, width)
+        else:
+            draw_words(page, tw, words, x, baseline, size, self.mode, width)
 
     @property
     def size(self) -> float:
@@ -1230,7 +1487,9 @@ class TextFlow:
                     self.headings.insert(0, h)
                 else:
                     y += lead * 0.6 if y > rect.y0 else 0.0
-                    draw_line(tw, to_words([(h, self.s.body_bold)]), rect.x0, y + self.size, self.size + 0.5)
+                    self._line(
+                        page, tw, to_words([(h, self.s.body_bold)]), rect.x0, y + self.size, self.size + 0.5
+                    )
                     y += lead
             lines_left = int((rect.y1 - y + 0.01) // lead)
             if lines_left <= 0:
@@ -1244,7 +1503,7 @@ class TextFlow:
             n = take_line(self.words, rect.width, self.size, indent)
             line, self.words = self.words[:n], self.words[n:]
             justify = rect.width - indent if (self.s.justify and self.words) else None
-            draw_line(tw, line, rect.x0 + indent, y + self.size, self.size, justify)
+            self._line(page, tw, line, rect.x0 + indent, y + self.size, self.size, justify)
             if self.at_start and self.cur_trap:
                 self.emitted_traps += 1
                 self.cur_trap = None
@@ -1299,7 +1558,7 @@ def wrap(fig: Fig, side: str = "right") -> Element:
 
 
 def _figs_of(el: Element) -> list[Fig]:
-    if el[0] in ("fig", "wrap"):
+    if el[0] in ("fig", "wrap", "xcol"):
         return [el[1]]
     return list(el[1]) if el[0] == "pair" else []
 
@@ -1343,6 +1602,8 @@ class BookWriter:
             return layout_fig(el[1], min(el[1].width, width * 0.55), self.s).h
         if kind == "keybox":
             return self._keybox_block(width)[1] if len(el) == 1 else el[1]
+        if kind == "xcol":
+            return self._xcol(el[1], el[2], width)[0].h
         if kind == "opener":
             return 78.0 + (self._banner_h(width) + 14 if self.s.opener_banner else 0.0)
         raise ValueError(kind)
@@ -1410,6 +1671,17 @@ class BookWriter:
             tw.write_text(page, color=(0.1, 0.42, 0.7))
             blk.draw(page, x0 + 10, y + 24)
             del self._kb[width]
+        elif kind == "xcol":
+            fig, where = el[1], el[2]
+            lay, (fx0, _), (cx0, cx1) = self._xcol(fig, where, width, x0)
+            self.items += draw_fig(page, lay, fx0, y, self.rng, self.s, pno)
+            ch = lay.cap.height
+            if where.endswith("top"):
+                tr = pymupdf.Rect(cx0, y + ch + FIG_GAP, cx1, y + h)
+            else:
+                tr = pymupdf.Rect(cx0, y, cx1, y + h - ch - FIG_GAP)
+            if tr.height >= self.flow.lead:
+                self.flow.fill(page, tr)
         elif kind == "opener":
             if self.s.opener_banner:
                 bh = self._banner_h(width)
@@ -1457,7 +1729,19 @@ class BookWriter:
                 page.insert_image(r, xref=self._logo[1], keep_proportion=False)
             self.decorative.append({"page": pno + 1, "bbox": [round(v, 2) for v in r], "kind": "head_logo"})
 
-    def page(self, plan: PagePlan, trap: bool = False) -> None:
+    def page(self, plan: PagePlan, trap: bool = False, text_mode: str = "normal") -> None:
+        """Lay out and draw one page; ``text_mode`` (TEXT_MODES): how its body text and captions are written."""
+        if text_mode != "normal":
+            self.flow.mode = text_mode
+            for band in plan.bands:
+                for e in [band[1]] if band[0] == "full" else [e for st in band[1] for e in st]:
+                    for f in _figs_of(e):
+                        f.text_mode = text_mode
+                        f.tags.append({"glued": "glued_words"}.get(text_mode, text_mode))
+        self._page(plan, trap)
+        self.flow.mode = "normal"
+
+    def _page(self, plan: PagePlan, trap: bool = False) -> None:
         pno = len(self.doc)
         w, h = PAGE_SIZES[self.s.page]
         page = self.doc.new_page(width=w, height=h)
@@ -1501,6 +1785,27 @@ class BookWriter:
                 for st, (x0, x1) in zip(band[1], cols):
                     self.draw_stack(page, st, x0, x1, y, bh, pno + 1)
             y += bh + FIG_GAP
+
+    def _xcol(
+        self, fig: Fig, where: str, width: float, x0: float = 0.0
+    ) -> tuple[FigLayout, tuple[float, float], tuple[float, float]]:
+        """A one-column figure whose caption sits in the other column beside it (``where``: "right_top" puts the
+        figure left and the caption right, top-aligned; "left_bottom" the caption left, bottom-aligned), and the
+        figure's and the caption's column ranges."""
+        (a0, a1), (b0, b1) = self.columns(pymupdf.Rect(x0, 0, x0 + width, 1), 2)
+        (f0, f1), (c0, c1) = ((a0, a1), (b0, b1)) if where.startswith("right") else ((b0, b1), (a0, a1))
+        lay = layout_fig(fig, f1 - f0, self.s)
+        cap = make_block(
+            fig.caption.runs(self.s),
+            c1 - c0,
+            self.s.cap_size,
+            self.s.cap_size * self.s.cap_lead,
+            self.s.cap_justify,
+        )
+        ih = lay.img_rect.y1
+        cy = 0.0 if where.endswith("top") or cap.height >= ih else ih - cap.height
+        lay = FigLayout(fig, f1 - f0, max(ih, cap.height), lay.img_rect, lay.cells, cap, (c0 - f0, cy))
+        return lay, (f0, f1), (c0, c1)
 
     def _banner_h(self, width: float) -> float:
         return round(width / 5.0, 2)
@@ -2197,6 +2502,215 @@ def book_nofig(c: Corpus, s: Style, rng: random.Random) -> BookWriter:
     return b
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# grids and typesetting (b12, b13): what real publisher PDFs do that the books above do not
+# ---------------------------------------------------------------------------------------------------------------
+
+GREY = (205, 205, 205)
+BLUE = (38, 78, 140)
+
+
+def grid_tags(fig: Fig) -> list[str]:
+    """Feature tags of a "grid" figure, so the score report gives recall per feature."""
+    spec = fig.spec
+    assert spec is not None
+    tags = [f"gutter_{fig.gutter:g}pt"]
+    tags.append(
+        {(255, 255, 255): "gutter_white", (0, 0, 0): "gutter_black"}.get(spec.gutter_rgb, "gutter_colour")
+    )
+    tags += ["framed"] if spec.frame else []
+    tags += [f"letters_{spec.letters}"] if spec.letters else []
+    tags += ["column_major"] if spec.order == "col" else []
+    tags += ["row_col_labels"] if spec.row_labels else []
+    tags += ["grid_names"] if spec.printed else []
+    return tags
+
+
+class GridFactory(FigFactory):
+    """The figure kinds of the grid and typesetting books, on top of the usual ones."""
+
+    def grid(
+        self,
+        source: str,
+        grid: tuple[int, int],
+        width: float,
+        spec: GridSpec,
+        marker: str = "paren_lower",
+        gutter: float = 3.0,
+    ) -> Fig:
+        """A r x c grid of real images, one composite raster or separate images, lettered as ``spec`` says."""
+        f = self.panels(source, grid, width, marker, composite=spec.composite, gutter=gutter)
+        f.kind, f.spec = "grid", spec
+        f.tags += grid_tags(f)
+        return f
+
+    def named_grid(
+        self, source: str, grid: tuple[int, int], width: float, spec: GridSpec, gutter: float = 3.0
+    ) -> Fig:
+        """Panels named row letter + column number, "(a1)" ... "(c4)" in the caption and "a1" ... in the panels."""
+        rows, cols = grid
+        names = [f"{chr(ord('a') + r)}{c + 1}" for r in range(rows) for c in range(cols)]
+        spec = dataclasses.replace(spec, printed=names, names=names)
+        f = self.grid(source, grid, width, spec, "names", gutter)
+        f.caption.names = [f"({n})" for n in names]
+        return f
+
+    def rowcol_grid(self, width: float, gutter: float = 3.0) -> Fig:
+        """Three H&E images (rows) at low magnification (a) and as a detail of their centre (b); "1)" "2)" "3)"
+        printed left of the rows and "(a)" "(b)" under the columns, the caption naming both; panels "1a" ... "3b"."""
+        limit = self._max_chars(width)
+        rows = [self.histo.take() for _ in range(3)]
+        texts = [
+            first_sentences(self.caps.take(lambda c: len(split_sentences(c)[0]) <= limit // 5), limit // 5)
+            for _ in rows
+        ]
+        cols = ["Low magnification.", "The centre of the same field at higher magnification."]
+        imgs = [im for r in rows for im in (r, dataclasses.replace(r, zoom=2.5))]
+        prefix, label = self.next_label()
+        cap = Caption(
+            prefix, label, self.s.label_sep, "", texts + cols, "names", names=["1)", "2)", "3)", "(a)", "(b)"]
+        )
+        spec = GridSpec(
+            row_labels=["1)", "2)", "3)"],
+            col_labels=["(a)", "(b)"],
+            names=[f"{r + 1}{c}" for r in range(3) for c in "ab"],
+            subcaps=[f"{t} {c}" for t in texts for c in cols],
+        )
+        f = Fig("grid", imgs, cap, width, grid=(3, 2), gutter=gutter, spec=spec)
+        f.tags = ["histo", "panels", "caption_below", "grid_3x2", "marker_names"] + grid_tags(f)
+        return f
+
+    def small_caps(self, fig: Fig, word: str | None = None) -> Fig:
+        """Print the figure's label in small capitals ("F" + "IG. 3.1"), optionally with another label word."""
+        cap = fig.caption
+        cap.prefix = f"{word or self.s.label_word} {cap.label}".upper()
+        cap.small_caps = True
+        fig.tags.append("small_caps")
+        return fig
+
+    def other_column(self, fig: Fig) -> Fig:
+        """Tag a figure whose caption is set in the other column of a two-column page (element "xcol")."""
+        fig.tags = [t for t in fig.tags if not t.startswith("caption_")] + ["caption_other_column"]
+        return fig
+
+
+def book_grids(c: Corpus, s: Style, rng: random.Random) -> BookWriter:
+    """Grids of 2x2 and 3x4 panels: one composite raster or separate images, 3 pt and 6 pt gutters in white,
+    black, grey or blue, framed panels, letters burned into the pixels or set in the text layer inside the
+    panels, a grid lettered down the columns, a grid with row numbers and column letters, a grid named a1 ... c4."""
+    b, f = BookWriter(c, s, rng), GridFactory(c, s, rng)
+    G = GridSpec
+    b.page(
+        PagePlan(
+            1,
+            [
+                full(("opener",)),
+                flow([T, ("fig", f.grid("histo", (2, 2), 300, G(composite=True, letters="pixels"))), T]),
+            ],
+        )
+    )
+    dark_paren = G(composite=True, gutter_rgb=(0, 0, 0), letters="pixels", letter_fmt="({l})", box="dark")
+    b.page(PagePlan(1, [flow([("fig", f.grid("derm", (3, 4), 440, dark_paren, gutter=6)), T])]), trap=True)
+    framed_text = G(frame=True, letters="text", letter_fmt="{L}", box="dark", corner="tr")
+    b.page(PagePlan(1, [flow([T, ("fig", f.grid("clinical", (2, 2), 320, framed_text, "paren_upper")), T])]))
+    grey_text = G(gutter_rgb=GREY, letters="text", letter_fmt="{L}")
+    b.page(
+        PagePlan(1, [flow([T, ("fig", f.grid("derm", (3, 4), 430, grey_text, "comma_upper", gutter=6)), T])])
+    )
+    blue = G(composite=True, gutter_rgb=BLUE, frame=True, letters="pixels", letter_fmt="{L}", corner="bl")
+    b.page(PagePlan(1, [flow([T, ("fig", f.grid("histo", (2, 2), 320, blue, "paren_upper", gutter=6)), T])]))
+    grey_px = G(composite=True, gutter_rgb=GREY, frame=True, letters="pixels", box="dark", corner="tr")
+    b.page(PagePlan(1, [flow([("fig", f.grid("derm", (3, 4), 430, grey_px, "bare_lower")), T])]))
+    colmajor = G(letters="text", order="col")
+    b.page(PagePlan(1, [flow([T, ("fig", f.grid("clinical", (2, 2), 300, colmajor, gutter=6)), T])]))
+    colmajor_px = G(
+        composite=True, gutter_rgb=(0, 0, 0), letters="pixels", letter_fmt="({l})", box="dark", order="col"
+    )
+    b.page(PagePlan(1, [flow([T, ("fig", f.grid("histo", (2, 3), 380, colmajor_px)), T])]))
+    b.page(PagePlan(1, [flow([T, ("fig", f.rowcol_grid(300)), T])]))
+    b.page(PagePlan(1, [flow([T, ("fig", f.named_grid("derm", (3, 4), 430, G(letters="text"))), T])]))
+    return b
+
+
+def book_typesetting(c: Corpus, s: Style, rng: random.Random) -> BookWriter:
+    """Captions as publishers set them: labels in small capitals ("F" + "IG. 13.1" in two sizes, "FIGURE"),
+    text layers of words placed one by one without space characters (glued) or as one text object per word
+    (word per line), and captions beside their figure in the other column of a two-column page."""
+    b, f = BookWriter(c, s, rng), GridFactory(c, s, rng)
+    b.page(PagePlan(1, [full(("opener",)), flow([T, ("fig", f.small_caps(f.single("clinical", 300))), T])]))
+    b.page(
+        PagePlan(
+            2,
+            [
+                flow([T], [T], weight=0.4),
+                full(("xcol", f.other_column(f.single("histo", 300)), "right_top")),
+                flow([T], [T]),
+            ],
+        ),
+        trap=True,
+    )
+    b.page(
+        PagePlan(
+            1,
+            [flow([T, ("fig", f.single("derm", 260)), T, ("fig", f.panels("clinical", (1, 2), 360)), T])],
+        ),
+        text_mode="glued",
+    )
+    b.page(
+        PagePlan(
+            1,
+            [
+                flow(
+                    [
+                        T,
+                        ("fig", f.single("histo", 220)),
+                        T,
+                        ("fig", f.panels("histo", (2, 2), 250, "paren_upper")),
+                        T,
+                    ]
+                )
+            ],
+        ),
+        text_mode="word_per_line",
+    )
+    b.page(
+        PagePlan(
+            2,
+            [
+                flow(
+                    [T, ("fig", f.small_caps(f.single("derm", 220), "Figure")), T],
+                    [T, ("fig", f.small_caps(f.panels("histo", (1, 2), 230, "comma_upper"))), T],
+                )
+            ],
+        )
+    )
+    b.page(
+        PagePlan(
+            2, [full(("xcol", f.other_column(f.single("clinical", 300)), "left_bottom")), flow([T], [T])]
+        )
+    )
+    b.page(
+        PagePlan(
+            2,
+            [
+                flow(
+                    [T, ("fig", f.small_caps(f.single("histo", 220))), T],
+                    [T, ("fig", f.single("clinical", 220)), T],
+                )
+            ],
+        ),
+        text_mode="glued",
+    )
+    b.page(
+        PagePlan(
+            2,
+            [flow([T], [T], weight=0.5), full(("xcol", f.other_column(f.single("derm", 300)), "right_top"))],
+        ),
+        text_mode="word_per_line",
+    )
+    return b
+
+
 @dataclass
 class BookDef:
     name: str
@@ -2489,6 +3003,53 @@ def book_defs() -> list[BookDef]:
                 headings=["About this book", "Acknowledgements", "How to use the atlas"],
             ),
         ),
+        # added later (issue 11); appended so that the books above keep their bytes and GT
+        BookDef(
+            "b12_grids",
+            book_grids,
+            Style(
+                "b12_grids",
+                "grids",
+                page="a4",
+                margins=(70, 62, 60, 60),
+                body_font="tiro",
+                body_bold="tibo",
+                body_size=10.0,
+                cap_font="helv",
+                cap_label_font="hebo",
+                cap_size=8.5,
+                label_word="Fig.",
+                cite_word="Fig.",
+                chapter=11,
+                chapter_title="Dermoscopy and Histology in Grids",
+                book_title="Comparative Atlas of Skin Lesions",
+                first_page=270,
+                headings=_h("11", ["Pigmented lesions", "Non-pigmented lesions", "Histological correlation"]),
+            ),
+        ),
+        BookDef(
+            "b13_typesetting",
+            book_typesetting,
+            Style(
+                "b13_typesetting",
+                "typesetting",
+                page="letter",
+                margins=(70, 62, 58, 58),
+                body_font="tiro",
+                body_bold="tibo",
+                body_size=10.0,
+                cap_font="helv",
+                cap_label_font="hebo",
+                cap_size=9.0,
+                label_word="Fig.",
+                cite_word="Fig.",
+                chapter=13,
+                chapter_title="Genodermatoses",
+                book_title="Clinical and Pathological Dermatology",
+                first_page=351,
+                headings=_h("13", ["Keratinisation disorders", "Blistering disorders", "Pigmentation"]),
+            ),
+        ),
     ]
 
 
@@ -2625,6 +3186,17 @@ def scan_pdf(
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def reading_order(words: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PyMuPDF words grouped into printed lines (bottoms within 2 pt), top to bottom, each left to right."""
+    lines: list[list[tuple[Any, ...]]] = []
+    for w in sorted(words, key=lambda w: w[3]):
+        if lines and abs(lines[-1][0][3] - w[3]) <= 2.0:
+            lines[-1].append(w)
+        else:
+            lines.append([w])
+    return [w for ln in lines for w in sorted(ln, key=lambda w: w[0])]
+
+
 def self_check(pdf: Path, items: list[dict[str, Any]]) -> list[str]:
     """Born-digital sanity checks: caption text is extractable as recorded; raster items are covered by images."""
     problems = []
@@ -2633,10 +3205,18 @@ def self_check(pdf: Path, items: list[dict[str, Any]]) -> list[str]:
     for it in items:
         page = doc[it["page"] - 1]
         r = pymupdf.Rect(it["caption_bbox"]) + (-1, -1, 1, 1)
-        got = " ".join(
-            w[4] for w in words[it["page"]] if r.contains(pymupdf.Point((w[0] + w[2]) / 2, (w[1] + w[3]) / 2))
-        )
-        sim = SequenceMatcher(None, got, it["caption"], autojunk=False).ratio()
+        ws = [w for w in words[it["page"]] if r.contains(pymupdf.Point((w[0] + w[2]) / 2, (w[1] + w[3]) / 2))]
+        if "word_per_line" in it["tags"]:  # PyMuPDF gives these words right to left: read them by position
+            ws = reading_order(ws)
+        got, want = " ".join(w[4] for w in ws), it["caption"]
+        if "glued_words" in it["tags"]:  # no spaces in the text layer: compare the letters
+            got, want = got.replace(" ", ""), want.replace(" ", "")
+            lines = {round(w[3]) for w in ws}
+            if len(ws) > len(lines) + 1:  # PyMuPDF must not find the word breaks: one "word" per printed line
+                problems.append(
+                    f"{pdf.name} p{it['page']} {it['figure_label']}: glued caption reads with spaces"
+                )
+        sim = SequenceMatcher(None, got, want, autojunk=False).ratio()
         if sim < 0.98:
             problems.append(
                 f"{pdf.name} p{it['page']} {it['figure_label']}: caption text sim {sim:.3f}: {got[:80]!r}"
