@@ -10,9 +10,9 @@ other), delete rows you agree with if you like, then apply it:
     # edit review/corrections.csv
     mmskin curate data/derm --corrections review/corrections.csv
 
-    >>> from mmskin.curate.review import write_review
-    >>> write_review(Path("data/derm"), Path("review"))
-    PosixPath('review/index.html')
+    >>> from mmskin.curate.review import ReviewConfig, run
+    >>> run(ReviewConfig(dataset=Path("data/derm"), out=Path("review"))).summary
+    'review: review/index.html'
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..config import ConfigError, option
 from ..records import MODALITIES
+from ..stage import Problems, Reporter, StageError, StageResult
 from .html import (
     Thumbs,
     card,
@@ -36,12 +38,20 @@ from .html import (
     modality_of,
     page,
     pager,
-    stderr_error,
     write_text,
 )
 
 CLASSES = (*MODALITIES, "unclassified")
 PER_PAGE = 200
+
+
+@dataclass
+class ReviewConfig:
+    """Settings of ``mmskin review``."""
+
+    dataset: Path | None = option(None, "a curated dataset folder", cli=False, required=True)
+    out: Path | None = option(None, "folder for index.html and the sheets", metavar="DIR", required=True)
+    per_page: int = option(PER_PAGE, "records per contact sheet page", cli=False)
 
 
 def _review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
@@ -66,14 +76,21 @@ def _sheet_name(cls: str, i: int) -> str:
     return f"{cls}.html" if i == 0 else f"{cls}-{i + 1}.html"
 
 
-def write_review(
-    dataset: Path, out: Path, per_page: int = PER_PAGE, on_error: Callable[[str], None] = stderr_error
-) -> Path:
-    """Write the review contact sheets and corrections template; returns ``out/index.html``."""
-    dataset, out = Path(dataset), Path(out)
+def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
+    """Write the review contact sheets and the corrections template under ``config.out``.
+
+    An unusable image or line is one problem (its card shows a placeholder); StageError (exit status 2) when
+    the dataset folder has no records.jsonl."""
+    if config.dataset is None or config.out is None:
+        raise ConfigError("review: a dataset folder and an output folder are needed")
+    dataset, out = Path(config.dataset), Path(config.out)
+    if not (dataset / "records.jsonl").is_file():
+        raise StageError(dataset, "no records.jsonl (not a dataset folder)", exit_code=2)
+    problems = Problems(reporter)
     out.mkdir(parents=True, exist_ok=True)
-    records, _ = load_dataset_records(dataset, on_error)
-    thumbs = Thumbs(dataset, out, on_error=on_error)
+    records, _ = load_dataset_records(dataset, problems)
+    thumbs = Thumbs(dataset, out, problems)
+    per_page = config.per_page
     by_class: dict[str, list[dict[str, Any]]] = {c: [] for c in CLASSES}
     for rec in records:
         by_class.setdefault(modality_of(rec), []).append(rec)
@@ -113,4 +130,5 @@ def write_review(
     )
     index = out / "index.html"
     write_text(index, page("mmskin review: modality contact sheets", body))
-    return index
+    counts = {"records": len(records), "review": n_review_all, "errors": len(problems)}
+    return StageResult("review", counts, problems, f"review: {index}", {"index": index})
