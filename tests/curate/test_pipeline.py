@@ -114,3 +114,61 @@ def test_low_resolution_and_no_caption(built: Path, tmp_path: Path) -> None:
     out = list(read_records(ds / "records.jsonl"))
     assert all("low_resolution" in r["flags"] for r in out)
     assert "no_caption" in out[0]["flags"] and out[0]["caption"] == ""
+
+
+def test_config_defaults_come_from_the_yaml_and_every_field_is_documented() -> None:
+    import dataclasses
+
+    from mmskin.config import config_help
+    from mmskin.resources import load_yaml
+
+    d = load_yaml("curate", "config.yaml")
+    cfg = CurateConfig()
+    assert (cfg.review_below, cfg.cue_cap, cfg.min_side) == (
+        d["modality"]["review_below"],
+        d["modality"]["cue_cap"],
+        d["low_resolution"]["min_side"],
+    )
+    assert cfg.face_min_px == d["sensitive"]["face_min_px"]
+    assert cfg.min_similarity == d["duplicates"]["min_similarity"]
+    assert CurateConfig.from_defaults(seed=None, workers=3) == CurateConfig(workers=3)
+    assert all(f.metadata.get("help") for f in dataclasses.fields(CurateConfig))
+    assert "  min_side: 150" in config_help(CurateConfig)
+
+
+def test_not_a_dataset_cannot_run(tmp_path: Path) -> None:
+    from mmskin.stage import StageError
+
+    with pytest.raises(StageError, match="no records.jsonl"):
+        run(CurateConfig(dataset=tmp_path))
+    (tmp_path / "records.jsonl").write_text("{not json\n")
+    with pytest.raises(StageError, match=r"records.jsonl:1: not JSON"):
+        run(CurateConfig(dataset=tmp_path))
+
+
+def test_image_outside_the_dataset_and_corrections_are_problems(built: Path, tmp_path: Path) -> None:
+    ds = _copy(built, tmp_path, "outside")
+    recs = list(read_records(ds / "records.jsonl"))
+    outside = tmp_path / "elsewhere.png"  # a link inside the dataset to a picture outside it
+    outside.write_bytes((ds / recs[0]["image"]).read_bytes())
+    (ds / "images" / "link.png").symlink_to(outside)
+    recs[0]["image"] = "images/link.png"
+    write_jsonl(ds / "records.jsonl", recs)
+    fix = tmp_path / "fix.csv"
+    fix.write_text(f"id,modality\n{recs[1]['id']},pathology\nnope,clinical\n")
+    s = run(CurateConfig(dataset=ds, workers=1, corrections=fix))
+    assert [(p.where, p.reason) for p in s.problems] == [
+        (f"{fix}:3", "unknown record id 'nope'"),
+        (f"{ds / 'records.jsonl'}: record {recs[0]['id']}", s.problems[1].reason),
+    ]
+    assert "resolves outside the dataset root" in s.problems[1].reason
+    assert (
+        s.counts["errors"] == 2 and s.counts["corrections"] == 1 and ", 1 corrections; 2 errors;" in s.summary
+    )
+    out = {r["id"]: r for r in read_records(ds / "records.jsonl")}
+    assert (
+        len(out) == len(recs) and out[recs[0]["id"]]["flag_reasons"]["unreadable_image"] == "file not found"
+    )
+    assert out[recs[1]["id"]]["modality"] == "pathology" and out[recs[1]["id"]]["modality_source"] == "human"
+    info = json.loads((ds / "curate_info.json").read_text())
+    assert info["corrections"]["applied"] == 1 and info["corrections"]["bad_lines"] == 1

@@ -2,9 +2,11 @@
 
 Everything a page shows that came from a PDF (captions, file names, flags) goes through :func:`esc`; pages are
 self-contained (thumbnails copied next to them as small JPEGs, no script or network access needed to view them).
+A bad line or image is one problem in the caller's :class:`~mmskin.stage.Problems`; the pages go on without it.
 
-    >>> from mmskin.curate.html import load_dataset_records, page
-    >>> records, errors = load_dataset_records(Path("out"))
+    >>> from mmskin.curate.html import Pages, page
+    >>> pages = Pages.open("review", Path("data/derm"), Path("review"), problems)
+    >>> pages.records, pages.thumbs.get(pages.records[0])
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError
 from ..records import RecordError, atomic_write_bytes, iter_jsonl, resolve_in_root
-from ..stage import Problems
+from ..stage import Problems, StageError
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#1d1d1f;background:#fff}
@@ -70,6 +73,30 @@ def load_dataset_records(dataset: Path, problems: Problems) -> tuple[list[dict[s
         line, _, reason = msg[len(prefix) :].partition(": ")
         problems.add(f"{path}:{line}", reason)
     return records, len(errors)
+
+
+@dataclass
+class Pages:
+    """What a page writer (review sheets, dataset card) starts from: the folders, the records, a thumbnailer."""
+
+    dataset: Path
+    out: Path
+    records: list[dict[str, Any]]
+    bad_lines: int  # records.jsonl lines skipped (each one problem)
+    thumbs: Thumbs
+
+    @classmethod
+    def open(cls, command: str, dataset: Path | None, out: Path | None, problems: Problems) -> Pages:
+        """Check the folders, create ``out`` and read the records. StageError (exit status 2) when ``dataset``
+        has no records.jsonl."""
+        if dataset is None or out is None:
+            raise ConfigError(f"{command}: a dataset folder and an output folder are needed")
+        dataset, out = Path(dataset), Path(out)
+        if not (dataset / "records.jsonl").is_file():
+            raise StageError(dataset, "no records.jsonl (not a dataset folder)", exit_code=2)
+        out.mkdir(parents=True, exist_ok=True)
+        records, bad_lines = load_dataset_records(dataset, problems)
+        return cls(dataset, out, records, bad_lines, Thumbs(dataset, out, problems))
 
 
 def _record_problem(rec: Any) -> list[str]:

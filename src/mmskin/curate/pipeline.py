@@ -42,13 +42,13 @@ from ..stage import SILENT, Problems, Reporter, StageError, StageResult
 from .corrections import Corrections, read_corrections
 from .flags import Evidence, decide_flags, duplicate_flag, merge_flags
 
-_D = load_yaml("curate", "config.yaml")  # the thresholds' defaults (each documented in that file too)
-PACKAGES = (
-    "numpy",
-    "opencv-python",
-    "opencv-python-headless",
-    "pyyaml",
-)  # whichever OpenCV wheel is installed
+# the packages whose versions shape curate's output (whichever OpenCV wheel is installed is recorded)
+PACKAGES = ("numpy", "opencv-python", "opencv-python-headless", "pyyaml")
+
+
+def _threshold(section: str, key: str, help: str) -> Any:
+    """A threshold whose default is ``data/curate/config.yaml``'s ``section.key`` (not a command-line option)."""
+    return option(load_yaml("curate", "config.yaml")[section][key], help, cli=False)
 
 
 @dataclass
@@ -67,42 +67,24 @@ class CurateConfig:
     ratios: tuple[float, float, float] = option(
         (0.8, 0.1, 0.1), "train, val, test shares of the split (--split-ratios T,V,E)", cli=False
     )
-    review_below: float = option(
-        _D["modality"]["review_below"], "fused modality probability under this: flag review", cli=False
+    review_below: float = _threshold("modality", "review_below", "fused probability under this: flag review")
+    cue_cap: float = _threshold("modality", "cue_cap", "most log-odds the caption may add to one class")
+    min_side: int = _threshold("low_resolution", "min_side", "px; a shorter side under this: low_resolution")
+    face_min_rel: float = _threshold(
+        "sensitive", "face_min_rel", "faces under this share of the shorter side: ignored"
     )
-    cue_cap: float = option(
-        _D["modality"]["cue_cap"], "most log-odds the caption may add to one class", cli=False
+    face_min_px: int = _threshold("sensitive", "face_min_px", "faces under this many pixels: ignored")
+    face_min_neighbors: int = _threshold("sensitive", "face_min_neighbors", "detections a face needs")
+    phash_max: int = _threshold("duplicates", "phash_max", "pHash distance (of 64 bits): the same picture")
+    dhash_max: int = _threshold("duplicates", "dhash_max", "dHash distance: the same picture (with phash)")
+    candidate_phash_max: int = _threshold(
+        "duplicates", "candidate_phash_max", "pHash distance of a candidate"
     )
-    min_side: int = option(
-        _D["low_resolution"]["min_side"], "px; a shorter side below this: flag low_resolution", cli=False
+    candidate_dhash_max: int = _threshold(
+        "duplicates", "candidate_dhash_max", "dHash distance of a candidate"
     )
-    face_min_rel: float = option(
-        _D["sensitive"]["face_min_rel"],
-        "faces smaller than this share of the shorter side are ignored",
-        cli=False,
-    )
-    face_min_px: int = option(
-        _D["sensitive"]["face_min_px"], "... and never below this many pixels", cli=False
-    )
-    face_min_neighbors: int = option(
-        _D["sensitive"]["face_min_neighbors"], "overlapping detections a face needs", cli=False
-    )
-    phash_max: int = option(
-        _D["duplicates"]["phash_max"], "pHash Hamming distance (64 bits) of the same picture", cli=False
-    )
-    dhash_max: int = option(_D["duplicates"]["dhash_max"], "dHash distance of the same picture", cli=False)
-    candidate_phash_max: int = option(
-        _D["duplicates"]["candidate_phash_max"],
-        "pHash distance of a candidate (checked by thumbnails)",
-        cli=False,
-    )
-    candidate_dhash_max: int = option(
-        _D["duplicates"]["candidate_dhash_max"], "dHash distance of a candidate", cli=False
-    )
-    min_similarity: float = option(
-        _D["duplicates"]["min_similarity"],
-        "aligned thumbnail correlation that confirms a candidate",
-        cli=False,
+    min_similarity: float = _threshold(
+        "duplicates", "min_similarity", "thumbnail correlation: a candidate is it"
     )
     weights: str | None = option(None, "modality weights npz (default: the shipped one)", cli=False)
 

@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, option
+from ..config import option
 from ..provenance import provenance
 from ..records import AGE_GROUPS, MODALITIES, SPLITS, atomic_write_bytes
-from ..stage import Problem, Problems, Reporter, StageError, StageResult
+from ..stage import Problem, Problems, Reporter, StageResult
 from .html import (
+    Pages,
     Thumbs,
     card,
     count_table,
     esc,
     flags_of,
-    load_dataset_records,
     modality_of,
     page,
     pager,
@@ -191,18 +191,12 @@ def run(config: CardConfig, reporter: Reporter | None = None) -> StageResult:
 
     An unusable image, line or info file is one problem (the card goes on without it); StageError (exit status 2)
     when the dataset folder has no records.jsonl."""
-    if config.dataset is None or config.out is None:
-        raise ConfigError("report: a dataset folder and an output folder are needed")
-    dataset, out = Path(config.dataset), Path(config.out)
-    if not (dataset / "records.jsonl").is_file():
-        raise StageError(dataset, "no records.jsonl (not a dataset folder)", exit_code=2)
     problems = Problems(reporter)
-    out.mkdir(parents=True, exist_ok=True)
-    records, bad_lines = load_dataset_records(dataset, problems)
-    thumbs = Thumbs(dataset, out, problems)
+    pages = Pages.open("report", config.dataset, config.out, problems)
+    dataset, out, records, bad_lines = pages.dataset, pages.out, pages.records, pages.bad_lines
     summary = card_summary(records)
     plots = _plots(records, out)
-    pages = _gallery(records, out, thumbs)
+    gallery = _gallery(records, out, pages.thumbs)
     infos = {
         name: read_json_file(dataset / name, problems) for name in ("build_info.json", "curate_info.json")
     }
@@ -214,7 +208,7 @@ def run(config: CardConfig, reporter: Reporter | None = None) -> StageResult:
         index,
         page(
             f"mmskin dataset card: {dataset.name}",
-            _card_body(config, summary, plots, pages, infos, bad_lines),
+            _card_body(config, summary, plots, gallery, infos, bad_lines),
         ),
     )
     counts = {

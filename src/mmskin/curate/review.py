@@ -25,16 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config import ConfigError, option
+from ..config import option
 from ..records import MODALITIES
-from ..stage import Problems, Reporter, StageError, StageResult
+from ..stage import Problems, Reporter, StageResult
 from .html import (
-    Thumbs,
+    Pages,
     card,
     count_table,
     esc,
     flags_of,
-    load_dataset_records,
     modality_of,
     page,
     pager,
@@ -81,15 +80,9 @@ def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
 
     An unusable image or line is one problem (its card shows a placeholder); StageError (exit status 2) when
     the dataset folder has no records.jsonl."""
-    if config.dataset is None or config.out is None:
-        raise ConfigError("review: a dataset folder and an output folder are needed")
-    dataset, out = Path(config.dataset), Path(config.out)
-    if not (dataset / "records.jsonl").is_file():
-        raise StageError(dataset, "no records.jsonl (not a dataset folder)", exit_code=2)
     problems = Problems(reporter)
-    out.mkdir(parents=True, exist_ok=True)
-    records, _ = load_dataset_records(dataset, problems)
-    thumbs = Thumbs(dataset, out, problems)
+    pages = Pages.open("review", config.dataset, config.out, problems)
+    dataset, out, records, thumbs = pages.dataset, pages.out, pages.records, pages.thumbs
     per_page = config.per_page
     by_class: dict[str, list[dict[str, Any]]] = {c: [] for c in CLASSES}
     for rec in records:
