@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mmskin import __version__  # noqa: E402
 from mmskin.cli import main as mmskin_main  # noqa: E402
-from mmskin.curate.pipeline import CurateConfig, curate  # noqa: E402
+from mmskin.curate.pipeline import CurateConfig, run  # noqa: E402
 from mmskin.records import record_id, sha256_file, write_jsonl  # noqa: E402
 
 WORK = REPO / "benchmarks" / "_work" / "curate_speed"
@@ -104,9 +104,9 @@ def time_curate(ds: Path, workers: int, repeat: int) -> tuple[float, int, str]:
             d = Path(tmp) / "ds"
             shutil.copytree(ds, d)
             t = time.perf_counter()
-            s = curate(d, CurateConfig.from_defaults(workers=workers), on_error=lambda m: None)
+            s = run(CurateConfig.from_defaults(dataset=d, workers=workers))  # problems: silent, as before
             best = min(best, time.perf_counter() - t)
-            n, line = s.records, s.line()
+            n, line = s.counts["records"], s.summary
     return best, n, line
 
 

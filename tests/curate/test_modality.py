@@ -89,9 +89,9 @@ def test_fusion_moves_an_uncertain_image_but_not_a_confident_one() -> None:
 
 
 def test_weights_are_plain_arrays_and_checked(tmp_path: Path) -> None:
-    from mmskin.curate.modality import WEIGHTS_FILE, data_path
+    from mmskin.curate.modality import weights_path
 
-    with np.load(data_path(WEIGHTS_FILE), allow_pickle=False) as z:  # no pickle anywhere in the file
+    with np.load(weights_path(), allow_pickle=False) as z:  # no pickle anywhere in the file
         w = {k: z[k] for k in z.files}
     assert tuple(w["classes"]) == CLASSES and w["coef"].shape == (3, len(FEATURE_NAMES))
     assert w["s2_coef"].shape == (len(FEATURE_NAMES),)
@@ -108,9 +108,9 @@ def test_weights_are_plain_arrays_and_checked(tmp_path: Path) -> None:
 def test_two_stage_probabilities_and_single_stage_weights() -> None:
     """Two-stage logits are log-probabilities that split p(skin photo) between clinical and dermoscopy; a
     single-stage (4-class) weight file is still read."""
-    from mmskin.curate.modality import WEIGHTS_FILE, data_path
+    from mmskin.curate.modality import weights_path
 
-    with np.load(data_path(WEIGHTS_FILE), allow_pickle=False) as z:
+    with np.load(weights_path(), allow_pickle=False) as z:
         w = {k: z[k] for k in z.files}
     m = ModalityModel(w, [])
     x = image_features(_img("dermoscopy/derm7pt_plus/NBL_Nbl044.jpg"))

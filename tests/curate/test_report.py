@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mmskin.cli import demo_pdf, main
-from mmskin.curate.report import PER_PAGE, write_dataset_card
+from mmskin.curate.report import PER_PAGE, CardConfig, run, write_dataset_card
 from mmskin.records import write_jsonl
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
@@ -115,6 +115,7 @@ def test_card_on_uncurated_dataset_and_paging(tmp_path: Path) -> None:
     assert 'href="unclassified-2.html" rel="next"' in first and "<span>prev</span>" in first
     assert 'rel="prev"' in last and "<span>next</span>" in last
     assert "curate_info.json</h3><pre>absent" in (out / "index.html").read_text()
+    assert summary["provenance"]["stage"] == "report" and "matplotlib" in summary["provenance"]["packages"]
 
 
 def test_card_reports_bad_images_and_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,6 +137,12 @@ def test_card_reports_bad_images_and_goes_on(tmp_path: Path, capsys: pytest.Capt
     gallery = (index.parent / "gallery" / "unclassified-1.html").read_text()
     assert gallery.count("image unavailable") == 2
     assert len(parse(index.parent / "gallery" / "unclassified-1.html").imgs) == len(recs) - 2
+
+    # the same as a stage run: every problem an item, the summary line the command prints
+    result = run(CardConfig(dataset=ds, out=tmp_path / "card2"))
+    assert result.exit_code == 1 and result.counts["errors"] == len(result.problems) == 4
+    assert result.summary == f"report: {tmp_path / 'card2' / 'index.html'} (4 errors)"
+    assert f"{ds / 'records.jsonl'}:{len(recs) + 1}" in [p.where for p in result.problems]
 
 
 def _run_chromium(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mmskin.cli import demo_pdf, main
-from mmskin.curate.review import write_review
+from mmskin.curate.review import ReviewConfig, run
 from mmskin.records import write_jsonl
 
 EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
@@ -57,14 +57,14 @@ class _Links(HTMLParser):
             self.scripts += 1
 
 
-def test_write_review(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_write_review(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "review"
-    index = write_review(dataset, out)
-    assert index == out / "index.html"
-    err = capsys.readouterr().err
-    # one line per bad image, naming the problem; the rest went on
-    assert "escapes the dataset root" in err and "broken.png" in err
-    assert len([line for line in err.splitlines() if line.startswith("error:")]) == 2
+    result = run(ReviewConfig(dataset=dataset, out=out))
+    assert result.extra["index"] == out / "index.html" and result.summary == f"review: {out / 'index.html'}"
+    # one problem per bad image, naming it; the rest went on
+    text = [str(p) for p in result.problems]
+    assert len(text) == 2 and result.exit_code == 1 and result.counts["errors"] == 2
+    assert any("escapes the dataset root" in t for t in text) and any("broken.png" in t for t in text)
     for cls in ("clinical", "dermoscopy", "pathology", "other", "unclassified"):
         assert (out / f"{cls}.html").is_file()
     clinical = (out / "clinical.html").read_text()
@@ -110,21 +110,20 @@ def _imgs(page: Path) -> list[str]:
 
 def test_review_paginates(dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "r"
-    write_review(dataset, out, per_page=1)
+    run(ReviewConfig(dataset=dataset, out=out, per_page=1))
     assert (out / "clinical.html").is_file() and (out / "clinical-2.html").is_file()
     assert 'rel="next"' in (out / "clinical.html").read_text()
     assert 'rel="prev"' in (out / "clinical-2.html").read_text()
 
 
-def test_review_skips_malformed_lines(
-    tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_review_skips_malformed_lines(tmp_path: Path, dataset: Path) -> None:
     ds = tmp_path / "ds"
     ds.mkdir()
     lines = (dataset / "records.jsonl").read_text().splitlines()
     (ds / "records.jsonl").write_text(lines[0] + "\n{not json\n[1, 2]\n")
     (ds / "images").symlink_to(dataset / "images")
-    write_review(ds, tmp_path / "out")
-    err = capsys.readouterr().err
-    assert "records.jsonl:2: not JSON" in err and "records.jsonl:3: not a record" in err
+    result = run(ReviewConfig(dataset=ds, out=tmp_path / "out"))
+    where = {p.where: p.reason for p in result.problems}
+    assert where[f"{ds / 'records.jsonl'}:2"].startswith("not JSON")
+    assert where[f"{ds / 'records.jsonl'}:3"].startswith("not a record")
     assert (tmp_path / "out" / "corrections.csv").read_text() == "id,modality\n"

@@ -8,29 +8,29 @@ mmskin curate data/derm --corrections review/corrections.csv
 from __future__ import annotations
 
 import argparse
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-EPILOG_CURATE = """example:
+from .flags import CURATE_FLAGS
+
+EPILOG_CURATE = f"""example:
   mmskin curate data/derm --workers 2 --seed 0 --split-ratios 0.8,0.1,0.1
   mmskin curate data/derm --corrections review/corrections.csv
 
 fills, in DATASET/records.jsonl (rewritten atomically; no record is ever deleted): the cleaned caption
 (caption_uncleaned keeps the text before cleaning), modality + modality_score + modality_evidence, age, age_group,
-sex, flags with flag_reasons (annotated, sensitive, low_resolution, non_dermatology, no_caption, duplicate,
-review, unreadable_image), duplicate_of and split; writes DATASET/curate_info.json (versions, config, seed,
+sex, flags with flag_reasons, duplicate_of and split; writes DATASET/curate_info.json (provenance, config, seed,
 weights hash, counts). --corrections takes a CSV with header 'id,modality'; a corrected record keeps its
 modality on later runs. A rerun gives a byte-identical records.jsonl.
-exit status: 0 when nothing failed, 1 when an image, a corrections line or the records file failed."""
+curate's flags (recomputed on every run): {", ".join(CURATE_FLAGS)}.
+exit status: 0 when nothing failed, 1 when an image, a corrections line or the records file failed, 2 when the
+corrections file is missing."""
 
 EPILOG_REVIEW = """example:
   mmskin review data/derm --out review/
   # look at review/index.html, edit review/corrections.csv, then:
   mmskin curate data/derm --corrections review/corrections.csv"""
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _ratios(text: str) -> tuple[float, float, float]:
@@ -45,32 +45,42 @@ def _ratios(text: str) -> tuple[float, float, float]:
     return parts  # type: ignore[return-value]
 
 
+def _run(run: Callable[..., Any], config: Any, quiet: bool) -> int:
+    """Run a stage with a console reporter; a stage that cannot run at all prints its one line."""
+    from ..console import ConsoleReporter, finish, stderr
+    from ..stage import StageError
+
+    try:
+        return finish(run(config, ConsoleReporter(quiet=quiet)))
+    except StageError as e:
+        stderr(f"error: {e}")
+        return e.exit_code
+
+
 def _cmd_curate(args: argparse.Namespace) -> int:
-    from .pipeline import CurateConfig, curate
+    from ..config import from_args
+    from ..console import stderr
+    from .pipeline import CurateConfig, run
 
     if args.corrections is not None and not args.corrections.is_file():
-        _stderr(f"error: {args.corrections}: corrections file not found")
+        stderr(f"error: {args.corrections}: corrections file not found")
         return 2
-    cfg = CurateConfig.from_defaults(workers=args.workers, seed=args.seed, ratios=args.split_ratios)
-    summary = curate(Path(args.dataset), cfg, corrections=args.corrections, progress=not args.quiet)
-    print(summary.line(), flush=True)
-    return 1 if summary.errors else 0
+    return _run(run, from_args(CurateConfig, args, dataset=Path(args.dataset)), args.quiet)
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from .review import write_review
+    from ..config import from_args
+    from .review import ReviewConfig, run
 
-    ds = Path(args.dataset)
-    if not (ds / "records.jsonl").is_file():
-        _stderr(f"error: {ds}: no records.jsonl (not a dataset folder)")
-        return 2
-    index = write_review(ds, Path(args.out))
-    print(f"review: {index}")
-    return 0
+    return _run(run, from_args(ReviewConfig, args, dataset=Path(args.dataset)), quiet=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this stage's sub-commands to the mmskin parser."""
+    """Add this stage's sub-commands to the mmskin parser (the config dataclasses declare their options)."""
+    from ..config import add_arguments
+    from .pipeline import CurateConfig
+    from .review import ReviewConfig
+
     c = sub.add_parser(
         "curate",
         help="modality, cleaned captions, demographics, filters, near-duplicates and splits",
@@ -78,19 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     c.add_argument("dataset", metavar="DATASET", help="dataset folder made by mmskin build")
-    c.add_argument(
-        "--corrections",
-        type=Path,
-        default=None,
-        metavar="CSV",
-        help="human modality corrections (id,modality)",
-    )
-    c.add_argument(
-        "--workers", type=int, default=0, help="worker processes for image work (default: all cores)"
-    )
-    c.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split (default: 0)")
+    add_arguments(c, CurateConfig)  # --corrections, --workers, --seed
     c.add_argument(
         "--split-ratios",
+        dest="ratios",
         type=_ratios,
         default=(0.8, 0.1, 0.1),
         metavar="T,V,E",
@@ -106,7 +107,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("dataset", metavar="DATASET", help="a curated dataset folder")
-    r.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="folder for index.html and the sheets"
-    )
+    add_arguments(r, ReviewConfig)  # --out
     r.set_defaults(func=_cmd_review)

@@ -3,6 +3,9 @@
 Colour (Lab/HSV moments and histograms, the H&E stain signature by colour deconvolution), texture (uniform LBP at
 two scales, GLCM statistics), edges and straight lines, flat-background and palette size (charts, drawings,
 tables), dermoscopy's dark circular vignette, centred lesion and hair (black-hat), greyscale (radiology).
+The vector is ``FEATURE_GROUPS`` in order: each group names its entries beside the function that measures them,
+and all groups read one shared ``WorkImage`` (the resized image and its colour views). The order and the values
+are the contract of the shipped modality weights: change them only together with ``scripts/train_modality.py``.
 
     >>> from mmskin.curate.features import load_image, image_features
     >>> x = image_features(load_image("images/ab/abcd.png"))   # float32 vector, names in FEATURE_NAMES
@@ -11,6 +14,8 @@ tables), dermoscopy's dark circular vignette, centred lesion and hair (black-hat
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +139,7 @@ def glcm_stats(gray: np.ndarray, distance: int, levels: int = 16) -> np.ndarray:
     return np.array([contrast / levels**2, dissim / levels, homog, energy, corr, entropy / 8.0])
 
 
-# ---------------------------------------------------------------- the feature vector
+# ---------------------------------------------------------------- the feature vector: named groups, in order
 
 # Ruifrok & Johnston's H&E(+DAB) optical-density vectors, rows normalised
 _HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
@@ -142,73 +147,43 @@ _HED = _HED / np.linalg.norm(_HED, axis=1, keepdims=True)
 _HED_INV = np.linalg.inv(_HED)
 
 
-def _names() -> list[str]:
-    n = ["grey_frac", "lowchroma_frac", "white_frac", "black_frac", "chroma_mean", "chroma_std"]
-    n += [f"lab_{c}_{s}" for c in "Lab" for s in ("mean", "std")] + ["L_skew", "L_p5", "L_p95"]
-    n += [f"hue{k}" for k in range(12)]
-    n += [f"sat{k}" for k in range(6)] + [f"val{k}" for k in range(8)]
-    n += [
-        "he_H_mean",
-        "he_H_std",
-        "he_H_p90",
-        "he_E_mean",
-        "he_E_std",
-        "he_HE_ratio",
-        "purple_frac",
-        "pink_frac",
-    ]
-    n += ["palette_log", "palette_top1", "palette_top8"]
-    n += [f"lbp1_{k}" for k in range(10)] + [f"lbp2_{k}" for k in range(10)]
-    n += [
-        f"glcm{d}_{s}" for d in (1, 4) for s in ("contrast", "dissim", "homog", "energy", "corr", "entropy")
-    ]
-    n += ["grad_mean", "grad_std", "grad_strong", "lap_logvar", "canny_frac", "hf_ratio"]
-    n += ["flat_frac", "flat_white", "flat_dark", "axis_line_frac", "hough_lines", "sat_pure_frac"]
-    n += ["corner_L_mean", "corner_L_min", "corner_dark_n", "centre_minus_border_L", "centre_border_dE"]
-    n += [f"ring{k}" for k in range(6)]
-    n += ["outside_circle_dark", "inside_circle_dark", "hair_frac", "hair_long"]
-    n += ["lesion_frac", "lesion_big_frac", "lesion_border_touch", "lesion_centre", "lesion_solidity"]
-    n += ["lesion_dL", "lesion_dE", "lesion_inner_std", "skin_std", "skin_hf"]
-    n += SCALE_FREE_NAMES
-    return n
+@dataclass(frozen=True)
+class WorkImage:
+    """An image resized to ``WORK_SIDE`` and the colour views several feature groups read (each made once)."""
+
+    rgb: np.ndarray  # the image as given (the scale-free group resizes it its own way)
+    img: np.ndarray  # RGB, longer side WORK_SIDE
+    L: np.ndarray  # CIE Lab channels of img
+    A: np.ndarray
+    B: np.ndarray
+    chroma: np.ndarray
+    hsv: np.ndarray
+    gray: np.ndarray
+    edges: np.ndarray  # Canny edges of gray
+
+    @classmethod
+    def of(cls, rgb: np.ndarray) -> WorkImage:
+        cv2 = _cv2()
+        img = resize_max(rgb, WORK_SIDE)
+        lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+        L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
+        gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+        return cls(rgb, img, L, A, B, np.hypot(A, B), hsv, gray, cv2.Canny(gray, 60, 150))
+
+    @property
+    def h(self) -> int:
+        return self.img.shape[0]
+
+    @property
+    def w(self) -> int:
+        return self.img.shape[1]
 
 
-# features computed at a fixed shorter side, so a 200x150 thumbnail and a 1024 px photo are measured alike
-SCALE_FREE_NAMES = [
-    "sf_band1",
-    "sf_band2",
-    "sf_band3",
-    "sf_fine_coarse",
-    "sf_skin_band1",
-    "sf_spec_frac",
-    "sf_spec_blobs",
-    "sf_illum_slope",
-    "sf_illum_resid",
-    "sf_nonskin_hue",
-    "sf_ink_dark",
-    "sf_white_border",
-    "sf_textured_blocks",
-    "sf_he_textured",
-    "sf_centre_dark",
-    "sf_skin_frac",
-]
-SHORT_SIDE = 128
-
-
-FEATURE_NAMES: tuple[str, ...] = tuple(_names())
-
-
-def image_features(rgb: np.ndarray) -> np.ndarray:
-    """Feature vector (float32, len(FEATURE_NAMES)) of an RGB uint8 image of any size."""
-    cv2 = _cv2()
-    img = resize_max(rgb, WORK_SIDE)
-    h, w = img.shape[:2]
-    f: list[float] = []
-
-    lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
-    L, A, B = lab[..., 0], lab[..., 1], lab[..., 2]
-    chroma = np.hypot(A, B)
-    f += [
+def lightness_chroma(v: WorkImage) -> list[float]:
+    """Greyness (radiology, drawings), white and black shares, Lab moments and the lightness distribution."""
+    L, A, B, chroma = v.L, v.A, v.B, v.chroma
+    f = [
         (chroma < 4).mean(),
         (chroma < 12).mean(),
         ((L > 92) & (chroma < 8)).mean(),
@@ -221,60 +196,83 @@ def image_features(rgb: np.ndarray) -> np.ndarray:
     lstd = L.std()
     f += [float(((L - L.mean()) ** 3).mean() / (lstd**3 + 1e-6)) / 5, np.percentile(L, 5) / 100]
     f += [np.percentile(L, 95) / 100]
+    return f
 
-    # hue of chromatic pixels (Lab hue angle), weighted by chroma
-    ang = (np.degrees(np.arctan2(B, A)) + 360) % 360
-    wgt = np.where(chroma > 8, chroma, 0).ravel()
+
+def hue_histogram(v: WorkImage) -> list[float]:
+    """Hue of chromatic pixels (Lab hue angle, 12 bins of 30°), weighted by chroma."""
+    ang = (np.degrees(np.arctan2(v.B, v.A)) + 360) % 360
+    wgt = np.where(v.chroma > 8, v.chroma, 0).ravel()
     hh = np.bincount((ang.ravel() // 30).astype(int).clip(0, 11), weights=wgt, minlength=12)
-    f += list(hh / max(1e-6, wgt.sum()))
+    return list(hh / max(1e-6, wgt.sum()))
 
-    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-    s_hist = np.bincount((hsv[..., 1].ravel().astype(int) * 6 // 256), minlength=6) / (h * w)
-    v_hist = np.bincount((hsv[..., 2].ravel().astype(int) * 8 // 256), minlength=8) / (h * w)
-    f += list(s_hist) + list(v_hist)
 
-    # H&E: optical density projected on the stain vectors (colour deconvolution)
-    od = -np.log((img.reshape(-1, 3).astype(np.float32) + 1.0) / 256.0)
+def saturation_value_histograms(v: WorkImage) -> list[float]:
+    """HSV saturation (6 bins) and value (8 bins) shares."""
+    n = v.h * v.w
+    s_hist = np.bincount((v.hsv[..., 1].ravel().astype(int) * 6 // 256), minlength=6) / n
+    v_hist = np.bincount((v.hsv[..., 2].ravel().astype(int) * 8 // 256), minlength=8) / n
+    return list(s_hist) + list(v_hist)
+
+
+def stain_features(v: WorkImage) -> list[float]:
+    """H&E: optical density projected on the stain vectors (colour deconvolution), purple and pink shares."""
+    od = -np.log((v.img.reshape(-1, 3).astype(np.float32) + 1.0) / 256.0)
     conc = od @ _HED_INV.astype(np.float32)
     tissue = od.sum(1) > 0.3
     Hc = conc[:, 0][tissue] if tissue.any() else np.zeros(1, np.float32)
     Ec = conc[:, 1][tissue] if tissue.any() else np.zeros(1, np.float32)
-    f += [Hc.mean(), Hc.std(), np.percentile(Hc, 90), Ec.mean(), Ec.std()]
+    f = [Hc.mean(), Hc.std(), np.percentile(Hc, 90), Ec.mean(), Ec.std()]
     f += [float(np.log((max(Hc.mean(), 0.0) + 0.05) / (max(Ec.mean(), 0.0) + 0.05)))]
-    f += [((A > 12) & (B < -8)).mean(), ((A > 15) & (B > -8) & (B < 8)).mean()]
+    A, B = v.A, v.B
+    return f + [((A > 12) & (B < -8)).mean(), ((A > 15) & (B > -8) & (B < 8)).mean()]
 
-    # palette: few distinct colours = a drawing, chart or table
-    qc = (img >> 4).astype(np.int32)
+
+def palette_features(v: WorkImage) -> list[float]:
+    """Palette size: few distinct colours is a drawing, chart or table."""
+    qc = (v.img >> 4).astype(np.int32)
     key = (qc[..., 0] << 8) | (qc[..., 1] << 4) | qc[..., 2]
     cnt = np.sort(np.bincount(key.ravel(), minlength=4096))[::-1]
-    f += [np.log1p((cnt > 0).sum()) / np.log(4096), cnt[0] / (h * w), cnt[:8].sum() / (h * w)]
+    n = v.h * v.w
+    return [np.log1p((cnt > 0).sum()) / np.log(4096), cnt[0] / n, cnt[:8].sum() / n]
 
-    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
-    f += list(lbp_uniform_hist(gray))
-    small = resize_max(img, WORK_SIDE // 2)
-    f += list(lbp_uniform_hist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)))
-    f += list(glcm_stats(gray, 1)) + list(glcm_stats(gray, 4))
 
+def texture_features(v: WorkImage) -> list[float]:
+    """Uniform LBP at two scales and GLCM statistics at distances 1 and 4."""
+    cv2 = _cv2()
+    small = resize_max(v.img, WORK_SIDE // 2)
+    f = list(lbp_uniform_hist(v.gray)) + list(lbp_uniform_hist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)))
+    return f + list(glcm_stats(v.gray, 1)) + list(glcm_stats(v.gray, 4))
+
+
+def edge_features(v: WorkImage) -> list[float]:
+    """Gradient strength, sharpness (Laplacian), edge density and high-frequency share."""
+    cv2 = _cv2()
+    gray = v.gray
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.hypot(gx, gy)
     lap = cv2.Laplacian(gray, cv2.CV_32F)
-    edges = cv2.Canny(gray, 60, 150)
     blur = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), 2.0)
     hf = np.abs(gray.astype(np.float32) - blur).mean() / (gray.std() + 1.0)
-    f += [mag.mean() / 100, mag.std() / 100, (mag > 100).mean(), np.log1p(lap.var()) / 10]
-    f += [(edges > 0).mean(), hf]
+    f = [mag.mean() / 100, mag.std() / 100, (mag > 100).mean(), np.log1p(lap.var()) / 10]
+    return f + [(v.edges > 0).mean(), hf]
 
-    # flat blocks (8x8, near-constant): backgrounds of charts, tables, drawings, radiology
+
+def layout_features(v: WorkImage) -> list[float]:
+    """Flat 8x8 blocks (backgrounds of charts, tables, drawings, radiology), axis-aligned and straight lines,
+    pure saturated colour."""
+    cv2 = _cv2()
+    gray, edges, h, w = v.gray, v.edges, v.h, v.w
     bh, bw = h // 8 * 8, w // 8 * 8
     if bh >= 8 and bw >= 8:
         blk = gray[:bh, :bw].reshape(bh // 8, 8, bw // 8, 8).astype(np.float32)
         bstd = blk.std(axis=(1, 3))
         bmean = blk.mean(axis=(1, 3))
         flat = bstd < 1.5
-        f += [flat.mean(), (flat & (bmean > 225)).mean(), (flat & (bmean < 30)).mean()]
+        f = [flat.mean(), (flat & (bmean > 225)).mean(), (flat & (bmean < 30)).mean()]
     else:
-        f += [0.0, 0.0, 0.0]
+        f = [0.0, 0.0, 0.0]
     horiz = cv2.morphologyEx(
         edges, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (max(8, w // 8), 1))
     )
@@ -285,13 +283,17 @@ def image_features(rgb: np.ndarray) -> np.ndarray:
     f += [float(((horiz > 0) | (vert > 0)).sum()) / ne]
     lines = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=40, minLineLength=max(h, w) // 5, maxLineGap=2)
     f += [np.log1p(0 if lines is None else len(lines)) / 4]
-    f += [((hsv[..., 1] > 200) & (hsv[..., 2] > 150)).mean()]
+    return f + [((v.hsv[..., 1] > 200) & (v.hsv[..., 2] > 150)).mean()]
 
-    # dermoscopy: dark corners / circular field of view, lesion in the centre
+
+def vignette_features(v: WorkImage) -> list[float]:
+    """Dermoscopy's field of view: dark corners, a dark circle around a lit disc, lightness by ring, centre
+    against border."""
+    L, A, B, h, w = v.L, v.A, v.B, v.h, v.w
     cs = max(2, min(h, w) // 10)
     corners = [L[:cs, :cs], L[:cs, -cs:], L[-cs:, :cs], L[-cs:, -cs:]]
     cm = np.array([c.mean() for c in corners])
-    f += [cm.mean() / 100, cm.min() / 100, float((cm < 15).sum()) / 4]
+    f = [cm.mean() / 100, cm.min() / 100, float((cm < 15).sum()) / 4]
     yy, xx = np.mgrid[0:h, 0:w]
     r = np.hypot((yy - (h - 1) / 2) / (h / 2), (xx - (w - 1) / 2) / (w / 2))
     centre = r < 0.35
@@ -305,22 +307,21 @@ def image_features(rgb: np.ndarray) -> np.ndarray:
         f += [float(L[ring].mean() / lm) if ring.any() else 1.0]
     dark = L < 15
     outside, inside = r > 1.0, r < 0.9
-    f += [dark[outside].mean() if outside.any() else 0.0, dark[inside].mean()]
-    bhat = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
+    return f + [dark[outside].mean() if outside.any() else 0.0, dark[inside].mean()]
+
+
+def hair_features(v: WorkImage) -> list[float]:
+    """Hair (thin dark lines by black-hat): its share of the picture and the number of long strands."""
+    cv2 = _cv2()
+    h, w = v.h, v.w
+    bhat = cv2.morphologyEx(v.gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     hair = (bhat > 18).astype(np.uint8)
-    f += [hair.mean()]
     n, _, stats, _ = cv2.connectedComponentsWithStats(hair, connectivity=8)
     long_ = 0
     if n > 1:
         ext = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT])
         long_ = int(((ext > max(h, w) / 6) & (stats[1:, cv2.CC_STAT_AREA] < ext * 4)).sum())
-    f += [np.log1p(long_) / 3]
-    f += lesion_features(L, A, B, gray)
-    f += scale_free_features(rgb)
-
-    out = np.asarray(f, dtype=np.float32)
-    assert out.shape[0] == len(FEATURE_NAMES), (out.shape, len(FEATURE_NAMES))
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    return [hair.mean(), np.log1p(long_) / 3]
 
 
 def lesion_features(L: np.ndarray, A: np.ndarray, B: np.ndarray, gray: np.ndarray) -> list[float]:
@@ -369,6 +370,28 @@ def lesion_features(L: np.ndarray, A: np.ndarray, B: np.ndarray, gray: np.ndarra
         skin_std,
         skin_hf,
     ]
+
+
+# features computed at a fixed shorter side, so a 200x150 thumbnail and a 1024 px photo are measured alike
+SCALE_FREE_NAMES = [
+    "sf_band1",
+    "sf_band2",
+    "sf_band3",
+    "sf_fine_coarse",
+    "sf_skin_band1",
+    "sf_spec_frac",
+    "sf_spec_blobs",
+    "sf_illum_slope",
+    "sf_illum_resid",
+    "sf_nonskin_hue",
+    "sf_ink_dark",
+    "sf_white_border",
+    "sf_textured_blocks",
+    "sf_he_textured",
+    "sf_centre_dark",
+    "sf_skin_frac",
+]
+SHORT_SIDE = 128
 
 
 def resize_short(img: np.ndarray, side: int, max_long: int) -> np.ndarray:
@@ -444,3 +467,96 @@ def scale_free_features(rgb: np.ndarray) -> list[float]:
     # section (pink to purple hues)
     f += [float(((L > 20) & (L < 95) & (chroma > 6) & (chroma < 50) & (ang > 25) & (ang < 85)).mean())]
     return f
+
+
+# ---------------------------------------------------------------- the vector: groups in order, names beside them
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Consecutive entries of the feature vector: their names and the function that measures them."""
+
+    names: tuple[str, ...]
+    measure: Callable[[WorkImage], list[float]]
+
+
+def _lesion(v: WorkImage) -> list[float]:
+    return lesion_features(v.L, v.A, v.B, v.gray)
+
+
+def _scale_free(v: WorkImage) -> list[float]:
+    return scale_free_features(v.rgb)
+
+
+# The order is the contract of the shipped weights (data/curate/modality_weights.npz stores these names)
+FEATURE_GROUPS: tuple[FeatureGroup, ...] = (
+    FeatureGroup(
+        ("grey_frac", "lowchroma_frac", "white_frac", "black_frac", "chroma_mean", "chroma_std")
+        + tuple(f"lab_{c}_{s}" for c in "Lab" for s in ("mean", "std"))
+        + ("L_skew", "L_p5", "L_p95"),
+        lightness_chroma,
+    ),
+    FeatureGroup(tuple(f"hue{k}" for k in range(12)), hue_histogram),
+    FeatureGroup(
+        tuple(f"sat{k}" for k in range(6)) + tuple(f"val{k}" for k in range(8)), saturation_value_histograms
+    ),
+    FeatureGroup(
+        (
+            "he_H_mean",
+            "he_H_std",
+            "he_H_p90",
+            "he_E_mean",
+            "he_E_std",
+            "he_HE_ratio",
+            "purple_frac",
+            "pink_frac",
+        ),
+        stain_features,
+    ),
+    FeatureGroup(("palette_log", "palette_top1", "palette_top8"), palette_features),
+    FeatureGroup(
+        tuple(f"lbp1_{k}" for k in range(10))
+        + tuple(f"lbp2_{k}" for k in range(10))
+        + tuple(
+            f"glcm{d}_{s}"
+            for d in (1, 4)
+            for s in ("contrast", "dissim", "homog", "energy", "corr", "entropy")
+        ),
+        texture_features,
+    ),
+    FeatureGroup(
+        ("grad_mean", "grad_std", "grad_strong", "lap_logvar", "canny_frac", "hf_ratio"), edge_features
+    ),
+    FeatureGroup(
+        ("flat_frac", "flat_white", "flat_dark", "axis_line_frac", "hough_lines", "sat_pure_frac"),
+        layout_features,
+    ),
+    FeatureGroup(
+        ("corner_L_mean", "corner_L_min", "corner_dark_n", "centre_minus_border_L", "centre_border_dE")
+        + tuple(f"ring{k}" for k in range(6))
+        + ("outside_circle_dark", "inside_circle_dark"),
+        vignette_features,
+    ),
+    FeatureGroup(("hair_frac", "hair_long"), hair_features),
+    FeatureGroup(
+        ("lesion_frac", "lesion_big_frac", "lesion_border_touch", "lesion_centre", "lesion_solidity")
+        + ("lesion_dL", "lesion_dE", "lesion_inner_std", "skin_std", "skin_hf"),
+        _lesion,
+    ),
+    FeatureGroup(tuple(SCALE_FREE_NAMES), _scale_free),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(n for g in FEATURE_GROUPS for n in g.names)
+
+
+def image_features(rgb: np.ndarray) -> np.ndarray:
+    """Feature vector (float32, len(FEATURE_NAMES)) of an RGB uint8 image of any size: each group of
+    FEATURE_GROUPS measured on one shared WorkImage, in order."""
+    v = WorkImage.of(rgb)
+    f: list[float] = []
+    for group in FEATURE_GROUPS:
+        values = group.measure(v)
+        assert len(values) == len(group.names), (group.measure.__name__, len(values), len(group.names))
+        f += values
+    out = np.asarray(f, dtype=np.float32)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)

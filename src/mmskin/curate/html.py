@@ -2,22 +2,25 @@
 
 Everything a page shows that came from a PDF (captions, file names, flags) goes through :func:`esc`; pages are
 self-contained (thumbnails copied next to them as small JPEGs, no script or network access needed to view them).
+A bad line or image is one problem in the caller's :class:`~mmskin.stage.Problems`; the pages go on without it.
 
-    >>> from mmskin.curate.html import load_dataset_records, page
-    >>> records, errors = load_dataset_records(Path("out"))
+    >>> from mmskin.curate.html import Pages, page
+    >>> pages = Pages.open("review", Path("data/derm"), Path("review"), problems)
+    >>> pages.records, pages.thumbs.get(pages.records[0])
 """
 
 from __future__ import annotations
 
 import html
 import json
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import ConfigError
 from ..records import RecordError, atomic_write_bytes, iter_jsonl, resolve_in_root
+from ..stage import Problems, StageError
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em;color:#1d1d1f;background:#fff}
@@ -58,21 +61,42 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def stderr_error(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr, flush=True)
-
-
-def load_dataset_records(
-    dataset: Path, on_error: Callable[[str], None] = stderr_error
-) -> tuple[list[dict[str, Any]], int]:
-    """Records of ``dataset/records.jsonl``, skipping (and reporting) lines that are not JSON objects with an id
-    and an image; schema problems in other fields are tolerated (a report must work on any dataset)."""
+def load_dataset_records(dataset: Path, problems: Problems) -> tuple[list[dict[str, Any]], int]:
+    """Records of ``dataset/records.jsonl``, skipping lines that are not JSON objects with an id and an image
+    (each one problem ``records.jsonl:LINE``); schema problems in other fields are tolerated (a report must work
+    on any dataset). Returns the records and the number of lines skipped."""
     path = Path(dataset) / "records.jsonl"
     errors: list[str] = []
     records = [rec for _, rec in iter_jsonl(path, errors, check=_record_problem)]
-    for msg in errors:
-        on_error(msg)
+    prefix = f"{path}:"
+    for msg in errors:  # iter_jsonl writes "FILE:LINE: reason"
+        line, _, reason = msg[len(prefix) :].partition(": ")
+        problems.add(f"{path}:{line}", reason)
     return records, len(errors)
+
+
+@dataclass
+class Pages:
+    """What a page writer (review sheets, dataset card) starts from: the folders, the records, a thumbnailer."""
+
+    dataset: Path
+    out: Path
+    records: list[dict[str, Any]]
+    bad_lines: int  # records.jsonl lines skipped (each one problem)
+    thumbs: Thumbs
+
+    @classmethod
+    def open(cls, command: str, dataset: Path | None, out: Path | None, problems: Problems) -> Pages:
+        """Check the folders, create ``out`` and read the records. StageError (exit status 2) when ``dataset``
+        has no records.jsonl."""
+        if dataset is None or out is None:
+            raise ConfigError(f"{command}: a dataset folder and an output folder are needed")
+        dataset, out = Path(dataset), Path(out)
+        if not (dataset / "records.jsonl").is_file():
+            raise StageError(dataset, "no records.jsonl (not a dataset folder)", exit_code=2)
+        out.mkdir(parents=True, exist_ok=True)
+        records, bad_lines = load_dataset_records(dataset, problems)
+        return cls(dataset, out, records, bad_lines, Thumbs(dataset, out, problems))
 
 
 def _record_problem(rec: Any) -> list[str]:
@@ -80,14 +104,14 @@ def _record_problem(rec: Any) -> list[str]:
     return [] if ok else ["not a record (needs string 'id' and 'image')"]
 
 
-def read_json_file(path: Path, on_error: Callable[[str], None] = stderr_error) -> Any | None:
-    """A JSON file's content, None when absent; a malformed file is reported and gives None."""
+def read_json_file(path: Path, problems: Problems) -> Any | None:
+    """A JSON file's content, None when absent; a malformed file is a problem and gives None."""
     if not path.is_file():
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        on_error(f"{path}: unreadable JSON ({e})")
+        problems.add(path, f"unreadable JSON ({e})")
         return None
 
 
@@ -103,13 +127,14 @@ def flags_of(rec: dict[str, Any]) -> list[str]:
 
 @dataclass
 class Thumbs:
-    """Makes small JPEG copies of record images under ``out/thumbs`` (one per distinct image)."""
+    """Makes small JPEG copies of record images under ``out/thumbs`` (one per distinct image); an image that
+    cannot be used is one problem."""
 
     dataset: Path
     out: Path
+    problems: Problems
     max_side: int = 224
     quality: int = 80
-    on_error: Callable[[str], None] = stderr_error
 
     def __post_init__(self) -> None:
         self._done: dict[str, str | None] = {}
@@ -128,7 +153,7 @@ class Thumbs:
         try:
             src = resolve_in_root(self.dataset, rel)
         except RecordError as e:
-            self.on_error(f"record {rec.get('id')}: {e}")
+            self.problems.add(f"record {rec.get('id')}", str(e))
             return None
         stem = Path(rel).stem or "image"
         name = f"thumbs/{stem}.jpg"
@@ -146,10 +171,10 @@ class Thumbs:
                 im.save(buf, "JPEG", quality=self.quality, optimize=True)
             atomic_write_bytes(dst, buf.getvalue())
         except FileNotFoundError:
-            self.on_error(f"{src}: image file missing (record {rec.get('id')})")
+            self.problems.add(src, f"image file missing (record {rec.get('id')})")
             return None
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            self.on_error(f"{src}: not a readable image ({type(e).__name__}: {e}) (record {rec.get('id')})")
+            self.problems.add(src, f"not a readable image ({type(e).__name__}: {e}) (record {rec.get('id')})")
             return None
         return name
 

@@ -24,20 +24,20 @@ import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
+from ..resources import data_path, load_yaml
+
 CLASSES: tuple[str, ...] = ("clinical", "dermoscopy", "pathology", "other")
-
-
-def data_path(name: str) -> Path:
-    return Path(str(files("mmskin") / "data" / "curate" / name))
-
-
-WEIGHTS_FILE = "modality_weights.npz"
+WEIGHTS_FILE = "modality_weights.npz"  # under data/curate/
 CUES_FILE = "caption_cues.yaml"
+
+
+def weights_path(weights: str | Path | None = None) -> Path:
+    """The modality weights file: ``weights`` when given, else the shipped one."""
+    return Path(weights) if weights else data_path("curate", WEIGHTS_FILE)
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,14 @@ class ModalityResult:
 
 
 def load_cues(path: Path | None = None) -> list[Cue]:
-    """Caption cues from the YAML lexicon: ``{name, pattern, class, weight, case_sensitive}`` entries."""
-    import yaml
+    """Caption cues from the YAML lexicon (the shipped one unless ``path``): ``{name, pattern, class, weight,
+    case_sensitive}`` entries."""
+    if path is None:
+        path, doc = data_path("curate", CUES_FILE), load_yaml("curate", CUES_FILE)
+    else:
+        from ..config import read_yaml_mapping
 
-    path = path or data_path(CUES_FILE)
-    with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        doc = read_yaml_mapping(path)
     cues = []
     for i, c in enumerate(doc.get("cues", [])):
         if c.get("class") not in CLASSES:
@@ -141,8 +143,7 @@ class ModalityModel:
     def load(
         cls, weights: Path | None = None, cues: Path | None = None, cue_cap: float = 6.0
     ) -> ModalityModel:
-        wpath = weights or data_path(WEIGHTS_FILE)
-        raw = Path(wpath).read_bytes()
+        raw = weights_path(weights).read_bytes()
         import io
 
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
@@ -185,7 +186,7 @@ def default_model() -> ModalityModel:
 
 
 def weights_meta(weights: Path | None = None) -> dict:
-    with np.load(weights or data_path(WEIGHTS_FILE), allow_pickle=False) as z:
+    with np.load(weights_path(weights), allow_pickle=False) as z:
         return json.loads(str(z["meta"])) if "meta" in z.files else {}
 
 

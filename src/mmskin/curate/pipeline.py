@@ -1,431 +1,102 @@
 """`mmskin curate`: fill modality, cleaned caption, demographics, flags, duplicates and splits in place.
 
 Reads ``DATASET/records.jsonl``, never deletes a record, rewrites it atomically (sorted keys, so a rerun on the
-curated output is byte-identical) and writes ``DATASET/curate_info.json`` (versions, config, seed, weights hash,
-counts, seconds). Image work (features, modality, annotation, faces, hashes) runs in a process pool; results are
-gathered by record index, so the output does not depend on the number of workers.
+curated output is byte-identical) and writes ``DATASET/curate_info.json`` (the provenance block, config, seed,
+weights hash, corrections, counts, seconds). :func:`run` is one visible chain of steps:
 
-Per record:
-- ``caption_uncleaned`` keeps the text before cleaning (the build's per-panel caption), ``caption`` its cleaned
-  form (``mmskin.curate.text.clean_caption``); demographics come from the cleaned caption.
-- ``modality``, ``modality_score``, ``modality_source`` ("model" or "human"), ``modality_evidence``
-  ({"image": {class: p}, "caption_cues": [...], "fused": {...}}); a record corrected by a human keeps its modality
-  on later runs.
-- ``flags`` (curate's own are recomputed each run, others kept) with ``flag_reasons`` {flag: short reason}:
-  ``annotated``, ``sensitive``, ``low_resolution``, ``non_dermatology``, ``no_caption``, ``duplicate``,
-  ``review``, ``unreadable_image``.
-- ``duplicate_of``, ``split``.
+1. :func:`clean_text`: ``caption_uncleaned`` keeps the build's per-panel caption, ``caption`` its cleaned form
+   (:func:`mmskin.curate.text.clean_caption`), age/sex from the cleaned caption; then human corrections
+   (:mod:`mmskin.curate.corrections`) fix a record's modality (kept on later runs: ``modality_source: human``).
+2. the image pass (:mod:`mmskin.curate.image_pass`, a process pool): modality (image + caption cues), annotation
+   cues, faces, hashes; :func:`apply_image_results` writes ``modality``, ``modality_score``, ``modality_source``,
+   ``modality_evidence`` and the decoded size.
+3. :func:`mmskin.curate.flags.decide_flags`, a pure function of the record, its evidence and the config:
+   ``{flag: reason}`` for each record (the flag table is ``data/flags.yaml``).
+4. :func:`find_duplicates` (near-duplicate groups across books) and :func:`set_flags` (``duplicate_of``,
+   ``flags``, ``flag_reasons``; flags of other stages are kept).
+5. :func:`set_splits` (train/val/test grouped by book and duplicate group).
+6. :func:`write_curate_info`.
 
-    >>> from mmskin.curate.pipeline import CurateConfig, curate
-    >>> summary = curate(Path("data/derm"), CurateConfig(workers=2, seed=0))
-    >>> print(summary.line())
+An unreadable image, an image path outside the dataset or a bad corrections line is one problem; the record is
+kept and the batch goes on.
+
+    >>> from mmskin.curate.pipeline import CurateConfig, run
+    >>> result = run(CurateConfig(dataset=Path("data/derm"), workers=2, seed=0))
+    >>> print(result.summary)
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import sys
+import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..records import (
-    MODALITIES,
-    RecordError,
-    atomic_write_bytes,
-    read_records,
-    resolve_in_root,
-    sha256_file,
-    write_jsonl,
-)
+from ..config import ConfigError, option
+from ..provenance import provenance, write_info
+from ..records import MODALITIES, RecordError, read_records, resolve_in_root, sha256_file, write_jsonl
+from ..resources import load_yaml
+from ..stage import SILENT, Problems, Reporter, StageError, StageResult
+from .corrections import Corrections, read_corrections
+from .flags import Evidence, decide_flags, duplicate_flag, merge_flags
 
-CURATE_FLAGS = (
-    "annotated",
-    "sensitive",
-    "low_resolution",
-    "non_dermatology",
-    "no_caption",
-    "duplicate",
-    "review",
-    "unreadable_image",
-)
+# the packages whose versions shape curate's output (whichever OpenCV wheel is installed is recorded)
+PACKAGES = ("numpy", "opencv-python", "opencv-python-headless", "pyyaml")
 
 
-def _config_defaults() -> dict[str, Any]:
-    import yaml
-
-    from .modality import data_path
-
-    with open(data_path("config.yaml"), encoding="utf-8") as f:
-        return yaml.safe_load(f)
+def _threshold(section: str, key: str, help: str) -> Any:
+    """A threshold whose default is ``data/curate/config.yaml``'s ``section.key`` (not a command-line option)."""
+    return option(load_yaml("curate", "config.yaml")[section][key], help, cli=False)
 
 
 @dataclass
 class CurateConfig:
-    workers: int = 1  # worker processes for the image work (0 = all cores)
-    seed: int = 0  # splits
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)  # train, val, test
-    review_below: float = 0.75  # fused modality probability under this -> flag review
-    cue_cap: float = 6.0  # most log-odds the caption may add to one class
-    min_side: int = 150  # px; shorter side below this -> flag low_resolution
-    face_min_rel: float = 0.06  # faces smaller than this share of the shorter side are ignored
-    face_min_px: int = 24
-    face_min_neighbors: int = 6
-    phash_max: int = 6  # near-duplicates: hashes this close are the same picture (Hamming distance, 64 bits)
-    dhash_max: int = 10
-    candidate_phash_max: int = 20  # ... this close: verified by aligned thumbnails
-    candidate_dhash_max: int = 26
-    min_similarity: float = 0.72
-    weights: str | None = None  # modality weights npz (default: the shipped one)
+    """Settings of ``mmskin curate``; thresholds default to ``data/curate/config.yaml``."""
+
+    dataset: Path | None = option(
+        None,
+        "dataset folder made by mmskin build (records.jsonl is curated in place)",
+        cli=False,
+        required=True,
+    )
+    corrections: Path | None = option(None, "human modality corrections (id,modality)", metavar="CSV")
+    workers: int = option(0, "worker processes for image work; 0 = all cores")
+    seed: int = option(0, "seed of the train/val/test split")
+    ratios: tuple[float, float, float] = option(
+        (0.8, 0.1, 0.1), "train, val, test shares of the split (--split-ratios T,V,E)", cli=False
+    )
+    review_below: float = _threshold("modality", "review_below", "fused probability under this: flag review")
+    cue_cap: float = _threshold("modality", "cue_cap", "most log-odds the caption may add to one class")
+    min_side: int = _threshold("low_resolution", "min_side", "px; a shorter side under this: low_resolution")
+    face_min_rel: float = _threshold(
+        "sensitive", "face_min_rel", "faces under this share of the shorter side: ignored"
+    )
+    face_min_px: int = _threshold("sensitive", "face_min_px", "faces under this many pixels: ignored")
+    face_min_neighbors: int = _threshold("sensitive", "face_min_neighbors", "detections a face needs")
+    phash_max: int = _threshold("duplicates", "phash_max", "pHash distance (of 64 bits): the same picture")
+    dhash_max: int = _threshold("duplicates", "dhash_max", "dHash distance: the same picture (with phash)")
+    candidate_phash_max: int = _threshold(
+        "duplicates", "candidate_phash_max", "pHash distance of a candidate"
+    )
+    candidate_dhash_max: int = _threshold(
+        "duplicates", "candidate_dhash_max", "dHash distance of a candidate"
+    )
+    min_similarity: float = _threshold(
+        "duplicates", "min_similarity", "thumbnail correlation: a candidate is it"
+    )
+    weights: str | None = option(None, "modality weights npz (default: the shipped one)", cli=False)
 
     @classmethod
     def from_defaults(cls, **overrides: Any) -> CurateConfig:
-        d = _config_defaults()
-        base = {
-            "review_below": d["modality"]["review_below"],
-            "cue_cap": d["modality"]["cue_cap"],
-            "min_side": d["low_resolution"]["min_side"],
-            "face_min_rel": d["sensitive"]["face_min_rel"],
-            "face_min_px": d["sensitive"]["face_min_px"],
-            "face_min_neighbors": d["sensitive"]["face_min_neighbors"],
-            **{k: d["duplicates"][k] for k in ("phash_max", "dhash_max", "candidate_phash_max")},
-            **{k: d["duplicates"][k] for k in ("candidate_dhash_max", "min_similarity")},
-        }
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**base)
+        """The config with ``overrides`` (None values leave the default)."""
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
 
-
-@dataclass
-class CurateSummary:
-    records: int = 0
-    modalities: Counter = field(default_factory=Counter)
-    flags: Counter = field(default_factory=Counter)
-    duplicates: int = 0
-    errors: int = 0
-    corrections_applied: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        mods = ", ".join(f"{m} {self.modalities.get(m, 0)}" for m in MODALITIES)
-        fl = ", ".join(f"{k} {v}" for k, v in sorted(self.flags.items())) or "none"
-        corr = f", {self.corrections_applied} corrections" if self.corrections_applied else ""
-        return (
-            f"curated {self.records} records ({mods}); flags: {fl}; {self.duplicates} duplicates{corr}; "
-            f"{self.errors} errors; {self.seconds:.1f} s"
-        )
-
-
-# ---------------------------------------------------------------- worker side
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(weights: str | None, cue_cap: float) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from .modality import ModalityModel
-
-    _WORKER["model"] = ModalityModel.load(Path(weights) if weights else None, cue_cap=cue_cap)
-
-
-def _image_task(task: tuple[int, str, str, str | None, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    """Everything that needs the pixels of one record; returns plain JSON-able values."""
-    idx, path, caption, human_modality, cfg = task
-    from .dedupe import image_hashes, thumbnail
-    from .features import UnreadableImage, load_image
-    from .filters import annotation_cues, detect_faces
-
-    model = _WORKER["model"]
-    try:
-        rgb = load_image(path)
-    except UnreadableImage as e:
-        import numpy as np
-
-        res = model.fuse(np.zeros(4), caption)  # uniform image prior: the caption alone decides
-        return idx, {"error": str(e), "modality": res.__dict__}
-    except Exception as e:  # noqa: BLE001 - any decoder failure is one bad record, not a failed run
-        import numpy as np
-
-        res = model.fuse(np.zeros(4), caption)
-        return idx, {
-            "error": f"cannot read image ({type(e).__name__}: {str(e)[:80]})",
-            "modality": res.__dict__,
-        }
-    res = model.predict(rgb, caption)
-    modality = human_modality or res.modality
-    faces = []
-    if modality in ("clinical", "other"):
-        faces = detect_faces(rgb, cfg["face_min_rel"], cfg["face_min_px"], cfg["face_min_neighbors"])
-    ph, dh = image_hashes(rgb)
-    h, w = rgb.shape[:2]
-    return idx, {
-        "modality": res.__dict__,
-        "annotation": annotation_cues(rgb),
-        "faces": [list(b) for b in faces],
-        "phash": ph,
-        "dhash": dh,
-        "thumb": thumbnail(rgb),
-        "width": int(w),
-        "height": int(h),
-    }
-
-
-# ---------------------------------------------------------------- corrections
-
-
-def read_corrections(
-    path: Path, known_ids: set[str], on_error: Callable[[str], None]
-) -> tuple[dict[str, tuple[str, int]], int]:
-    """{record id: (modality, line number)} from an ``id,modality`` CSV, and the number of bad lines (each
-    reported as ``FILE:LINE: reason``; the good lines still apply)."""
-    out: dict[str, tuple[str, int]] = {}
-    bad = 0
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        on_error(f"error: {path}: cannot read corrections ({type(e).__name__}: {e})")
-        return {}, 1
-    lines = text.splitlines()
-    try:
-        rows = list(csv.reader(lines, strict=True))
-    except csv.Error as e:
-        on_error(f"error: {path}: malformed CSV ({e})")
-        return {}, 1
-    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["id", "modality"]:
-        on_error(f"error: {path}:1: header must be 'id,modality'")
-        return {}, 1
-    for n, row in enumerate(rows[1:], 2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) < 2:
-            on_error(f"error: {path}:{n}: expected 'id,modality', got {','.join(row)!r}")
-            bad += 1
-            continue
-        rid, mod = row[0].strip(), row[1].strip().lower()
-        if rid not in known_ids:
-            on_error(f"error: {path}:{n}: unknown record id {rid!r}")
-            bad += 1
-        elif mod not in MODALITIES:
-            on_error(f"error: {path}:{n}: modality {row[1].strip()!r} is not one of {', '.join(MODALITIES)}")
-            bad += 1
-        else:
-            out[rid] = (mod, n)
-    return out, bad
-
-
-# ---------------------------------------------------------------- the run
-
-
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _versions() -> dict[str, str]:
-    import cv2
-    import numpy
-    import yaml
-
-    return {
-        "mmskin": __version__,
-        "numpy": numpy.__version__,
-        "opencv": cv2.__version__,
-        "pyyaml": yaml.__version__,
-    }
-
-
-def curate(
-    dataset: Path,
-    cfg: CurateConfig | None = None,
-    corrections: Path | None = None,
-    progress: bool = False,
-    on_error: Callable[[str], None] = _stderr,
-) -> CurateSummary:
-    """Curate ``dataset`` in place; returns the summary (``errors`` > 0 means the exit status is 1)."""
-    from .demographics import extract_demographics
-    from .modality import WEIGHTS_FILE, data_path
-    from .splits import assign_splits
-    from .text import clean_caption, intimate_regions
-
-    t0 = time.time()
-    cfg = cfg or CurateConfig.from_defaults()
-    dataset = Path(dataset)
-    summary = CurateSummary()
-    rec_path = dataset / "records.jsonl"
-    if not rec_path.is_file():
-        on_error(f"error: {rec_path}: no records.jsonl (not a dataset folder)")
-        summary.errors += 1
-        return summary
-    try:
-        records = list(read_records(rec_path))
-    except (RecordError, UnicodeDecodeError, OSError) as e:
-        on_error(f"error: {e}" if isinstance(e, RecordError) else f"error: {rec_path}: {e}")
-        summary.errors += 1
-        return summary
-    summary.records = len(records)
-
-    corr: dict[str, tuple[str, int]] = {}
-    corr_info = None
-    if corrections is not None:
-        corr, bad = read_corrections(Path(corrections), {r["id"] for r in records}, on_error)
-        summary.errors += bad
-        sha = sha256_file(corrections) if Path(corrections).is_file() else None
-        corr_info = {"file": str(corrections), "sha256": sha, "applied": len(corr), "bad_lines": bad}
-
-    # text: cheap, in this process
-    tasks = []
-    paths: list[str | None] = []
-    for i, rec in enumerate(records):
-        pre = rec.get("caption_uncleaned", rec.get("caption", ""))
-        rec["caption_uncleaned"] = pre
-        rec["caption"] = clean_caption(pre)
-        d = extract_demographics(rec["caption"])
-        rec["age"], rec["age_group"], rec["sex"], rec["demographics_evidence"] = (
-            d.age,
-            d.age_group,
-            d.sex,
-            d.evidence,
-        )
-        if rec["id"] in corr:
-            mod, line = corr[rec["id"]]
-            rec["modality"], rec["modality_source"] = mod, "human"
-            rec["modality_correction"] = {"file": Path(corrections).name, "line": line}  # type: ignore[arg-type]
-        human = rec["modality"] if rec.get("modality_source") == "human" else None
-        try:
-            path = str(resolve_in_root(dataset, rec["image"]))
-        except RecordError as e:
-            path = None
-            on_error(f"error: {rec_path}: record {rec['id']}: {e}")
-        paths.append(path)
-        tasks.append((i, path or "", rec["caption"], human, asdict(cfg)))
-
-    results: list[dict[str, Any] | None] = [None] * len(records)
-    workers = cfg.workers or (os.cpu_count() or 1)
-    with _Progress(progress, len(tasks)) as advance:
-        if workers <= 1 or len(tasks) <= 1:
-            _init_worker(cfg.weights, cfg.cue_cap)
-            for t in tasks:
-                i, r = _image_task(t)
-                results[i] = r
-                advance()
-        else:
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)),
-                initializer=_init_worker,
-                initargs=(cfg.weights, cfg.cue_cap),
-            ) as ex:
-                for i, r in ex.map(_image_task, tasks, chunksize=4):
-                    results[i] = r
-                    advance()
-
-    hashes: dict[str, tuple[int, int]] = {}
-    pixels: dict[str, int] = {}
-    aspects: dict[str, float] = {}
-    thumbs: dict[str, Any] = {}
-    for rec, res in zip(records, results):
-        assert res is not None
-        flags = [f for f in rec.get("flags", []) if f not in CURATE_FLAGS]
-        reasons: dict[str, str] = {
-            k: v for k, v in (rec.get("flag_reasons") or {}).items() if k not in CURATE_FLAGS
-        }
-        m = res["modality"]
-        human = rec.get("modality_source") == "human"
-        if human:
-            rec["modality_score"] = 1.0
-        else:
-            rec["modality"], rec["modality_score"], rec["modality_source"] = (
-                m["modality"],
-                m["score"],
-                "model",
-            )
-        rec["modality_evidence"] = {"image": m["image_probs"], "caption_cues": m["cues"], "fused": m["probs"]}
-        if "error" in res:
-            summary.errors += 1
-            on_error(f"error: {rec_path}: record {rec['id']}: {rec['image']}: {res['error']}")
-            reasons["unreadable_image"] = res["error"]
-        else:
-            rec["width"], rec["height"] = res["width"], res["height"]
-            hashes[rec["id"]] = (res["phash"], res["dhash"])
-            pixels[rec["id"]] = res["width"] * res["height"]
-            aspects[rec["id"]] = res["width"] / res["height"]
-            thumbs[rec["id"]] = res["thumb"]
-            if res["annotation"]:
-                reasons["annotated"] = "; ".join(res["annotation"].values())
-            if min(res["width"], res["height"]) < cfg.min_side:
-                reasons["low_resolution"] = (
-                    f"shorter side {min(res['width'], res['height'])} px < {cfg.min_side}"
-                )
-            if res["faces"]:
-                reasons["sensitive"] = (
-                    f"{len(res['faces'])} face{'s' if len(res['faces']) > 1 else ''} detected"
-                )
-        if not human:
-            imgp = m["image_probs"]
-            top_img = max(imgp, key=imgp.get)
-            if "error" in res:
-                reasons["review"] = "image unreadable: modality from the caption alone"
-            elif m["score"] < cfg.review_below:
-                reasons["review"] = f"modality {m['modality']} at {m['score']:.2f} < {cfg.review_below}"
-            elif top_img != m["modality"]:
-                reasons["review"] = f"caption cues overrode the image ({top_img} {imgp[top_img]:.2f})"
-        regions = intimate_regions(rec["caption"])
-        if regions and rec["modality"] == "clinical":
-            prev = reasons.get("sensitive")
-            why = "caption names " + ", ".join(regions)
-            reasons["sensitive"] = f"{prev}; {why}" if prev else why
-        if rec["modality"] == "other":
-            reasons["non_dermatology"] = "modality other (chart, drawing, radiology, ...)"
-        if not rec["caption"].strip():
-            reasons["no_caption"] = "empty caption after cleaning"
-        rec["_flags"], rec["_reasons"] = flags, reasons
-
-    dup = duplicate_groups_for(hashes, pixels, thumbs, aspects, cfg)
-    for rec in records:
-        rec["duplicate_of"] = dup.get(rec["id"])
-        if rec["duplicate_of"]:
-            rec["_reasons"]["duplicate"] = f"near-duplicate of {rec['duplicate_of']}"
-        reasons = rec.pop("_reasons")
-        flags = rec.pop("_flags")
-        rec["flags"] = sorted(set(flags) | set(reasons))
-        rec["flag_reasons"] = dict(sorted(reasons.items()))
-    splits = assign_splits(records, seed=cfg.seed, ratios=tuple(cfg.ratios))
-    for rec in records:
-        rec["split"] = splits.get(rec["id"])
-        summary.modalities[rec["modality"]] += 1
-        summary.flags.update(rec["flags"])
-    summary.duplicates = len(dup)
-    summary.corrections_applied = len(corr)
-
-    write_jsonl(rec_path, records)
-    summary.seconds = time.time() - t0
-    wpath = Path(cfg.weights) if cfg.weights else data_path(WEIGHTS_FILE)
-    info = {
-        "mmskin_version": __version__,
-        "versions": _versions(),
-        "config": {**asdict(cfg), "ratios": list(cfg.ratios)},
-        "seed": cfg.seed,
-        "modality_weights": {"file": wpath.name, "sha256": sha256_file(wpath)},
-        "corrections": corr_info,
-        "counts": {
-            "records": summary.records,
-            "modality": dict(sorted(summary.modalities.items())),
-            "flags": dict(sorted(summary.flags.items())),
-            "duplicates": summary.duplicates,
-            "splits": dict(sorted(Counter(r["split"] for r in records if r["split"]).items())),
-            "errors": summary.errors,
-        },
-        "seconds": round(summary.seconds, 2),
-    }
-    atomic_write_bytes(
-        dataset / "curate_info.json", (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
-    )
-    return summary
+    def settings(self) -> dict[str, Any]:
+        """Every setting but the inputs (the dataset and corrections files), as curate_info.json records it."""
+        skip = ("dataset", "corrections")
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
 def dedupe_thresholds(cfg: CurateConfig):
@@ -436,39 +107,207 @@ def dedupe_thresholds(cfg: CurateConfig):
     )
 
 
-def duplicate_groups_for(
-    hashes: dict[str, tuple[int, int]],
-    pixels: dict[str, int],
-    thumbs: dict[str, Any],
-    aspects: dict[str, float],
-    cfg: CurateConfig,
+# ---------------------------------------------------------------- the run
+
+
+def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
+    """Curate ``config.dataset`` in place. StageError when its records cannot be read at all."""
+    from .image_pass import image_pass
+    from .text import intimate_regions
+
+    t0 = time.time()
+    if config.dataset is None:
+        raise ConfigError("curate: no dataset folder given")
+    dataset = Path(config.dataset)
+    problems = Problems(reporter)
+    rec_path, records = read_dataset(dataset)
+    corrections = None
+    if config.corrections is not None:
+        corrections = read_corrections(Path(config.corrections), {r["id"] for r in records}, problems)
+
+    clean_text(records)
+    apply_corrections(records, corrections)
+    paths = locate_images(dataset, rec_path, records, problems)
+    images = image_pass(records, paths, config, reporter or SILENT)
+    decided = []
+    for rec, image, path in zip(records, images, paths):
+        apply_image_results(rec, image)
+        if "error" in image and path is not None:  # a refused path was reported by locate_images
+            problems.add(f"{rec_path}: record {rec['id']}: {rec['image']}", image["error"])
+        evidence = Evidence.of(image, intimate_regions(rec["caption"]))
+        decided.append(decide_flags(rec, evidence, config))
+    duplicates = find_duplicates(records, images, config)
+    set_flags(records, decided, duplicates)
+    set_splits(records, config)
+
+    write_jsonl(rec_path, records)
+    counts = count(records, duplicates, corrections, problems)
+    seconds = time.time() - t0
+    info = write_curate_info(config, counts, corrections, seconds)
+    return StageResult(
+        "curate", counts, problems, summary_line(counts, seconds), {"records": rec_path, "info": info}
+    )
+
+
+def read_dataset(dataset: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """``(records.jsonl path, its records)``; StageError when the folder has none or they are unreadable."""
+    rec_path = dataset / "records.jsonl"
+    if not rec_path.is_file():
+        raise StageError(rec_path, "no records.jsonl (not a dataset folder)")
+    try:
+        return rec_path, list(read_records(rec_path))
+    except RecordError as e:
+        raise StageError("", str(e)) from None  # the message names the file and line
+    except (UnicodeDecodeError, OSError) as e:
+        raise StageError(rec_path, str(e)) from None
+
+
+def clean_text(records: list[dict[str, Any]]) -> None:
+    """Cleaned caption (the build's text kept in ``caption_uncleaned``) and the age/sex it states."""
+    from .demographics import extract_demographics
+    from .text import clean_caption
+
+    for rec in records:
+        pre = rec.get("caption_uncleaned", rec.get("caption", ""))
+        rec["caption_uncleaned"] = pre
+        rec["caption"] = clean_caption(pre)
+        d = extract_demographics(rec["caption"])
+        rec["age"], rec["age_group"], rec["sex"] = d.age, d.age_group, d.sex
+        rec["demographics_evidence"] = d.evidence
+
+
+def apply_corrections(records: list[dict[str, Any]], corrections: Corrections | None) -> None:
+    """A human's modality for each corrected record (``modality_source: human``, file and line noted)."""
+    if corrections is None:
+        return
+    for rec in records:
+        if rec["id"] in corrections.applied:
+            mod, line = corrections.applied[rec["id"]]
+            rec["modality"], rec["modality_source"] = mod, "human"
+            rec["modality_correction"] = {"file": corrections.path.name, "line": line}
+
+
+def locate_images(
+    dataset: Path, rec_path: Path, records: list[dict[str, Any]], problems: Problems
+) -> list[str | None]:
+    """Absolute image path of each record; None (and a problem) for a path outside the dataset."""
+    paths: list[str | None] = []
+    for rec in records:
+        try:
+            paths.append(str(resolve_in_root(dataset, rec["image"])))
+        except RecordError as e:
+            paths.append(None)
+            problems.add(f"{rec_path}: record {rec['id']}", str(e))
+    return paths
+
+
+def apply_image_results(rec: dict[str, Any], image: dict[str, Any]) -> None:
+    """The model's modality (unless a human set it), its evidence, and the decoded image size."""
+    m = image["modality"]
+    if rec.get("modality_source") == "human":
+        rec["modality_score"] = 1.0
+    else:
+        rec["modality"], rec["modality_score"], rec["modality_source"] = m["modality"], m["score"], "model"
+    rec["modality_evidence"] = {"image": m["image_probs"], "caption_cues": m["cues"], "fused": m["probs"]}
+    if "error" not in image:
+        rec["width"], rec["height"] = image["width"], image["height"]
+
+
+def find_duplicates(
+    records: list[dict[str, Any]], images: list[dict[str, Any]], config: CurateConfig
 ) -> dict[str, str]:
+    """{record id: id of the kept copy} for every near-duplicate among the readable images."""
     from .dedupe import duplicate_groups
 
-    return duplicate_groups(hashes, pixels, thumbs, aspects, dedupe_thresholds(cfg))
+    hashes: dict[str, tuple[int, int]] = {}
+    pixels: dict[str, int] = {}
+    aspects: dict[str, float] = {}
+    thumbs: dict[str, Any] = {}
+    for rec, res in zip(records, images):
+        if "error" in res:
+            continue
+        hashes[rec["id"]] = (res["phash"], res["dhash"])
+        pixels[rec["id"]] = res["width"] * res["height"]
+        aspects[rec["id"]] = res["width"] / res["height"]
+        thumbs[rec["id"]] = res["thumb"]
+    return duplicate_groups(hashes, pixels, thumbs, aspects, dedupe_thresholds(config))
 
 
-class _Progress:
-    """A rich progress bar (or nothing), used as ``with _Progress(on, total) as advance: advance()``."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total, self.p = enabled and total > 0, total, None
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.p = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
+def set_flags(
+    records: list[dict[str, Any]], decided: list[dict[str, str]], duplicates: dict[str, str]
+) -> None:
+    """``duplicate_of``, ``flags`` and ``flag_reasons`` of every record."""
+    for rec, reasons in zip(records, decided):
+        rec["duplicate_of"] = duplicates.get(rec["id"])
+        rec["flags"], rec["flag_reasons"] = merge_flags(
+            rec, {**reasons, **duplicate_flag(rec["duplicate_of"])}
         )
-        self.p.start()
-        task = self.p.add_task("curate", total=self.total)
-        return lambda: self.p.advance(task)  # type: ignore[union-attr]
 
-    def __exit__(self, *exc: object) -> None:
-        if self.p is not None:
-            self.p.stop()
+
+def set_splits(records: list[dict[str, Any]], config: CurateConfig) -> None:
+    from .splits import assign_splits
+
+    splits = assign_splits(records, seed=config.seed, ratios=tuple(config.ratios))
+    for rec in records:
+        rec["split"] = splits.get(rec["id"])
+
+
+# ---------------------------------------------------------------- counts, summary line, curate_info.json
+
+INFO_COUNTS = (
+    "records",
+    "modality",
+    "flags",
+    "duplicates",
+    "splits",
+    "errors",
+)  # the counts curate_info keeps
+
+
+def count(
+    records: list[dict[str, Any]],
+    duplicates: dict[str, str],
+    corrections: Corrections | None,
+    problems: list[Any],
+) -> dict[str, Any]:
+    def tally(values: Any) -> dict[str, int]:
+        return dict(sorted(Counter(values).items()))
+
+    return {
+        "records": len(records),
+        "modality": tally(r["modality"] for r in records),
+        "flags": tally(f for r in records for f in r["flags"]),
+        "duplicates": len(duplicates),
+        "splits": tally(r["split"] for r in records if r["split"]),
+        "corrections": len(corrections.applied) if corrections else 0,
+        "errors": len(problems),
+    }
+
+
+def summary_line(counts: dict[str, Any], seconds: float) -> str:
+    mods = ", ".join(f"{m} {counts['modality'].get(m, 0)}" for m in MODALITIES)
+    fl = ", ".join(f"{k} {v}" for k, v in sorted(counts["flags"].items())) or "none"
+    corr = f", {counts['corrections']} corrections" if counts["corrections"] else ""
+    return (
+        f"curated {counts['records']} records ({mods}); flags: {fl}; {counts['duplicates']} duplicates{corr}; "
+        f"{counts['errors']} errors; {seconds:.1f} s"
+    )
+
+
+def write_curate_info(
+    config: CurateConfig, counts: dict[str, Any], corrections: Corrections | None, seconds: float
+) -> Path:
+    from .modality import weights_path
+
+    wpath = weights_path(config.weights)
+    settings = config.settings()
+    info = {
+        "provenance": provenance("curate", config=settings, packages=PACKAGES, seed=config.seed),
+        "config": settings,
+        "seed": config.seed,
+        "modality_weights": {"file": wpath.name, "sha256": sha256_file(wpath)},
+        "corrections": corrections.info() if corrections else None,
+        "counts": {k: counts[k] for k in INFO_COUNTS},
+        "seconds": round(seconds, 2),
+    }
+    return write_info(Path(config.dataset or ".") / "curate_info.json", info, indent=2)

@@ -9,42 +9,54 @@ links) with each record's caption and flags. Works on an uncurated dataset too: 
 
     mmskin report data/derm --out card/
 
-    >>> from mmskin.curate.report import write_dataset_card
-    >>> write_dataset_card(Path("data/derm"), Path("card"))
-    PosixPath('card/index.html')
+    >>> from mmskin.curate.report import CardConfig, run
+    >>> run(CardConfig(dataset=Path("data/derm"), out=Path("card"))).summary
+    'report: card/index.html (0 errors)'
+
+``write_dataset_card(dataset, out, on_error=...)`` is the same as a thin call (problems to a callback).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import platform
-import sys
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..provenance import package_versions
+from ..config import option
+from ..provenance import provenance
 from ..records import AGE_GROUPS, MODALITIES, SPLITS, atomic_write_bytes
+from ..stage import Problem, Problems, Reporter, StageResult
 from .html import (
+    Pages,
     Thumbs,
     card,
     count_table,
     esc,
     flags_of,
-    load_dataset_records,
     modality_of,
     page,
     pager,
     read_json_file,
-    stderr_error,
     write_text,
 )
 
 PER_PAGE = 48
 CLASSES = (*MODALITIES, "unclassified")
+PACKAGES = ("matplotlib", "pillow", "pyyaml")
+
+
+@dataclass
+class CardConfig:
+    """Settings of the dataset card (``mmskin report DATASET --out DIR``)."""
+
+    dataset: Path | None = option(None, "a dataset folder (curated or not)", cli=False, required=True)
+    out: Path | None = option(
+        None, "folder for index.html, plots and the gallery", metavar="DIR", required=True
+    )
 
 
 def _field(rec: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
@@ -148,14 +160,6 @@ def _gallery(records: list[dict[str, Any]], out: Path, thumbs: Thumbs) -> dict[s
     return pages
 
 
-def _versions() -> dict[str, str]:
-    return {
-        "mmskin": __version__,
-        "python": platform.python_version(),
-        **package_versions(("matplotlib", "pillow", "pyyaml"), missing="absent"),
-    }
-
-
 def card_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The counts the card shows (also written to ``DIR/summary.json`` for scripts)."""
     ages = [
@@ -182,22 +186,52 @@ def card_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def write_dataset_card(dataset: Path, out: Path, on_error: Callable[[str], None] = stderr_error) -> Path:
-    """Write the dataset card under ``out``; returns ``out/index.html``."""
-    dataset, out = Path(dataset), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, bad_lines = load_dataset_records(dataset, on_error)
-    thumbs = Thumbs(dataset, out, on_error=on_error)
+def run(config: CardConfig, reporter: Reporter | None = None) -> StageResult:
+    """Write the dataset card under ``config.out``: counts, plots, gallery, provenance.
+
+    An unusable image, line or info file is one problem (the card goes on without it); StageError (exit status 2)
+    when the dataset folder has no records.jsonl."""
+    problems = Problems(reporter)
+    pages = Pages.open("report", config.dataset, config.out, problems)
+    dataset, out, records, bad_lines = pages.dataset, pages.out, pages.records, pages.bad_lines
     summary = card_summary(records)
     plots = _plots(records, out)
-    pages = _gallery(records, out, thumbs)
-    build_info = read_json_file(dataset / "build_info.json", on_error)
-    curate_info = read_json_file(dataset / "curate_info.json", on_error)
-    versions = _versions()
-    summary["versions"] = versions
+    gallery = _gallery(records, out, pages.thumbs)
+    infos = {
+        name: read_json_file(dataset / name, problems) for name in ("build_info.json", "curate_info.json")
+    }
+    summary["provenance"] = provenance("report", config=config, packages=PACKAGES)
     summary["dataset"] = str(dataset.resolve())
     atomic_write_bytes(out / "summary.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
+    index = out / "index.html"
+    write_text(
+        index,
+        page(
+            f"mmskin dataset card: {dataset.name}",
+            _card_body(config, summary, plots, gallery, infos, bad_lines),
+        ),
+    )
+    counts = {
+        "records": summary["records"],
+        "plots": len(plots),
+        "lines_skipped": bad_lines,
+        "errors": len(problems),
+    }
+    return StageResult(
+        "report", counts, problems, f"report: {index} ({len(problems)} errors)", {"index": index}
+    )
 
+
+def _card_body(
+    config: CardConfig,
+    summary: dict[str, Any],
+    plots: list[tuple[str, str]],
+    pages: dict[str, int],
+    infos: dict[str, Any],
+    bad_lines: int,
+) -> str:
+    """The card page's HTML body: gallery links, count tables, plots, provenance."""
+    dataset, out = Path(config.dataset or "."), Path(config.out or ".")
     gallery_links = "".join(
         f'<li><a href="gallery/{esc(_gallery_name(c, 0))}">{esc(c)}</a> '
         f"({summary['modality'].get(c, 0)} records, {pages[c]} page{'s' if pages[c] > 1 else ''})</li>"
@@ -215,23 +249,40 @@ def write_dataset_card(dataset: Path, out: Path, on_error: Callable[[str], None]
     plot_html = "".join(
         f'<img class="plot" src="{esc(p)}" alt="{esc(t)}" title="{esc(t)}">' for p, t in plots
     )
-    curated = "yes" if curate_info is not None else "no (run <code>mmskin curate</code>)"
+    curated = "yes" if infos["curate_info.json"] is not None else "no (run <code>mmskin curate</code>)"
+
+    def shown(value: Any) -> str:
+        return esc(json.dumps(value, indent=1, sort_keys=True)) if value is not None else "absent"
+
     prov = (
         f"<p>Dataset: <code>{esc(dataset.resolve())}</code>. Curated: {curated}. "
         f"Lines skipped as unreadable: {bad_lines}.</p>"
-        f"<h3>versions</h3><pre>{esc(json.dumps(versions, indent=1, sort_keys=True))}</pre>"
-        f"<h3>build_info.json</h3><pre>{esc(json.dumps(build_info, indent=1, sort_keys=True)) if build_info is not None else 'absent'}</pre>"
-        f"<h3>curate_info.json</h3><pre>{esc(json.dumps(curate_info, indent=1, sort_keys=True)) if curate_info is not None else 'absent'}</pre>"
-        f"<p>Command: <code>{esc(' '.join(['mmskin', 'report', str(dataset), '--out', str(out)]))}</code></p>"
+        f"<h3>provenance</h3><pre>{shown(summary['provenance'])}</pre>"
+        + "".join(f"<h3>{name}</h3><pre>{shown(info)}</pre>" for name, info in infos.items())
+        + f"<p>Command: <code>{esc(' '.join(['mmskin', 'report', str(dataset), '--out', str(out)]))}</code></p>"
     )
-    body = (
+    return (
         f"<p>{summary['records']} records from {len(summary['book'])} book(s); "
         f"{summary['age_stated']} with a stated age; mean caption length {summary['caption_words_mean']} words.</p>"
         f"<h2>Gallery</h2><ul>{gallery_links or '<li>no records</li>'}</ul>"
         f"<h2>Counts</h2>{tables}<h2>Plots</h2>{plot_html}<h2>Provenance</h2>{prov}"
     )
-    index = out / "index.html"
-    write_text(index, page(f"mmskin dataset card: {dataset.name}", body))
-    if sys.stderr.isatty():
-        print(f"dataset card: {summary['records']} records, {len(plots)} plots", file=sys.stderr)
-    return index
+
+
+class _CallbackReporter(Reporter):
+    """Hands each problem, as one ``WHERE: REASON`` line, to a callback."""
+
+    def __init__(self, on_error: Callable[[str], None]) -> None:
+        self.on_error = on_error
+
+    def problem(self, p: Problem) -> None:
+        self.on_error(str(p))
+
+
+def write_dataset_card(dataset: Path, out: Path, on_error: Callable[[str], None] | None = None) -> Path:
+    """Write the dataset card under ``out``; returns ``out/index.html``. Each problem goes to ``on_error`` as one
+    ``WHERE: REASON`` line (default: ``error: WHERE: REASON`` on stderr). A thin call of :func:`run`."""
+    from ..console import ConsoleReporter
+
+    reporter = _CallbackReporter(on_error) if on_error is not None else ConsoleReporter(quiet=True)
+    return run(CardConfig(dataset=Path(dataset), out=Path(out)), reporter).extra["index"]

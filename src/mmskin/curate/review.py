@@ -10,9 +10,9 @@ other), delete rows you agree with if you like, then apply it:
     # edit review/corrections.csv
     mmskin curate data/derm --corrections review/corrections.csv
 
-    >>> from mmskin.curate.review import write_review
-    >>> write_review(Path("data/derm"), Path("review"))
-    PosixPath('review/index.html')
+    >>> from mmskin.curate.review import ReviewConfig, run
+    >>> run(ReviewConfig(dataset=Path("data/derm"), out=Path("review"))).summary
+    'review: review/index.html'
 """
 
 from __future__ import annotations
@@ -20,28 +20,37 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..config import option
 from ..records import MODALITIES
+from ..stage import Problems, Reporter, StageResult
 from .html import (
-    Thumbs,
+    Pages,
     card,
     count_table,
     esc,
     flags_of,
-    load_dataset_records,
     modality_of,
     page,
     pager,
-    stderr_error,
     write_text,
 )
 
 CLASSES = (*MODALITIES, "unclassified")
 PER_PAGE = 200
+
+
+@dataclass
+class ReviewConfig:
+    """Settings of ``mmskin review``."""
+
+    dataset: Path | None = option(None, "a curated dataset folder", cli=False, required=True)
+    out: Path | None = option(None, "folder for index.html and the sheets", metavar="DIR", required=True)
+    per_page: int = option(PER_PAGE, "records per contact sheet page", cli=False)
 
 
 def _review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
@@ -66,14 +75,15 @@ def _sheet_name(cls: str, i: int) -> str:
     return f"{cls}.html" if i == 0 else f"{cls}-{i + 1}.html"
 
 
-def write_review(
-    dataset: Path, out: Path, per_page: int = PER_PAGE, on_error: Callable[[str], None] = stderr_error
-) -> Path:
-    """Write the review contact sheets and corrections template; returns ``out/index.html``."""
-    dataset, out = Path(dataset), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    records, _ = load_dataset_records(dataset, on_error)
-    thumbs = Thumbs(dataset, out, on_error=on_error)
+def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
+    """Write the review contact sheets and the corrections template under ``config.out``.
+
+    An unusable image or line is one problem (its card shows a placeholder); StageError (exit status 2) when
+    the dataset folder has no records.jsonl."""
+    problems = Problems(reporter)
+    pages = Pages.open("review", config.dataset, config.out, problems)
+    dataset, out, records, thumbs = pages.dataset, pages.out, pages.records, pages.thumbs
+    per_page = config.per_page
     by_class: dict[str, list[dict[str, Any]]] = {c: [] for c in CLASSES}
     for rec in records:
         by_class.setdefault(modality_of(rec), []).append(rec)
@@ -113,4 +123,5 @@ def write_review(
     )
     index = out / "index.html"
     write_text(index, page("mmskin review: modality contact sheets", body))
-    return index
+    counts = {"records": len(records), "review": n_review_all, "errors": len(problems)}
+    return StageResult("review", counts, problems, f"review: {index}", {"index": index})

@@ -20,27 +20,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
 from typing import Any
 
-import yaml
+from ..resources import load_yaml
 
-_DATA = "data/curate/text"
 _MAX_PASSES = 6
 
 
 def load_lexicon(name: str) -> dict[str, Any]:
-    """A YAML lexicon shipped under ``mmskin/data/curate/text/`` (parsed once per process)."""
-    return _load_lexicon_cached(name)
-
-
-@cache
-def _load_lexicon_cached(name: str) -> dict[str, Any]:
-    text = resources.files("mmskin").joinpath(f"{_DATA}/{name}").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    """A YAML lexicon shipped under ``mmskin/data/curate/text/`` (parsed once per process; a copy per call)."""
+    data = load_yaml("curate", "text", name)
     if not isinstance(data, dict):
-        raise ValueError(f"mmskin/{_DATA}/{name}: expected a YAML mapping")
+        raise ValueError(f"mmskin/data/curate/text/{name}: expected a YAML mapping")
     return data
 
 
