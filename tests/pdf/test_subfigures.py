@@ -73,10 +73,13 @@ class _NoPixels:
     def composite_cells(self, atom, k):
         return None
 
-    def ocr_marks(self, region, holes):
+    def ocr_marks(self, region, holes, allowed):
         return []
 
-    def corner_marks(self, pieces):
+    def glyph_marks(self, region, allowed):
+        return []
+
+    def composite_leaves(self, atom):
         return []
 
 

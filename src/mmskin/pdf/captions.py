@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from .page import Box, TextLine, area, h_overlap, inter_area, union, v_overlap
 
-_NUM = r"(?:[A-Z]?\d{1,4}(?:\s?[.\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
+# "3.2", "12-4", "12 - 4", "10.1.1", "S3", "3A"; a space may stand around a dash but never after a point ("Plate 36.
+# 1) …" is label 36 followed by a numbered subcaption)
+_NUM = r"(?:[A-Z]?\d{1,4}(?:\.\d{1,4}|\s?[\-–—‐‑]\s?\d{1,4}){0,3}(?:[a-z]|[A-Z](?![a-z]))?|[IVXLC]{1,6})"
 # "Extended Data Fig. 1", "Supplementary Figure S3", "Suppl. Fig. 2": the prefix stays in the caption text; the
 # label is the number as printed
 _PREFIX = r"(?P<pre>(?i:extended\s+data|supplementary|suppl\.|supporting\s+information|online)\s+)?"

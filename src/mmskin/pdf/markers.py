@@ -78,11 +78,11 @@ def _consecutive(names: list[str]) -> bool:
 def _expand(spec: str) -> list[str]:
     """'a' -> [a]; 'a,b' / 'a and b' / 'a–c' -> the letters; 'a1' -> [a1]."""
     s = spec.lower().replace(" ", "")
-    m = re.fullmatch(r"([a-h])[-–—]([a-h])", s)
+    m = re.fullmatch(r"([a-z])[-–—]([a-z])", s)
     if m:
         return [chr(c) for c in range(ord(m.group(1)), ord(m.group(2)) + 1)]
     parts = re.split(r",|and|&", s)
-    return [p for p in parts if re.fullmatch(r"[a-h]\d?", p)]
+    return [p for p in parts if re.fullmatch(r"[a-z]\d?", p)]
 
 
 def _label_end(caption: str) -> int:
@@ -154,14 +154,28 @@ def _letter_marks(caption: str, positions: bool) -> tuple[list[Mark], bool, str]
     styles = (_paren, _close_paren, _letter_comma, _bare_letter) + ((_positions,) if positions else ())
     for fn in styles:
         res = fn(caption)
-        if res is not None:
-            marks, postfix, style = res
-            names = []
-            for _, _, ns in marks:
-                names += [c for c in ns if c not in names]
-            if len(names) >= 2 and _consecutive(sorted(names, key=lambda n: (n[0], n[1:]))):
-                return marks, postfix, style
+        if res is None:
+            continue
+        marks, postfix, style = _run_from_a(res[0]), res[1], res[2]
+        names = []
+        for _, _, ns in marks:
+            names += [c for c in ns if c not in names]
+        if len(names) >= 2 and _consecutive(sorted(names, key=lambda n: (n[0], n[1:]))):
+            return marks, postfix, style
     return None
+
+
+def _run_from_a(marks: list[Mark]) -> list[Mark]:
+    """The markers of the letters a, b, c, … up to the first missing one: "(N)" for an N-terminus or "(I)" for
+    a class among "(A)–(E)" is not a panel."""
+    single = {c for _, _, ns in marks for c in ns if len(c) == 1}
+    if not single:
+        return marks
+    last = "a"
+    while chr(ord(last) + 1) in single:
+        last = chr(ord(last) + 1)
+    keep = {chr(c) for c in range(ord("a"), ord(last) + 1)} if "a" in single else set()
+    return [m for m in marks if all(len(c) > 1 or c in keep for c in m[2])]
 
 
 def split_panels(caption: str, positions: bool = True) -> PanelSplit:
@@ -210,7 +224,7 @@ def _number_marks(caption: str) -> list[Mark] | None:
 
 def _paren(caption: str) -> tuple[list[Mark], bool, str] | None:
     # "(a)", "(A)", "(a, b)", "(a–c)", "(a and b)", "(a1)"
-    pat = re.compile(r"\(\s*([a-hA-H]\d?(?:\s*(?:[,–—-]|and|&)\s*[a-hA-H]\d?)*)\s*\)")
+    pat = re.compile(r"\(\s*([a-zA-Z]\d?(?:\s*(?:[,–—-]|and|&)\s*[a-zA-Z]\d?)*)\s*\)")
     marks = [(m.start(), m.end(), ls) for m in pat.finditer(caption) if (ls := _expand(m.group(1)))]
     if len(marks) < 2 and not (len(marks) == 1 and len(marks[0][2]) >= 2):
         return None
@@ -219,7 +233,7 @@ def _paren(caption: str) -> tuple[list[Mark], bool, str] | None:
 
 def _close_paren(caption: str) -> tuple[list[Mark], bool, str] | None:
     # "a) original network; b) modified network" (no opening parenthesis)
-    pat = re.compile(r"(?:(?<=^)|(?<=[\s;:,.]))([a-hA-H]\d?)\)(?=\s)")
+    pat = re.compile(r"(?:(?<=^)|(?<=[\s;:,.]))([a-zA-Z]\d?)\)(?=\s)")
     marks = [(m.start(), m.end(), [m.group(1).lower()]) for m in pat.finditer(caption, _label_end(caption))]
     if len(marks) < 2:
         return None
@@ -241,7 +255,7 @@ def _postfix_vote(caption: str, marks: list[Mark]) -> bool:
 def _letter_comma(caption: str) -> tuple[list[Mark], bool, str] | None:
     # "A, Clinical photo. B, Dermoscopy." / "A: … B: …" / "a. … b. …" at sentence starts
     pat = re.compile(
-        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Ha-h](?:\s*(?:,|and|&)\s*[A-Ha-h])?)\s*[,:.]\s+(?=[A-Z(])"
+        r"(?:(?<=^)|(?<=[.;:]\s)|(?<=[.;:]))\s*([A-Za-z](?:\s*(?:,|and|&)\s*[A-Za-z])?)\s*[,:.]\s+(?=[A-Z(])"
     )
     offset = _label_end(caption)
     # a lone capital "A." opening a sentence could be an initial or article: accepted only in a sequence
@@ -254,7 +268,7 @@ def _letter_comma(caption: str) -> tuple[list[Mark], bool, str] | None:
 def _bare_letter(caption: str) -> tuple[list[Mark], bool, str] | None:
     # Springer style: "Fig. 3.2 a Psoriasis on the elbow. b Nail pitting."
     offset = _label_end(caption)
-    pat = re.compile(r"(?:(?<=^)|(?<=[.;]\s)|(?<=^\s))\s*([a-h](?:\s*,\s*[a-h])?)\s+(?=[A-Z(])")
+    pat = re.compile(r"(?:(?<=^)|(?<=[.;]\s)|(?<=^\s))\s*([a-z](?:\s*,\s*[a-z])?)\s+(?=[A-Z(])")
     marks = [
         (m.start(1) + offset, m.end() + offset, _expand(m.group(1))) for m in pat.finditer(caption[offset:])
     ]

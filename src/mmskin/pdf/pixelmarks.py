@@ -21,10 +21,8 @@ import numpy as np
 from .page import Box
 from .subfigures import Mark, parse_mark
 
-_WHITELIST = "abcdefghABCDEFGH123456789()"
 
-
-def _ocr_tokens(img, psm: int) -> list[tuple[str, float, Box]]:
+def _ocr_tokens(img, psm: int, allowed: str) -> list[tuple[str, float, Box]]:
     """(text, confidence, pixel box) of every word Tesseract reads, or [] when OCR is not available."""
     from .ocr import tesseract_available
 
@@ -33,7 +31,7 @@ def _ocr_tokens(img, psm: int) -> list[tuple[str, float, Box]]:
     import pytesseract
 
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    config = f"--psm {psm} -c tessedit_char_whitelist={_WHITELIST}"
+    config = f"--psm {psm} -c tessedit_char_whitelist={allowed}"
     try:
         d = pytesseract.image_to_data(img, config=config, output_type=pytesseract.Output.DICT)
     except Exception:  # an OCR failure costs the markers, never the figure
@@ -49,7 +47,7 @@ def _ocr_tokens(img, psm: int) -> list[tuple[str, float, Box]]:
 
 
 def region_marks(
-    img, scale: float, origin: tuple[float, float], holes: list[Box], min_conf: float = 60
+    img, scale: float, origin: tuple[float, float], holes: list[Box], allowed: str, min_conf: float = 60
 ) -> list[Mark]:
     """Markers printed around the pictures of a figure region (``img`` at ``scale`` pixels per point, its
     top-left at page point ``origin``); ``holes`` (page boxes) are painted white first."""
@@ -63,7 +61,7 @@ def region_marks(
         x0, y0 = (b[0] - ox) * scale - pad, (b[1] - oy) * scale - pad
         draw.rectangle([x0, y0, (b[2] - ox) * scale + pad, (b[3] - oy) * scale + pad], fill=255)
     out = []
-    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(im, 12):
+    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(im, 12, allowed):
         mk = parse_mark(text)
         if mk is None or conf < min_conf:
             continue
@@ -106,7 +104,7 @@ def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[Box]:
 
 
 def glyph_marks(
-    img, scale: float, origin: tuple[float, float], min_conf: float = 60, limit: int = 96
+    img, scale: float, origin: tuple[float, float], allowed: str, min_conf: float = 60, limit: int = 96
 ) -> list[Mark]:
     """Letters printed on or beside pictures ("a" in a corner, "(B)" on a box): isolated glyphs of either
     polarity, read together in one Tesseract call (a sheet of the glyphs, each in its own cell)."""
@@ -137,7 +135,7 @@ def glyph_marks(
         sheet[y : y + gh, x : x + im.shape[1]] = im
     out = []
     ox, oy = origin
-    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(Image.fromarray(sheet), 11):
+    for text, conf, (x0, y0, x1, y1) in _ocr_tokens(Image.fromarray(sheet), 11, allowed):
         k = int(((y0 + y1) / 2 - 20) // ch) * per + int(((x0 + x1) / 2 - 20) // cw)
         mk = parse_mark(text)
         if mk is None or mk.number or conf < min_conf or not 0 <= k < len(crops):

@@ -25,7 +25,7 @@ from .markers import PanelSplit
 from .page import Box, Page, area, gap, h_overlap, intersect, union, v_overlap
 
 # a panel marker as printed: "a", "(a)", "a)", "A.", "[b]", grid names "a1", "(b2)"; row numbers "1)", "(2)"
-_LETTER_MARK = re.compile(r"^[(\[]?([a-hA-H])(\d)?[)\]]?[.:]?$")
+_LETTER_MARK = re.compile(r"^[(\[]?([a-zA-Z])(\d)?[)\]]?[.:]?$")
 _NUMBER_MARK = re.compile(r"^(?:\(([1-9])\)|([1-9])\))$")
 
 
@@ -68,9 +68,9 @@ class Plan:
 class FigurePixels(Protocol):
     def composite_cells(self, atom: Atom, k: int) -> list[tuple[Box, tuple[int, int, int, int]]] | None: ...
 
-    def ocr_marks(self, region: Box, holes: list[Box]) -> list[Mark]: ...
+    def ocr_marks(self, region: Box, holes: list[Box], allowed: str) -> list[Mark]: ...
 
-    def glyph_marks(self, region: Box) -> list[Mark]: ...
+    def glyph_marks(self, region: Box, allowed: str) -> list[Mark]: ...
 
     def composite_leaves(self, atom: Atom) -> list[tuple[Box, tuple[int, int, int, int]]]: ...
 
@@ -119,8 +119,8 @@ def text_marks(page: Page, fig: Figure, margin: float = 14.0) -> list[Mark]:
 
 def content_pieces(fig: Figure) -> list[Piece]:
     """The figure's picture atoms that can be panels: tiny ones (letters drawn as paths, arrows, scale bars,
-    logos) are not."""
-    atoms = list(fig.atoms)
+    logos) are not; pictures laid on one backdrop (a grey panel, a frame around the whole grid) are separate."""
+    atoms = [x for a in fig.atoms for x in _off_backdrop(a)]
     big = max(area(a.bbox) for a in atoms)
     out = []
     for a in atoms:
@@ -129,6 +129,19 @@ def content_pieces(fig: Figure) -> list[Piece]:
             continue
         out.append(Piece(a.bbox, (a,)))
     return out
+
+
+def _off_backdrop(atom: Atom) -> list[Atom]:
+    """An atom of several rasters merged only through a vector drawn behind (or around) all of them: each raster
+    on its own. Other atoms are returned unchanged."""
+    rasters = [g for g in atom.graphics if g.kind != "vector"]
+    vectors = [g for g in atom.graphics if g.kind == "vector"]
+    if len(rasters) < 2 or not vectors:
+        return [atom]
+    backdrop = [v for v in vectors if area(v.bbox) >= 0.5 * area(atom.bbox)]
+    if not backdrop or any(area(v.bbox) > 0.02 * area(atom.bbox) for v in vectors if v not in backdrop):
+        return [atom]
+    return [Atom(g.bbox, (g,)) for g in rasters]
 
 
 def split_tiles(pieces: list[Piece]) -> list[Piece]:
@@ -357,21 +370,30 @@ def _fits_caption(names: list[str], split: PanelSplit) -> bool:
     return True
 
 
-def name_pieces(pieces: list[Piece], marks: list[Mark], split: PanelSplit) -> list[str] | None:
-    """Names of the pieces from their markers (own, then along the grid's edges), else in reading order when
-    their number is the caption's; None when neither works."""
+def names_from_marks(pieces: list[Piece], marks: list[Mark], split: PanelSplit) -> list[str] | None:
+    """Names of the pieces from their markers: one on or at each piece, else along the grid's edges."""
     boxes = [p.bbox for p in pieces]
     for names in (_names_from_own_marks(marks, boxes), _names_from_axes(marks, boxes)):
         if names and _fits_caption(names, split):
-            if len(set(n for n in names if "-" not in n)) >= 2 or len(names) == len(split.letters):
-                return names
-    if len(pieces) == len(split.letters):
-        order = reading_order(boxes)
-        out = [""] * len(pieces)
-        for rank, i in enumerate(order):
-            out[i] = split.letters[rank]
-        return out
+            return names
     return None
+
+
+def reading_names(pieces: list[Piece], split: PanelSplit) -> list[str] | None:
+    """The caption's names in reading order ("1a", "1b", "2a", … when it numbers rows too), when the number of
+    pieces is the number of names; else None."""
+    seq = [r.letter + n for r in split.rows for n in split.letters] if split.rows else split.letters
+    if len(pieces) != len(seq):
+        return None
+    out = [""] * len(pieces)
+    for rank, i in enumerate(reading_order([p.bbox for p in pieces])):
+        out[i] = seq[rank]
+    return out
+
+
+def name_pieces(pieces: list[Piece], marks: list[Mark], split: PanelSplit) -> list[str] | None:
+    """Names of the pieces from their markers, else in reading order when their number is the caption's."""
+    return names_from_marks(pieces, marks, split) or reading_names(pieces, split)
 
 
 def _plural(k: int, word: str) -> str:
@@ -386,16 +408,24 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
     pieces = content_pieces(fig)
     if not pieces:
         return Plan(note="no picture piece large enough to be a panel")
-    marks = text_marks(page, fig)
+    allowed = _allowed(split)
+    marks = _known(text_marks(page, fig), split)
+    want = k * max(1, len(split.rows))  # pieces expected: letters, times rows when the caption numbers them
     tiled = split_tiles(pieces)
-    if len(pieces) == 1 and len(tiled) != k and all(g.kind != "vector" for g in pieces[0].atoms[0].graphics):
+    if (
+        len(pieces) == 1
+        and len(tiled) != want
+        and all(g.kind != "vector" for g in pieces[0].atoms[0].graphics)
+    ):
         atom = pieces[0].atoms[0]
         cells = pixels.composite_cells(atom, k)
         if cells is None:
             # no clean k-way split: the printed letters may still show which pieces between gutters belong together
             leaves = [Piece(bbox, (atom,), cell) for bbox, cell in pixels.composite_leaves(atom)]
             grouped = (
-                group_by_marks(leaves, marks or pixels.glyph_marks(fig.bbox), split.letters)
+                group_by_marks(
+                    leaves, marks or _known(pixels.glyph_marks(fig.bbox, allowed), split), split.letters
+                )
                 if leaves
                 else None
             )
@@ -407,18 +437,22 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
         else:
             pieces = [Piece(bbox, (atom,), cell) for bbox, cell in cells]
             if not marks and _is_2d(pieces):
-                marks = _in_corners(pixels.glyph_marks(fig.bbox), pieces)
+                marks = _in_corners(_known(pixels.glyph_marks(fig.bbox, allowed), split), pieces)
             names = name_pieces(pieces, marks, split)
     else:
         options = [pieces] + ([tiled] if len(tiled) != len(pieces) else [])
-        options.sort(key=lambda ps: len(ps) != k)  # the reading that has the caption's count first
-        if not marks and (all(len(ps) != k for ps in options) or _is_2d(options[0])):
+        options.sort(key=lambda ps: len(ps) != want)  # the reading that has the caption's count first
+        if not marks and (all(len(ps) != want for ps in options) or _is_2d(options[0])):
             words = [ln.bbox for ln in page.lines if parse_mark(ln.text) is None]  # text is not a marker
-            marks = pixels.ocr_marks(fig.bbox, [p.bbox for p in pieces] + [fig.caption.bbox] + words)
+            holes = [p.bbox for p in pieces] + [fig.caption.bbox] + words
+            marks = _known(pixels.ocr_marks(fig.bbox, holes, allowed), split)
         names = None
-        for ps in options:
-            if (names := name_pieces(ps, marks, split)) is not None:
-                pieces = ps
+        for name_fn in (lambda ps: names_from_marks(ps, marks, split), lambda ps: reading_names(ps, split)):
+            for ps in options:
+                if (names := name_fn(ps)) is not None:
+                    pieces = ps
+                    break
+            if names is not None:
                 break
         if names is None and (grouped := group_by_marks(options[0], marks, split.letters)) is not None:
             names, pieces = [n for n, _ in grouped], [p for _, p in grouped]
@@ -429,6 +463,20 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
         return Plan(note=why)
     order = reading_order([p.bbox for p in pieces])
     return Plan(tuple(PanelOut(names[i], pieces[i]) for i in order))
+
+
+def _allowed(split: PanelSplit) -> str:
+    """The characters a marker of this caption can contain (the OCR whitelist): its letters in both cases, its
+    row numbers, brackets and the period."""
+    chars = {c for n in split.letters for c in n} | {c for r in split.rows for c in r.letter}
+    return "".join(sorted(chars | {c.upper() for c in chars if c.isalpha()} | set("().")))
+
+
+def _known(marks: list[Mark], split: PanelSplit) -> list[Mark]:
+    """Markers that name one of the caption's panels or rows (an axis label "x" in a chart does not)."""
+    letters = set(split.letters) | {n[0] for n in split.letters}
+    rows = {r.letter for r in split.rows}
+    return [m for m in marks if (m.name in rows if m.number else (m.name in letters or m.name[0] in letters))]
 
 
 def _is_2d(pieces: list[Piece]) -> bool:

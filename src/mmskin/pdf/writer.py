@@ -210,26 +210,26 @@ class _Pixels:
         sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
         return [((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in cells]
 
-    def ocr_marks(self, region: Box, holes: list[Box]):
+    def ocr_marks(self, region: Box, holes: list[Box], allowed: str):
         """Markers printed around the figure's pictures (``holes``: pictures and text, painted out first)."""
         from .pixelmarks import region_marks
 
         pad = 16.0
         r = (region[0] - pad, region[1] - pad, region[2] + pad, region[3] + pad)
         img, scale = self._region(r, 300)
-        return region_marks(img, scale, (r[0], r[1]), holes)
+        return region_marks(img, scale, (r[0], r[1]), holes, allowed)
 
     def _region(self, region: Box, dpi: int):
         if self.scan is not None:
             return crop_scan(self.scan, region), self.scan[1]
         return render_region(self.pg, region, dpi), dpi / 72
 
-    def glyph_marks(self, region: Box):
+    def glyph_marks(self, region: Box, allowed: str):
         """Letters printed on the figure's pictures (read from the page as shown, overlays included)."""
         from .pixelmarks import glyph_marks
 
         img, scale = self._region(region, 150)
-        return glyph_marks(img, scale, (region[0], region[1]))
+        return glyph_marks(img, scale, (region[0], region[1]), allowed)
 
     def composite_leaves(self, atom):
         """[(page bbox, pixel cell)] of every piece between the gutters of a single raster."""
