@@ -131,8 +131,8 @@ def test_read_mmskin_and_plain_csv(tmp_path):
         {"image": "b.jpg", "label": "melanoma metastasis", "split": "val"},
     ]
     assert len(errors) == 4
-    assert any("c.jpg" not in e and "not a list literal" in e for e in errors)
-    assert all(str(mm) in e for e in errors)
+    assert any("c.jpg" not in str(e) and "not a list literal" in e.reason for e in errors)
+    assert all(e.where.startswith(f"{mm}:") for e in errors)
     plain = tmp_path / "plain.csv"
     plain.write_text("image,label\nx.png,nevus\n", encoding="utf-8")
     assert read_classification_csv(plain) == ([{"image": "x.png", "label": "nevus"}], [])

@@ -95,8 +95,10 @@ def test_csv_end_to_end_output_contract(tmp_path, capsys):
     assert "tok:whitespace" in res["signature"]["bleu4"]
     prov = res["provenance"]
     assert prov["inputs"]["predictions"]["sha256"] == sha256_file(preds)
-    assert prov["compat"] == "mmskin" and prov["seed"] == 3 and prov["mmskin_version"]
-    assert "nltk" in prov["versions"] and "bertscore_f1" in prov["deselected_metrics"]
+    assert prov["stage"] == "eval vqa" and prov["config"]["compat"] == "mmskin" and prov["seed"] == 3
+    assert prov["mmskin"] and prov["config"]["bootstrap"] == 200 and prov["bootstrap"]["n_boot"] == 200
+    assert "nltk" in prov["packages"] and "bertscore_f1" in prov["deselected_metrics"]
+    assert prov["metrics"] == ["bleu", "meteor", "rouge", "recall"] and prov["malformed_rows"] == 0
     assert res["counts"]["empty_predictions"] == 2  # "" and "..."
     stdout = capsys.readouterr().out
     assert "| bleu4 |" in stdout and "clinical (n=3)" in stdout and "eval vqa (mmskin): n=8" in stdout

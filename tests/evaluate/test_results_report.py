@@ -116,3 +116,20 @@ def test_report_with_only_bad_files_still_writes_index(tmp_path, capsys):
     assert main(["report", str(bad), "--out", str(tmp_path / "r")]) == 1
     assert "not UTF-8" in capsys.readouterr().err
     assert "x.json" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_provenance_of_new_and_old_results_files_is_shown_alike(tmp_path):
+    from mmskin.evaluate.report import ResultsReportConfig, run
+
+    old = vqa_results(tmp_path / "old.json", "old-model", 1.0)  # mmskin_version / compat of older files
+    new = vqa_results(tmp_path / "new.json", "new-model", 0.9)
+    data = json.loads(new.read_text())
+    data["provenance"] = {"stage": "eval vqa", "mmskin": "0.2.0", "config": {"compat": "standard"}, "seed": 4}
+    new.write_text(json.dumps(data))
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    result = run(ResultsReportConfig([old, new, bad], tmp_path / "r"))
+    assert result.exit_code == 1 and result.counts == {"files": 3, "rendered": 2}
+    assert [str(p) for p in result.problems] == [f"{bad}: not a JSON object"]
+    html = result.extra["index"].read_text()
+    assert "compat=mmskin, seed=0, mmskin=0.1.0" in html and "compat=standard, seed=4, mmskin=0.2.0" in html

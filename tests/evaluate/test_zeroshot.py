@@ -90,7 +90,11 @@ def test_dummy_exact_metrics_and_contract(ham_rows, tmp_path, capsys):
     assert prov["prompt"].startswith(
         "This is a skin lesion image. From the following categories: Actinic Keratoses"
     )
-    assert prov["data_sha256"] and prov["versions"]["mmskin"] and prov["model"]["name"].startswith("dummy")
+    assert prov["data_sha256"] and prov["mmskin"] and prov["model"]["name"].startswith("dummy")
+    assert (
+        prov["stage"] == "eval zeroshot"
+        and prov["config"]["model"]["spec"] == "dummy:It looks like a melanoma."
+    )
     stdout = capsys.readouterr().out
     assert "| accuracy |" in stdout and "zeroshot ham10000: n=12" in stdout
 

@@ -312,7 +312,7 @@ class HFAdapter:
 
     def info(self) -> dict[str, Any]:
         """Provenance without loading the model: the requested settings, the architecture from config.json."""
-        from importlib import metadata
+        from ..provenance import package_versions
 
         cfg = Path(self.path) / "config.json"
         arch = None
@@ -331,8 +331,7 @@ class HFAdapter:
             "generate_kwargs": generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task),
             "kv_cache": self.cache,
             "seed": self.seed,
-            "torch": metadata.version("torch"),
-            "transformers": metadata.version("transformers"),
+            **package_versions(["torch", "transformers"]),
         }
 
     def fingerprint(self) -> str:

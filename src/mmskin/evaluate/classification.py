@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..stage import Problem
+
 UNPARSED = "(unparsed)"
 LABEL_METRICS = ("accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1")
 
@@ -218,8 +220,8 @@ _SPLITS = {
 }
 
 
-def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[str]]:
-    """Rows ``{image, label[, split]}`` of a classification CSV, and one-line errors for the rows skipped.
+def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[Problem]]:
+    """Rows ``{image, label[, split]}`` of a classification CSV, and a problem ``FILE:LINE`` per row skipped.
 
     Two formats: MM-Skin's test CSVs (``image,atributes,categories[,set]`` where ``categories`` is a Python list
     literal such as ``['Nevus']``, read with ``ast.literal_eval``, never ``eval``) and a plain ``image,label[,split]``.
@@ -229,7 +231,7 @@ def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[str]
 
     path = Path(path)
     rows: list[dict[str, str]] = []
-    errors: list[str] = []
+    errors: list[Problem] = []
     try:
         f = open(path, encoding="utf-8-sig", newline="")
     except OSError as e:
@@ -247,7 +249,7 @@ def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[str]
             for n, rec in enumerate(reader, 2):
                 image = (rec.get("image") or "").strip()
                 if not image:
-                    errors.append(f"{path}:{n}: empty image path")
+                    errors.append(Problem(f"{path}:{n}", "empty image path"))
                     continue
                 if "label" in cols:
                     label = (rec.get("label") or "").strip()
@@ -256,28 +258,37 @@ def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[str]
                     try:
                         val = ast.literal_eval(raw)
                     except (ValueError, SyntaxError, MemoryError, RecursionError):
-                        errors.append(f"{path}:{n}: categories {raw[:40]!r} is not a list literal")
+                        errors.append(
+                            Problem(f"{path}:{n}", f"categories {raw[:40]!r} is not a list literal")
+                        )
                         continue
                     if isinstance(val, str):
                         val = [val]
                     if not (isinstance(val, (list, tuple)) and len(val) == 1 and isinstance(val[0], str)):
-                        errors.append(f"{path}:{n}: categories {raw[:40]!r} is not one class name")
+                        errors.append(
+                            Problem(f"{path}:{n}", f"categories {raw[:40]!r} is not one class name")
+                        )
                         continue
                     label = val[0].strip()
                 if not label:
-                    errors.append(f"{path}:{n}: empty label")
+                    errors.append(Problem(f"{path}:{n}", "empty label"))
                     continue
                 row = {"image": image, "label": label}
                 if split_col:
                     s = (rec.get(split_col) or "").strip().lower()
                     if s not in _SPLITS:
-                        errors.append(f"{path}:{n}: {split_col} {s!r} is not train/val/test")
+                        errors.append(Problem(f"{path}:{n}", f"{split_col} {s!r} is not train/val/test"))
                         continue
                     row["split"] = _SPLITS[s]
                 rows.append(row)
         except csv.Error as e:
-            errors.append(f"{path}:{reader.line_num}: malformed CSV ({e}); rows after it skipped")
+            errors.append(Problem(f"{path}:{reader.line_num}", f"malformed CSV ({e}); rows after it skipped"))
     return rows, errors
+
+
+def not_a_class(path: Path, image: str, label: Any, taxonomy: Any) -> Problem:
+    """The problem of a row whose label is not a class of the benchmark."""
+    return Problem(str(path), f"image {image}: label {label!r} is not a class of {taxonomy.name}")
 
 
 def canonical_label(taxonomy: Any, label: str) -> str | None:

@@ -5,7 +5,7 @@ file and the ordered image list, so a retrained model, an edited CSV or another 
 written with ``np.savez`` (atomically) and read with ``allow_pickle=False``; features files from elsewhere (any
 encoder) are read the same way and never unpickled.
 
-    feats, ok, errors = extract_features(adapter, Path("data"), images, data_sha, cache_dir=Path("~/.cache"))
+    feats, ok, problems, cache = extract_features(adapter, Path("data"), images, data_sha, cache_dir=Path("cache"))
     X, labels, split = load_features_file(Path("clip_feats.npz"))
 """
 
@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..models.loading import cache_dir as mmskin_cache_dir
 from ..records import atomic_write_bytes
+from ..stage import SILENT, Problem, Reporter
 from .predict import load_images
 
 FEATURES_VERSION = 1  # bump when pooling or extraction changes, so old caches are not reused
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("MMSKIN_CACHE") or Path.home() / ".cache" / "mmskin") / "features"
+    return mmskin_cache_dir() / "features"
 
 
 def cache_key(model_fingerprint: str, data_sha256: str, images: list[str]) -> str:
@@ -50,9 +50,9 @@ def extract_features(
     *,
     cache_dir: Path | None = None,
     batch_size: int = 16,
-    quiet: bool = False,
-) -> tuple[np.ndarray, np.ndarray, list[str], Path]:
-    """(features N x D float32, ok mask N, error lines, cache file). Images that fail have ok=False and NaN rows;
+    reporter: Reporter = SILENT,
+) -> tuple[np.ndarray, np.ndarray, list[Problem], Path]:
+    """(features N x D float32, ok mask N, problems, cache file). Images that fail have ok=False and NaN rows;
     they are not cached as features, so a fixed image is picked up by a rerun (the key covers the list)."""
     if not callable(getattr(adapter, "image_features", None)):
         raise ValueError(
@@ -66,34 +66,21 @@ def extract_features(
                 if list(z["images"]) == images:
                     return z["features"].astype(np.float32), z["ok"].astype(bool), [], path
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            print(f"{path}: unreadable feature cache ({e}); extracting again", file=sys.stderr)
+            reporter.warning(f"{path}: unreadable feature cache ({e}); extracting again")
 
     feats: list[np.ndarray | None] = [None] * len(images)
-    errors: list[str] = []
-    progress = task = None
-    if not quiet:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(
-            TextColumn(f"features {adapter.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
-        )
-        progress.start()
-        task = progress.add_task("features", total=len(images))
-    try:
+    problems: list[Problem] = []
+    with reporter.progress(len(images), f"features {adapter.name}") as advance:
         for i in range(0, len(images), max(1, batch_size)):
             chunk = images[i : i + batch_size]
             loaded = load_images(image_root, [{"image": im} for im in chunk])
-            good = [(i + j, im) for j, im in enumerate(loaded) if not isinstance(im, str)]
-            errors.extend(im for im in loaded if isinstance(im, str))
+            good = [(i + j, im) for j, im in enumerate(loaded) if not isinstance(im, Problem)]
+            problems.extend(im for im in loaded if isinstance(im, Problem))
             if good:
                 out = adapter.image_features([im for _, im in good])
                 for (k, _), row in zip(good, out, strict=True):
                     feats[k] = np.asarray(row, dtype=np.float32)
-            if progress is not None:
-                progress.advance(task, len(chunk))
-    finally:
-        if progress is not None:
-            progress.stop()
+            advance(len(chunk))
     dims = {f.shape for f in feats if f is not None}
     if len(dims) > 1:
         raise RuntimeError(f"{adapter.name}: features of different shapes {sorted(dims)}")
@@ -103,12 +90,12 @@ def extract_features(
     for k, f in enumerate(feats):
         if f is not None:
             X[k] = f
-    if not errors:
+    if not problems:
         buf = io.BytesIO()
         np.savez(buf, features=X, ok=ok, images=np.array(images, dtype=str), model=np.array(adapter.name))
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buf.getvalue())
-    return X, ok, errors, path
+    return X, ok, problems, path
 
 
 def load_features_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -3,21 +3,18 @@
 Each batch's rows are appended and flushed (and fsynced) as soon as the model answers, so a killed run loses at most
 the batch in flight. A rerun reads the file, skips the ids already there and appends only the rest; a torn last
 line left by a kill is cut off first. A sidecar ``PREDICTIONS.meta.json`` records how the answers were made
-(model, decoding, seed, versions); resuming with a different model or decoding is refused rather than mixed.
-Samples whose image cannot be read are reported on stderr, listed in ``PREDICTIONS.errors.jsonl`` and retried on
+(model, decoding, the provenance block); resuming with a different model or decoding is refused rather than mixed.
+Samples whose image cannot be read are reported as problems, listed in ``PREDICTIONS.errors.jsonl`` and retried on
 the next run.
 
-    parser = argparse.ArgumentParser(); add_model_arguments(parser)
-    args = parser.parse_args(["--model", "hf:models/skinvl", "--batch-size", "16"])
-    rows = predict_vqa(args, samples, Path("data/derm"), Path("preds.jsonl"))
+    model = ModelConfig(spec="hf:models/skinvl", batch_size=16)      # the --model ... options of mmskin eval
+    rows = predict_vqa(model, samples, Path("data/derm"), Path("preds.jsonl"))
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..provenance import package_versions
-from ..records import RecordError, atomic_write_bytes, resolve_in_root, write_jsonl
+from ..config import option
+from ..provenance import provenance, write_info
+from ..records import RecordError, resolve_in_root, write_jsonl
+from ..stage import SILENT, Problem, Problems, Reporter
 from .adapters import Adapter, adapter_info, get_adapter
 
 if TYPE_CHECKING:
@@ -35,72 +33,71 @@ if TYPE_CHECKING:
 
 # adapter info keys that may change between a run and its resumption without changing the answers
 _VOLATILE = {"device", "concurrency", "base_url", "torch", "transformers", "kv_cache"}
+# the distributions whose versions shape a model's answers (the provenance block of predictions and results)
+MODEL_PACKAGES = ("numpy", "pillow", "torch", "transformers")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that choose and drive a model (shared by ``eval vqa``, ``zeroshot`` and ``probe``)."""
-    g = parser.add_argument_group("model")
-    g.add_argument(
-        "--model",
-        metavar="SPEC",
-        default=None,
-        help="hf:PATH_OR_ID (Hugging Face image-text-to-text), openai:MODEL (OpenAI-compatible server), "
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model that answers and how it runs (the model options shared by ``eval vqa``, ``zeroshot`` and
+    ``probe``)."""
+
+    spec: str | None = option(
+        None,
+        "hf:PATH_OR_ID (Hugging Face image-text-to-text), openai:MODEL (OpenAI-compatible server), "
         "dummy[:echo|:TEXT] (fake model for pipeline checks)",
+        flag="--model",
+        metavar="SPEC",
     )
-    g.add_argument("--batch-size", type=int, default=8, help="samples per model call (default: 8)")
-    g.add_argument(
-        "--max-new-tokens",
-        type=int,
-        default=None,
-        help="answer length cap in tokens (default: 128; 256 with --paper-decoding, as MM-Skin)",
+    batch_size: int = option(8, "samples per model call")
+    max_new_tokens: int | None = option(
+        None, "answer length cap in tokens (default: 128; 256 with --paper-decoding, as MM-Skin)"
     )
-    g.add_argument(
-        "--paper-decoding",
-        action="store_true",
-        help="MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 for VQA and "
-        "0.5 for zero-shot; seeded)",
+    paper_decoding: bool = option(
+        False,
+        "MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 for VQA and 0.5 for "
+        "zero-shot; seeded)",
     )
-    g.add_argument(
-        "--base-url", default=None, metavar="URL", help="openai: server URL, e.g. http://127.0.0.1:8000/v1"
-    )
-    g.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)")
-    g.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1 … (default: auto)")
-    g.add_argument("--dtype", default="auto", help="hf: auto, bfloat16, float16, float32 (default: auto)")
-    g.add_argument(
-        "--kv-cache",
-        default="dynamic",
+    base_url: str | None = option(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1", metavar="URL")
+    concurrency: int = option(8, "openai: requests in flight")
+    device: str = option("auto", "hf: cpu, cuda, cuda:1 …")
+    dtype: str = option("auto", "hf: auto, bfloat16, float16, float32")
+    kv_cache: str = option(
+        "dynamic",
+        "hf: static KV cache (compiled decoding on CUDA; fastest for long runs)",
         choices=("dynamic", "static"),
-        help="hf: static KV cache (compiled decoding on CUDA; fastest for long runs) (default: dynamic)",
     )
 
 
-def adapter_from_args(args: argparse.Namespace, task: str = "vqa") -> Adapter:
-    if not getattr(args, "model", None):
+def predictions_meta(task: str, config: Any, seed: int, **extra: Any) -> dict[str, Any]:
+    """What a predictions sidecar records beside the model: the task, the seed, ``extra`` (benchmark, prompt) and
+    the provenance block of the run that made the answers."""
+    block = provenance(f"eval {task}", config=config, packages=MODEL_PACKAGES, seed=seed)
+    return {"task": task, "seed": seed, **extra, "provenance": block}
+
+
+def adapter_for(model: ModelConfig, task: str = "vqa", seed: int = 0) -> Adapter:
+    """The registered adapter for ``model.spec`` (``hf:``, ``openai:``, ``dummy``), set up for ``task``."""
+    if not model.spec:
         raise ValueError("no model: give --model SPEC (hf:PATH, openai:MODEL or dummy)")
     return get_adapter(
-        args.model,
-        device=getattr(args, "device", "auto"),
-        dtype=getattr(args, "dtype", "auto"),
-        max_new_tokens=getattr(args, "max_new_tokens", None),
-        paper_decoding=getattr(args, "paper_decoding", False),
+        model.spec,
+        device=model.device,
+        dtype=model.dtype,
+        max_new_tokens=model.max_new_tokens,
+        paper_decoding=model.paper_decoding,
         task=task,
-        seed=getattr(args, "seed", 0),
-        base_url=getattr(args, "base_url", None),
-        concurrency=getattr(args, "concurrency", 8),
-        cache=getattr(args, "kv_cache", "dynamic"),
+        seed=seed,
+        base_url=model.base_url,
+        concurrency=model.concurrency,
+        cache=model.kv_cache,
     )
-
-
-def versions() -> dict[str, str]:
-    """mmskin and the installed versions of the packages that change numbers."""
-    pkgs = ("numpy", "torch", "transformers", "scikit-learn", "pillow")
-    return {"mmskin": __version__, "python": sys.version.split()[0], **package_versions(pkgs)}
 
 
 @dataclass
 class PredictResult:
     rows: list[dict[str, Any]]
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # the rows of PREDICTIONS.errors.jsonl
     new: int = 0
     resumed: int = 0
 
@@ -113,7 +110,9 @@ def errors_path(out_path: Path) -> Path:
     return out_path.with_name(out_path.name + ".errors.jsonl")
 
 
-def read_predictions(path: Path, repair: bool = False) -> dict[str, dict[str, Any]]:
+def read_predictions(
+    path: Path, repair: bool = False, reporter: Reporter = SILENT
+) -> dict[str, dict[str, Any]]:
     """Rows of a predictions file by id. A last line without its newline (a kill mid-write) is ignored, and with
     ``repair`` cut off so that appends start on a clean line; a malformed line elsewhere raises ValueError."""
     if not path.exists():
@@ -121,7 +120,7 @@ def read_predictions(path: Path, repair: bool = False) -> dict[str, dict[str, An
     data = path.read_bytes()
     cut = data.rfind(b"\n") + 1
     if cut < len(data):
-        print(f"{path}: ignoring a torn last line ({len(data) - cut} bytes)", file=sys.stderr)
+        reporter.warning(f"{path}: ignoring a torn last line ({len(data) - cut} bytes)")
         if repair:
             with open(path, "r+b") as f:
                 f.truncate(cut)
@@ -149,14 +148,14 @@ def _load_image(root: Path, rel: str) -> Image.Image:
         return im.convert("RGB")
 
 
-def load_images(root: Path, samples: list[dict[str, Any]]) -> list[Image.Image | str]:
-    """The images of ``samples``, or for each one that fails a one-line reason naming the file."""
-    out: list[Image.Image | str] = []
+def load_images(root: Path, samples: list[dict[str, Any]]) -> list[Image.Image | Problem]:
+    """The images of ``samples``, or for each one that fails a :class:`Problem` naming the file."""
+    out: list[Image.Image | Problem] = []
     for s in samples:
         try:
             out.append(_load_image(root, str(s["image"])))
         except (RecordError, OSError, ValueError) as e:
-            out.append(f"{s['image']}: {type(e).__name__}: {e}".replace("\n", " "))
+            out.append(Problem(str(s["image"]), f"{type(e).__name__}: {e}".replace("\n", " ")))
     return out
 
 
@@ -191,19 +190,21 @@ def run_predictions(
     *,
     batch_size: int = 8,
     prompt_key: str = "question",
-    quiet: bool = False,
-    extra_meta: dict[str, Any] | None = None,
-    on_error: Callable[[str], None] | None = None,
+    meta: dict[str, Any] | None = None,
+    problems: Problems | None = None,
+    reporter: Reporter = SILENT,
 ) -> PredictResult:
     """Answer every sample not yet in ``out_path`` and return all rows (sample fields + ``prediction``) in the
-    order of ``samples``; samples that failed are in ``errors`` and absent from ``rows``."""
+    order of ``samples``; samples that failed are in ``errors`` (and ``problems``) and absent from ``rows``.
+    ``meta`` joins the sidecar file (task, seed, the provenance block)."""
     out_path = Path(out_path)
+    problems = Problems(reporter) if problems is None else problems
     ids = [str(s["id"]) for s in samples]
     dups = [i for i, c in Counter(ids).items() if c > 1]
     if dups:
         raise ValueError(f"sample ids must be unique to resume safely (duplicates: {dups[:3]})")
     info = adapter_info(adapter)
-    done = read_predictions(out_path, repair=True)
+    done = read_predictions(out_path, repair=True, reporter=reporter)
     for s in samples:
         old = done.get(str(s["id"]))
         if old is not None and old.get(prompt_key) != s.get(prompt_key):
@@ -212,65 +213,22 @@ def run_predictions(
                 "use another predictions file for another dataset or prompt"
             )
     _check_meta(out_path, info, bool(done))
-    meta = {"model": info, "versions": versions(), "batch_size": batch_size, **(extra_meta or {})}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(meta_path(out_path), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    write_info(meta_path(out_path), {"model": info, "batch_size": batch_size, **(meta or {})}, indent=2)
 
     pending = [s for s in samples if str(s["id"]) not in done]
     # length bucketing: similar prompt lengths share a batch, so left padding wastes little
     pending.sort(key=lambda s: -len(str(s.get(prompt_key, ""))))
-    report = on_error or (lambda msg: print(f"error: {msg}", file=sys.stderr, flush=True))
     errors: list[dict[str, str]] = []
-    new = 0
 
-    progress = None
-    task = None
-    if not quiet and pending:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        progress = Progress(
-            TextColumn(f"predict {adapter.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+    def fail(sample: dict[str, Any], problem: Problem) -> None:
+        errors.append(
+            {"id": str(sample["id"]), "image": str(sample.get("image", "")), "reason": str(problem)}
         )
-        progress.start()
-        task = progress.add_task("predict", total=len(samples), completed=len(samples) - len(pending))
+        problems.take([problem])
 
-    def fail(sample: dict[str, Any], reason: str) -> None:
-        errors.append({"id": str(sample["id"]), "image": str(sample.get("image", "")), "reason": reason})
-        report(reason)
-
-    batches = list(_batches(pending, max(1, batch_size)))
-    try:
-        with open(out_path, "a", encoding="utf-8") as f, ThreadPoolExecutor(1) as loader:
-            # images of the next batch load while the model answers this one
-            nxt = loader.submit(load_images, image_root, batches[0]) if batches else None
-            for bi, batch in enumerate(batches):
-                loaded = nxt.result() if nxt else []
-                nxt = (
-                    loader.submit(load_images, image_root, batches[bi + 1]) if bi + 1 < len(batches) else None
-                )
-                ok = [(s, im) for s, im in zip(batch, loaded, strict=True) if not isinstance(im, str)]
-                for s, im in zip(batch, loaded, strict=True):
-                    if isinstance(im, str):
-                        fail(s, im)
-                answers = _answer(adapter, ok, prompt_key, fail)
-                lines = []
-                for (s, _), ans in zip(ok, answers, strict=True):
-                    if ans is None:
-                        continue
-                    row = {**s, "prediction": ans, "model": adapter.name}
-                    done[str(s["id"])] = row
-                    lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
-                if lines:
-                    f.write("".join(lines))
-                    f.flush()
-                    os.fsync(f.fileno())
-                    new += len(lines)
-                if progress is not None and task is not None:
-                    progress.advance(task, len(batch))
-    finally:
-        if progress is not None:
-            progress.stop()
-
+    with reporter.progress(len(pending), f"predict {adapter.name}") as advance:
+        new = _answer_all(adapter, pending, image_root, out_path, done, batch_size, prompt_key, fail, advance)
     ep = errors_path(out_path)
     if errors:
         write_jsonl(ep, errors)
@@ -280,11 +238,51 @@ def run_predictions(
     return PredictResult(rows=rows, errors=errors, new=new, resumed=len(samples) - len(pending))
 
 
+def _answer_all(
+    adapter: Adapter,
+    pending: list[dict[str, Any]],
+    image_root: Path,
+    out_path: Path,
+    done: dict[str, dict[str, Any]],
+    batch_size: int,
+    prompt_key: str,
+    fail: Callable[[dict[str, Any], Problem], None],
+    advance: Callable[[int], None],
+) -> int:
+    """Answer ``pending`` batch by batch, appending each batch's rows to ``out_path`` (flushed and fsynced) and to
+    ``done``; returns how many rows were written. Images of the next batch load while the model answers."""
+    new = 0
+    batches = list(_batches(pending, max(1, batch_size)))
+    with open(out_path, "a", encoding="utf-8") as f, ThreadPoolExecutor(1) as loader:
+        nxt = loader.submit(load_images, image_root, batches[0]) if batches else None
+        for bi, batch in enumerate(batches):
+            loaded = nxt.result() if nxt else []
+            nxt = loader.submit(load_images, image_root, batches[bi + 1]) if bi + 1 < len(batches) else None
+            ok = [(s, im) for s, im in zip(batch, loaded, strict=True) if not isinstance(im, Problem)]
+            for s, im in zip(batch, loaded, strict=True):
+                if isinstance(im, Problem):
+                    fail(s, im)
+            lines = []
+            for (s, _), ans in zip(ok, _answer(adapter, ok, prompt_key, fail), strict=True):
+                if ans is None:
+                    continue
+                row = {**s, "prediction": ans, "model": adapter.name}
+                done[str(s["id"])] = row
+                lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+            if lines:
+                f.write("".join(lines))
+                f.flush()
+                os.fsync(f.fileno())
+                new += len(lines)
+            advance(len(batch))
+    return new
+
+
 def _answer(
     adapter: Adapter,
     ok: list[tuple[dict[str, Any], Image.Image]],
     prompt_key: str,
-    fail: Callable[[dict[str, Any], str], None],
+    fail: Callable[[dict[str, Any], Problem], None],
 ) -> list[str | None]:
     """Answers for a batch; when the batch call fails, each sample is tried alone so one bad sample (or one failed
     request) costs only itself."""
@@ -297,31 +295,44 @@ def _answer(
         return list(out)
     except Exception as batch_error:  # noqa: BLE001 - any model failure: isolate it per sample
         if len(ok) == 1:
-            fail(ok[0][0], f"{ok[0][0].get('image')}: {type(batch_error).__name__}: {batch_error}")
+            fail(ok[0][0], _failure(ok[0][0], batch_error))
             return [None]
         res: list[str | None] = []
         for s, im in ok:
             try:
                 res.append(adapter.generate([im], [str(s[prompt_key])])[0])
             except Exception as e:  # noqa: BLE001
-                fail(s, f"{s.get('image')}: {type(e).__name__}: {e}")
+                fail(s, _failure(s, e))
                 res.append(None)
         return res
 
 
+def _failure(sample: dict[str, Any], exc: BaseException) -> Problem:
+    return Problem(str(sample.get("image")), f"{type(exc).__name__}: {exc}")
+
+
 def predict_vqa(
-    args: argparse.Namespace, samples: list[dict[str, Any]], image_root: Path, out_path: Path
+    model: ModelConfig,
+    samples: list[dict[str, Any]],
+    image_root: Path,
+    out_path: Path,
+    *,
+    seed: int = 0,
+    meta: dict[str, Any] | None = None,
+    problems: Problems | None = None,
+    reporter: Reporter = SILENT,
 ) -> list[dict[str, Any]]:
-    """Answer VQA samples (``{id, image, question, answer, [modality]}``) with the model of ``args``; returns every
-    answered row with ``prediction`` (fewer rows than samples means some failed: see PREDICTIONS.errors.jsonl)."""
-    adapter = adapter_from_args(args)
+    """Answer VQA samples (``{id, image, question, answer, [modality]}``) with ``model``; returns every answered
+    row with ``prediction`` (fewer rows than samples means some failed: see PREDICTIONS.errors.jsonl). ``meta``
+    is the sidecar's record of the run (default: :func:`predictions_meta` of ``model``)."""
     res = run_predictions(
-        adapter,
+        adapter_for(model, "vqa", seed),
         samples,
         Path(image_root),
         Path(out_path),
-        batch_size=getattr(args, "batch_size", 8),
-        quiet=getattr(args, "quiet", False),
-        extra_meta={"task": "vqa", "seed": getattr(args, "seed", 0)},
+        batch_size=model.batch_size,
+        meta=meta if meta is not None else predictions_meta("vqa", model, seed),
+        problems=problems,
+        reporter=reporter,
     )
     return res.rows

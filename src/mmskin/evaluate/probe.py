@@ -13,29 +13,67 @@ Protocol (fixed, seeded, recorded in the results):
   top-label ECE with 15 bins; percentile bootstrap 95% intervals over test samples.
 
     results = probe_arrays(X, y, split, ["benign", "malignant"], seed=0)
+
+``mmskin eval probe`` is :func:`run` with a :class:`ProbeConfig`: features from the model (``model.spec``,
+cached by :mod:`.features`) on the images of classification CSVs, or from a features file.
+
+    run(ProbeConfig(benchmark="DDI_2class", features=Path("clip_ddi.npz"), out=Path("probe.json"))).summary
+    # 'probe ddi_2class: n=… auroc=… accuracy=… ece=… errors=0 -> probe.json'
 """
 
 from __future__ import annotations
 
-import sys
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..config import ConfigError, option
+from ..records import sha256_file
+from ..stage import SILENT, Problem, Problems, Reporter, StageError, StageResult
 from .classification import (
     LABEL_METRICS,
     binary_auroc,
     bootstrap_ci,
+    canonical_label,
     confusion,
     expected_calibration_error,
     markdown_table,
     metrics_from_confusion,
+    not_a_class,
+    read_classification_csv,
     score_metrics,
 )
+from .predict import MODEL_PACKAGES, ModelConfig
+from .results import INTERVAL, eval_provenance, write_results
 
 C_GRID = 10.0 ** np.linspace(-5, 1, 10)
 PROBE_METRICS = (*LABEL_METRICS, "auroc", "auprc", "ece")
+ECE_BINS = 15
+FEATURES = "vision tower + projector output (get_image_features), mean-pooled over image tokens"
+MAX_LISTED = 10  # bad labels of a features file listed one by one; the rest are counted
+
+
+@dataclass
+class ProbeConfig:
+    """Settings of ``mmskin eval probe`` (each field is the command-line option of the same name)."""
+
+    benchmark: str = option(
+        "", "taxonomy name (e.g. HAM10000) or taxonomy YAML path", cli=False, required=True
+    )
+    data: Path | None = option(None, "classification CSV: the test set (or all, see below)", metavar="CSV")
+    train: Path | None = option(None, "training CSV (same format)", metavar="CSV")
+    images: Path | None = option(None, "root of the CSVs' image paths", metavar="DIR")
+    features: Path | None = option(None, "probe these features instead", metavar="FILE.npz")
+    folds: int = option(5, "CV folds")
+    cache_dir: Path | None = option(None, "feature cache (default: ~/.cache/mmskin/features)", metavar="DIR")
+    out: Path | None = option(None, "results file to write", metavar="RESULTS.json", required=True)
+    seed: int = option(0, "seed of sampling, CV splits and bootstrap")
+    n_boot: int = option(1000, "bootstrap resamples for the 95 percent confidence interval")
+    limit: int | None = option(None, "use only the first N rows (smoke runs)", metavar="N")
+    model: ModelConfig = option(ModelConfig(), "the model whose image features are probed", cli=False)
 
 
 class ProbeError(ValueError):
@@ -111,7 +149,7 @@ def evaluate(y: np.ndarray, proba: np.ndarray, names: list[str], seed: int = 0, 
         yt, pp = y[idx], proba[idx]
         out: dict[str, float | None] = dict(metrics_from_confusion(confusion(yt, pp.argmax(1), k)))
         out.update(score_metrics(yt, pp, k))
-        out["ece"] = expected_calibration_error(yt, pp, 15)
+        out["ece"] = expected_calibration_error(yt, pp, ECE_BINS)
         return out
 
     metrics = stat(np.arange(len(y)))
@@ -132,6 +170,7 @@ def probe_arrays(
     seed: int = 0,
     folds: int = 5,
     n_boot: int = 1000,
+    reporter: Reporter = SILENT,
 ) -> dict[str, Any]:
     """Fit and score the probe on features ``X`` with integer labels ``y`` (codes into ``names``); ``split``
     (train/val/test per row) chooses the split protocol, None the nested-CV protocol."""
@@ -144,15 +183,12 @@ def probe_arrays(
         model, cv = fit_probe(X[tr], y[tr], names, seed, folds)
         unseen = sorted({names[c] for c in np.unique(y[te])} - {names[c] for c in np.unique(y[tr])})
         if unseen:
-            print(f"warning: test classes never seen in training (always wrong): {unseen}", file=sys.stderr)
+            reporter.warning(f"test classes never seen in training (always wrong): {unseen}")
         res = evaluate(y[te], _proba(model, X[te], k), names, seed, n_boot)
         res.update(protocol="train/test split", n=int(te.sum()), n_train=int(tr.sum()), cv=[cv])
         return res
     if split is not None:
-        print(
-            "note: the split does not hold both train and test rows: using nested cross-validation",
-            file=sys.stderr,
-        )
+        reporter.warning("the split does not hold both train and test rows: using nested cross-validation")
     from sklearn.model_selection import StratifiedKFold
 
     k_outer = _n_splits(y, folds, names, "dataset")
@@ -168,6 +204,163 @@ def probe_arrays(
         protocol=f"nested CV ({k_outer} outer folds, out-of-fold predictions)", n=len(y), n_train=None, cv=cvs
     )
     return res
+
+
+@dataclass
+class _Features:
+    """Features to probe, their labels (class names) and split, where they came from, rows that failed."""
+
+    X: np.ndarray
+    labels: list[str]
+    split: np.ndarray | None
+    prov: dict[str, Any]
+    failed: int
+
+
+def run(config: ProbeConfig, reporter: Reporter | None = None) -> StageResult:
+    """Features (from the model or a file), the probe, ``config.out``. ConfigError or StageError (exit 2) when the
+    benchmark, inputs or data cannot be used (too few samples of a class included); StageError (1) when the
+    model fails as a whole."""
+    from ..taxonomy import TaxonomyError, load_taxonomy
+
+    reporter = reporter or SILENT
+    if config.out is None:
+        raise ConfigError("--out RESULTS.json is required")
+    if (config.features is None) == (config.model.spec is None):
+        raise ConfigError("give exactly one of --model SPEC and --features FILE.npz")
+    problems = Problems(reporter)
+    try:
+        taxonomy = load_taxonomy(config.benchmark)
+        if config.features is not None:
+            feats = _file_features(config.features, taxonomy, problems)
+        else:
+            feats = _model_features(config, taxonomy, problems, reporter)
+        present = set(feats.labels)
+        names = [c for c in taxonomy.class_names() if c in present]
+        code = {c: i for i, c in enumerate(names)}
+        y = np.array([code[lab] for lab in feats.labels], dtype=np.int64)
+        res = probe_arrays(
+            feats.X,
+            y,
+            feats.split,
+            names,
+            seed=config.seed,
+            folds=config.folds,
+            n_boot=config.n_boot,
+            reporter=reporter,
+        )
+    except (TaxonomyError, ValueError, OSError) as e:
+        raise StageError("", str(e), exit_code=2) from None
+    except RuntimeError as e:
+        raise StageError("", str(e)) from None
+    results = {
+        "task": "probe",
+        "benchmark": taxonomy.name,
+        "model": feats.prov["model"].get("name") if "model" in feats.prov else f"features:{config.features}",
+        **res,
+        "errors": feats.failed,
+        "provenance": _provenance(config, taxonomy, feats),
+    }
+    write_results(config.out, results)
+    m = results["metrics"]
+    auroc = "n/a" if m["auroc"] is None else f"{m['auroc']:.4f}"
+    summary = (
+        f"probe {results['benchmark']}: n={results['n']} auroc={auroc} accuracy={m['accuracy']:.4f} "
+        f"ece={m['ece']:.4f} errors={feats.failed} -> {config.out}"
+    )
+    counts = {"scored": results["n"], "errors": feats.failed}
+    return StageResult(
+        "eval probe", counts, problems, summary, {"table": markdown(results), "results": results}
+    )
+
+
+def _provenance(config: ProbeConfig, taxonomy: Any, feats: _Features) -> dict[str, Any]:
+    return eval_provenance(
+        "probe",
+        config,
+        (*MODEL_PACKAGES, "scikit-learn"),
+        **feats.prov,
+        taxonomy={"name": taxonomy.name, "path": getattr(taxonomy, "path", "")},
+        probe="StandardScaler + LogisticRegression(lbfgs, L2, max_iter=2000)",
+        C_grid=[float(c) for c in C_GRID],
+        cv_scoring="macro one-vs-rest AUROC (binary: AUROC)",
+        bootstrap={"n_boot": config.n_boot, "interval": INTERVAL},
+        ece_bins=ECE_BINS,
+        feature_dim=int(feats.X.shape[1]),
+    )
+
+
+def _file_features(path: Path, taxonomy: Any, problems: Problems) -> _Features:
+    """A features file's rows whose label is a class of the benchmark (int labels index its classes)."""
+    from .features import load_features_file
+
+    names = taxonomy.class_names()
+    X, raw, split = load_features_file(path)
+    labels: list[str | None] = []
+    for v in raw:
+        if raw.dtype.kind in "iu":
+            labels.append(names[int(v)] if 0 <= int(v) < len(names) else None)
+        else:
+            labels.append(canonical_label(taxonomy, str(v)))
+    bad = [i for i, lab in enumerate(labels) if lab is None]
+    for i in bad[:MAX_LISTED]:
+        problems.add(path, f"row {i}: label {raw[i]!r} is not a class of {taxonomy.name}")
+    if len(bad) > MAX_LISTED:
+        problems.add(path, f"{len(bad) - MAX_LISTED} more rows with a label that is not a class")
+    keep = np.array([lab is not None for lab in labels], dtype=bool)
+    return _Features(
+        X[keep],
+        [lab for lab in labels if lab is not None],
+        None if split is None else split[keep],
+        {"features_sha256": sha256_file(path)},
+        len(bad),
+    )
+
+
+def _model_features(config: ProbeConfig, taxonomy: Any, problems: Problems, reporter: Reporter) -> _Features:
+    """The model's image features of the CSVs' rows (``--train`` rows split train, ``--data`` rows test)."""
+    from .adapters import adapter_info
+    from .features import extract_features
+    from .predict import adapter_for
+
+    if config.data is None or config.images is None:
+        raise ValueError("give --data CSV and --images DIR (with --model), or --features FILE.npz")
+    rows: list[dict[str, str]] = []
+    errors: list[Problem] = []
+    shas = []
+    for path, forced in ((config.train, "train"), (config.data, "test" if config.train else None)):
+        if path is None:
+            continue
+        r, e = read_classification_csv(path)
+        errors.extend(e)
+        shas.append(sha256_file(path))
+        for row in r[: config.limit] if config.limit is not None else r:
+            lab = canonical_label(taxonomy, row["label"])
+            if lab is None:
+                errors.append(not_a_class(path, row["image"], row["label"], taxonomy))
+                continue
+            rows.append({**row, "label": lab, **({"split": forced} if forced else {})})
+    adapter = adapter_for(config.model, seed=config.seed)
+    X, ok, failed, cache = extract_features(
+        adapter,
+        config.images,
+        [r["image"] for r in rows],
+        "|".join(shas),
+        cache_dir=config.cache_dir,
+        batch_size=config.model.batch_size,
+        reporter=reporter,
+    )
+    problems.take(errors + failed)
+    has_split = all("split" in r for r in rows) and rows
+    split = np.array([r["split"] for r in rows])[ok] if has_split else None
+    prov = {
+        "model": adapter_info(adapter),
+        "data_sha256": shas,
+        "feature_cache": str(cache),
+        "features": FEATURES,
+    }
+    labels = [r["label"] for r, k in zip(rows, ok, strict=True) if k]
+    return _Features(X[ok], labels, split, prov, len(errors) + len(failed))
 
 
 def markdown(results: dict[str, Any]) -> str:

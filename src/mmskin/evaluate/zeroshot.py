@@ -1,4 +1,5 @@
-"""Zero-shot classification: prompt a model with the class list, parse its answer back to a class, score it.
+"""Zero-shot classification (``mmskin eval zeroshot``): prompt a model with the class list, parse its answer back
+to a class, score it.
 
 The benchmark is a taxonomy (``mmskin.taxonomy``: classes, synonyms, MM-Skin's prompt), shared with
 ``convert-public``. Answers are parsed with ``Taxonomy.match_class`` (normalised longest match over names and
@@ -6,18 +7,24 @@ synonyms); an answer that names no class, or two classes equally, is *unparsed*:
 ``unparsed`` and listed in the results, and has its own column in the confusion matrix.
 
     mmskin eval zeroshot HAM10000 --data HAM10000_test.csv --images data/ --model hf:models/skinvl --out zs.json
+
+    from mmskin.evaluate.zeroshot import ZeroShotConfig, run
+    cfg = ZeroShotConfig(benchmark="HAM10000", data=Path("ham.csv"), images=Path("data"), out=Path("zs.json"),
+                         model=ModelConfig(spec="dummy:melanoma"))
+    run(cfg).counts       # {'scored': …, 'unparsed': …, 'errors': …}
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import atomic_write_bytes, sha256_file
-from .adapters import Adapter, adapter_info
+from ..config import ConfigError, option
+from ..records import sha256_file
+from ..stage import SILENT, Problem, Problems, Reporter, StageError, StageResult
+from .adapters import adapter_info
 from .classification import (
     LABEL_METRICS,
     bootstrap_label_ci,
@@ -25,13 +32,37 @@ from .classification import (
     encode,
     label_metrics,
     markdown_table,
+    not_a_class,
     read_classification_csv,
 )
-from .predict import PredictResult, run_predictions, versions
+from .predict import MODEL_PACKAGES, ModelConfig, adapter_for, predictions_meta, run_predictions
+from .results import INTERVAL, eval_provenance, write_results
+
+ANSWER_PARSING = "Taxonomy.match_class: normalised longest name/synonym match; none or tie = unparsed"
 
 
-def _err(msg: str) -> None:
-    print(f"error: {msg}", file=sys.stderr, flush=True)
+@dataclass
+class ZeroShotConfig:
+    """Settings of ``mmskin eval zeroshot`` (each field is the command-line option of the same name)."""
+
+    benchmark: str = option(
+        "", "taxonomy name (e.g. HAM10000) or taxonomy YAML path", cli=False, required=True
+    )
+    data: Path | None = option(None, "classification CSV (see below)", metavar="CSV", required=True)
+    images: Path | None = option(None, "root of the CSV's image paths", metavar="DIR", required=True)
+    prompt: str = option(
+        "mmskin",
+        "mmskin: the taxonomy's MM-Skin prompt; PATH: a text file with a {classes} placeholder",
+        metavar="mmskin|PATH",
+    )
+    predictions_out: Path | None = option(
+        None, "where the answers go (default: OUT.predictions.jsonl)", metavar="JSONL"
+    )
+    out: Path | None = option(None, "results file to write", metavar="RESULTS.json", required=True)
+    seed: int = option(0, "seed of sampling and bootstrap")
+    n_boot: int = option(1000, "bootstrap resamples for the 95 percent confidence interval")
+    limit: int | None = option(None, "use only the first N rows (smoke runs)", metavar="N")
+    model: ModelConfig = option(ModelConfig(), "the model that answers (its options)", cli=False)
 
 
 def load_prompt(taxonomy: Any, prompt: str) -> tuple[str, str]:
@@ -52,18 +83,16 @@ def load_prompt(taxonomy: Any, prompt: str) -> tuple[str, str]:
 
 def build_samples(
     taxonomy: Any, data: Path, question: str, limit: int | None = None
-) -> tuple[list[dict[str, Any]], list[str]]:
+) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Samples ``{id, image, question, label}`` of a classification CSV; rows whose label is not a class of the
-    taxonomy are errors. The id is the image path (``#2``, ``#3`` … for repeats), so a rerun resumes by id."""
+    taxonomy are problems. The id is the image path (``#2``, ``#3`` … for repeats), so a rerun resumes by id."""
     rows, errors = read_classification_csv(data)
     samples: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for row in rows:
         label = canonical_label(taxonomy, row["label"])
         if label is None:
-            errors.append(
-                f"{data}: image {row['image']}: label {row['label']!r} is not a class of {taxonomy.name}"
-            )
+            errors.append(not_a_class(data, row["image"], row["label"], taxonomy))
             continue
         k = seen[row["image"]] = seen.get(row["image"], 0) + 1
         sid = row["image"] if k == 1 else f"{row['image']}#{k}"
@@ -96,69 +125,82 @@ def score(taxonomy: Any, rows: list[dict[str, Any]], seed: int = 0, n_boot: int 
     }
 
 
-def run_zeroshot(
-    adapter: Adapter,
-    taxonomy: Any,
-    data: Path,
-    images: Path,
-    out: Path,
-    *,
-    predictions_out: Path | None = None,
-    prompt: str = "mmskin",
-    batch_size: int = 8,
-    seed: int = 0,
-    n_boot: int = 1000,
-    limit: int | None = None,
-    quiet: bool = False,
-) -> tuple[dict[str, Any], int]:
-    """Predict, parse, score and write ``out``; returns (results, number of failed rows)."""
-    question, prompt_source = load_prompt(taxonomy, prompt)
-    samples, errors = build_samples(taxonomy, Path(data), question, limit)
-    for e in errors:
-        _err(e)
-    preds = Path(predictions_out) if predictions_out else Path(out).with_suffix(".predictions.jsonl")
-    pres: PredictResult = run_predictions(
-        adapter,
-        samples,
-        Path(images),
-        preds,
-        batch_size=batch_size,
-        quiet=quiet,
-        extra_meta={"task": "zeroshot", "benchmark": taxonomy.name, "prompt": question, "seed": seed},
-    )
-    scored = score(taxonomy, pres.rows, seed=seed, n_boot=n_boot)
+def run(config: ZeroShotConfig, reporter: Reporter | None = None) -> StageResult:
+    """Predict, parse, score and write ``config.out``. ConfigError or StageError (exit 2) when the benchmark,
+    data, images, prompt or model cannot be used; StageError (exit 1) when the model fails as a whole."""
+    from ..taxonomy import TaxonomyError, load_taxonomy
+
+    reporter = reporter or SILENT
+    if config.out is None or config.data is None or config.images is None:
+        raise ConfigError("--data CSV, --images DIR and --out RESULTS.json are required")
+    problems = Problems(reporter)
+    try:
+        taxonomy = load_taxonomy(config.benchmark)
+        if not config.images.is_dir():
+            raise ValueError(f"{config.images}: no such image folder")
+        adapter = adapter_for(config.model, task="zeroshot", seed=config.seed)
+        question, prompt_source = load_prompt(taxonomy, config.prompt)
+        samples, errors = build_samples(taxonomy, config.data, question, config.limit)
+        problems.take(errors)
+        preds = config.predictions_out or config.out.with_suffix(".predictions.jsonl")
+        meta = predictions_meta("zeroshot", config, config.seed, benchmark=taxonomy.name, prompt=question)
+        pres = run_predictions(
+            adapter,
+            samples,
+            config.images,
+            preds,
+            batch_size=config.model.batch_size,
+            meta=meta,
+            problems=problems,
+            reporter=reporter,
+        )
+    except (TaxonomyError, ValueError, OSError) as e:
+        raise StageError("", str(e), exit_code=2) from None
+    except RuntimeError as e:  # ModelError and model failures: one line
+        raise StageError("", str(e)) from None
     results = {
         "task": "zeroshot",
         "benchmark": taxonomy.name,
         "model": adapter.name,
-        **scored,
+        **score(taxonomy, pres.rows, seed=config.seed, n_boot=config.n_boot),
         "errors": len(errors) + len(pres.errors),
-        "provenance": {
-            "mmskin_version": versions()["mmskin"],
-            "versions": versions(),
-            "model": adapter_info(adapter),
-            "taxonomy": {
-                "name": taxonomy.name,
-                "path": getattr(taxonomy, "path", ""),
-                "source": getattr(taxonomy, "source", ""),
-            },
-            "prompt": question,
-            "prompt_source": prompt_source,
-            "prompt_sha256": hashlib.sha256(question.encode()).hexdigest(),
-            "data": str(data),
-            "data_sha256": sha256_file(data),
-            "images": str(images),
-            "predictions": str(preds),
-            "answer_parsing": "Taxonomy.match_class: normalised longest name/synonym match; none or tie = unparsed",
-            "seed": seed,
-            "bootstrap": {"n_boot": n_boot, "interval": "percentile 95%"},
-            "batch_size": batch_size,
-            "limit": limit,
-        },
+        "provenance": _provenance(config, taxonomy, adapter, question, prompt_source, preds),
     }
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, (json.dumps(results, indent=2, ensure_ascii=False) + "\n").encode())
-    return results, len(errors) + len(pres.errors)
+    write_results(config.out, results)
+    if results["n"] == 0:
+        problems.add(config.data, "nothing was scored (no usable rows)")
+    m = results["metrics"]
+    summary = (
+        f"zeroshot {results['benchmark']}: n={results['n']} accuracy={m['accuracy']:.4f} "
+        f"macro_f1={m['macro_f1']:.4f} unparsed={results['unparsed']} errors={results['errors']} -> {config.out}"
+    )
+    counts = {"scored": results["n"], "unparsed": results["unparsed"], "errors": results["errors"]}
+    return StageResult(
+        "eval zeroshot", counts, problems, summary, {"table": markdown(results), "results": results}
+    )
+
+
+def _provenance(
+    config: ZeroShotConfig, taxonomy: Any, adapter: Any, question: str, prompt_source: str, preds: Path
+) -> dict[str, Any]:
+    return eval_provenance(
+        "zeroshot",
+        config,
+        MODEL_PACKAGES,
+        model=adapter_info(adapter),
+        taxonomy={
+            "name": taxonomy.name,
+            "path": getattr(taxonomy, "path", ""),
+            "source": getattr(taxonomy, "source", ""),
+        },
+        prompt=question,
+        prompt_source=prompt_source,
+        prompt_sha256=hashlib.sha256(question.encode()).hexdigest(),
+        data_sha256=sha256_file(config.data),
+        predictions=str(preds),
+        answer_parsing=ANSWER_PARSING,
+        bootstrap={"n_boot": config.n_boot, "interval": INTERVAL},
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..resources import load_yaml
+from ..stage import reason_of
 
 DTYPES = {
     "auto": "auto",
@@ -35,16 +34,9 @@ class ModelError(RuntimeError):
     """A model or processor that cannot be used; the message is one line for the user."""
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-@cache
 def architectures() -> dict[str, dict[str, Any]]:
     """The per-architecture module map (``data/models/architectures.yaml``)."""
-    text = (files("mmskin") / "data" / "models" / "architectures.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_yaml("models", "architectures.yaml")
 
 
 def architecture(model_type: str) -> dict[str, Any]:
@@ -100,7 +92,7 @@ def load_config(name_or_path: str):
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"{name_or_path}: cannot read a model config ({_first_line(e)})") from None
+        raise ModelError(f"{name_or_path}: cannot read a model config ({reason_of(e)})") from None
     if config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise ModelError(
             f"{name_or_path}: model type {config.model_type!r} is not an image-text-to-text model "
@@ -155,7 +147,7 @@ def load_processor(name_or_path: str, model_type: str | None = None):
     try:
         processor = loader(name_or_path)
     except (OSError, ValueError, KeyError, AttributeError, ImportError) as e:
-        raise ModelError(f"{name_or_path}: cannot load its processor ({_first_line(e)})") from None
+        raise ModelError(f"{name_or_path}: cannot load its processor ({reason_of(e)})") from None
     if getattr(processor, "tokenizer", None) is None or getattr(processor, "image_processor", None) is None:
         raise ModelError(f"{name_or_path}: its processor has no tokenizer or no image processor")
     return processor
@@ -171,12 +163,12 @@ def load_vlm(name_or_path: str, dtype: str = "auto", device: str = "cpu") -> tup
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(dtype))
     except (OSError, ValueError, KeyError) as e:
-        raise ModelError(f"{name_or_path}: cannot load the model ({_first_line(e)})") from None
+        raise ModelError(f"{name_or_path}: cannot load the model ({reason_of(e)})") from None
     processor = load_processor(path, config.model_type)
     try:
         model.to(torch.device(device))
     except (RuntimeError, AssertionError) as e:
-        raise ModelError(f"{name_or_path}: cannot move the model to {device} ({_first_line(e)})") from None
+        raise ModelError(f"{name_or_path}: cannot move the model to {device} ({reason_of(e)})") from None
     return model, processor
 
 
@@ -203,12 +195,3 @@ def render_chat(processor, messages: list[dict[str, Any]], add_generation_prompt
 def build_prompt(processor, question: str, answer: str | None = None) -> str:
     """The chat-template text for one image + ``question``; with ``answer`` the whole training text."""
     return render_chat(processor, build_messages(question, answer), add_generation_prompt=answer is None)
-
-
-def model_info(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Small provenance dict of a saved model folder (model_type, architectures) for result files."""
-    p = Path(path) / "config.json"
-    if not p.is_file():
-        return {"path": str(path)}
-    cfg = json.loads(p.read_text(encoding="utf-8"))
-    return {"path": str(path), "model_type": cfg.get("model_type"), "architectures": cfg.get("architectures")}

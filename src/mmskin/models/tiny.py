@@ -15,20 +15,21 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from importlib.resources import files
 from pathlib import Path
+
+from ..resources import read_text
 
 TINY_KINDS = ("llava", "qwen2_5_vl")
 BUILDER_VERSION = 1  # bump when the architecture or tokenizer changes so cached folders are rebuilt
 MARKER = "mmskin_tiny.json"
 
 
-def _data_text(name: str) -> str:
-    return (files("mmskin") / "data" / "models" / name).read_text(encoding="utf-8")
-
-
 def _corpus() -> list[str]:
-    return [ln for ln in _data_text("tiny_corpus.txt").splitlines() if ln.strip() and not ln.startswith("#")]
+    return [
+        ln
+        for ln in read_text("models", "tiny_corpus.txt").splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
 
 
 def _tokenizer(
@@ -82,7 +83,7 @@ def _build_llava(out: Path) -> None:
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
         image_token="<image>",
-        chat_template=_data_text("llava_chat_template.jinja"),
+        chat_template=read_text("models", "llava_chat_template.jinja"),
     )  # (32 / 8)^2 = 16 image tokens per image
     cfg = LlavaConfig(
         vision_config=CLIPVisionConfig(
@@ -140,7 +141,9 @@ def _build_qwen2_5_vl(out: Path) -> None:
         temporal_patch_size=2,
     )  # 56 x 56 px -> 4 x 4 patches -> 2 x 2 = 4 image tokens after the merger
     proc = image_only_processor_class("qwen2_5_vl")(
-        image_processor=improc, tokenizer=tok, chat_template=_data_text("qwen2_vl_chat_template.jinja")
+        image_processor=improc,
+        tokenizer=tok,
+        chat_template=read_text("models", "qwen2_vl_chat_template.jinja"),
     )
     ids = tok.convert_tokens_to_ids
     cfg = Qwen2_5_VLConfig(

@@ -1,6 +1,7 @@
 """Open-VQA metrics: BLEU-1..4, METEOR, ROUGE-1/2/L, BERTScore P/R/F1, token recall, with bootstrap intervals.
 
-Two recipes (``compat``):
+Two recipes (``compat``), each metric a small object of :mod:`.base`'s registry that computes its own per-pair
+statistics and its own signature:
 
 * ``mmskin`` reproduces MM-Skin's VQA_test.py: nltk corpus BLEU and METEOR on whitespace tokens, the ``rouge``
   package 1.0.1, recall over whitespace word sets, BERTScore (bert-base-uncased layer 9 by default). Every
@@ -25,30 +26,37 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KEYS = (
-    "bleu1",
-    "bleu2",
-    "bleu3",
-    "bleu4",
-    "meteor",
-    "rouge1",
-    "rouge2",
-    "rougeL",
-    "bertscore_p",
-    "bertscore_r",
-    "bertscore_f1",
-    "recall",
+from .base import (
+    COMPATS,
+    GROUPS,
+    KEYS,
+    METRIC_NAMES,
+    CorpusMetric,
+    Metric,
+    Pairs,
+    Scored,
+    get_metric,
+    metric_class,
 )
-GROUPS: dict[str, tuple[str, ...]] = {
-    "bleu": ("bleu1", "bleu2", "bleu3", "bleu4"),
-    "meteor": ("meteor",),
-    "rouge": ("rouge1", "rouge2", "rougeL"),
-    "bertscore": ("bertscore_p", "bertscore_r", "bertscore_f1"),
-    "recall": ("recall",),
-}
-METRIC_NAMES = tuple(GROUPS)
-COMPATS = ("mmskin", "standard")
+
+__all__ = [
+    "COMPATS",
+    "GROUPS",
+    "KEYS",
+    "METRIC_NAMES",
+    "PairScores",
+    "get_metric",
+    "is_empty",
+    "metric_packages",
+    "parse_metrics",
+    "progress_total",
+    "score_pairs",
+    "signatures",
+]
+
 _WORDCHAR = re.compile(r"[^\W_]")  # a letter or digit, any script
+# the order of the signature block in results files and printed tables (kept from the first results files)
+SIGNATURE_ORDER = ("bleu", "rouge", "meteor", "recall", "bertscore")
 
 
 def is_empty(text: str) -> bool:
@@ -69,28 +77,42 @@ def parse_metrics(spec: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(m for m in METRIC_NAMES if m in names)
 
 
+def metric_packages(compat: str, metrics: Sequence[str]) -> list[str]:
+    """The distributions whose versions shape the selected metrics' numbers (for the provenance block)."""
+    pkgs = {"numpy"}
+    for m in metrics:
+        pkgs.update(metric_class(m, compat).packages)
+    return sorted(pkgs)
+
+
 @dataclass
 class PairScores:
-    """Per-pair values (mean metrics) and per-pair BLEU statistics; aggregates any subset of pairs."""
+    """Per-pair values (mean metrics) and per-pair statistics (corpus metrics); aggregates any subset of pairs."""
 
     compat: str
     metrics: tuple[str, ...]
     n: int
     values: dict[str, np.ndarray] = field(default_factory=dict)  # key -> (n,) per-pair scores
-    bleu_stats: np.ndarray | None = None  # (n, 10) nltk or sacrebleu statistics
+    corpus: list[tuple[CorpusMetric, np.ndarray]] = field(default_factory=list)  # metric, (n, s) statistics
+    counts: dict[str, int] = field(default_factory=dict)
     n_empty: int = 0
-    rouge_rejected: int = 0  # pairs the `rouge` package would raise on (scored 0)
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(k for m in self.metrics for k in GROUPS[m])
 
-    def _bleu(self, sums: np.ndarray) -> list[float]:
-        from . import bleu
+    @property
+    def rouge_rejected(self) -> int:
+        """Pairs the ``rouge`` package would raise on (scored 0); compat mmskin only."""
+        return int(self.counts.get("rouge_rejected", 0))
 
-        if self.compat == "mmskin":
-            return bleu.nltk_corpus_bleu(sums)
-        return bleu.sacrebleu_from_stats(sums)
+    def add(self, scored: Scored, metric: Metric) -> None:
+        self.values.update(scored.values)
+        if scored.stats is not None:
+            assert isinstance(metric, CorpusMetric)
+            self.corpus.append((metric, scored.stats))
+        for k, v in scored.counts.items():
+            self.counts[k] = self.counts.get(k, 0) + v
 
     def summary(self, idx: np.ndarray | None = None) -> dict[str, float | int | None]:
         """``{"n": …, key: value}`` over the pairs ``idx`` (all by default); deselected metrics are None."""
@@ -100,8 +122,8 @@ class PairScores:
             out[k] = None
         if len(idx) == 0:
             return out
-        if self.bleu_stats is not None:
-            for k, v in zip(GROUPS["bleu"], self._bleu(self.bleu_stats[idx].sum(axis=0))):
+        for metric, stats in self.corpus:
+            for k, v in zip(metric.keys, metric.corpus(stats[idx].sum(axis=0))):
                 out[k] = float(v)
         for k, arr in self.values.items():
             out[k] = float(np.mean(arr[idx]))
@@ -123,33 +145,19 @@ class PairScores:
             if mean_keys
             else np.zeros((len(idx), 0))
         )
-        stats = self.bleu_stats[idx].astype(np.float64) if self.bleu_stats is not None else None
+        corpus = [(metric, stats[idx].astype(np.float64)) for metric, stats in self.corpus]
         n = len(idx)
 
         def statistic(counts: np.ndarray) -> np.ndarray:
             parts = [counts @ cols / n]
-            if stats is not None:
-                sums = counts @ stats
-                if self.compat == "mmskin":
-                    from .bleu import nltk_corpus_bleu_batch
-
-                    parts.append(nltk_corpus_bleu_batch(sums))
-                else:
-                    parts.append(np.array([self._bleu(s) for s in sums]))
+            parts += [metric.corpus_batch(counts @ stats) for metric, stats in corpus]
             return np.concatenate(parts, axis=1)
 
         ci = percentile_ci(n, n_boot, rng_for(seed, group), statistic)
-        names = mean_keys + (list(GROUPS["bleu"]) if stats is not None else [])
+        names = mean_keys + [k for metric, _ in corpus for k in metric.keys]
         for k, (lo, hi) in zip(names, ci):
             out[k] = [float(lo), float(hi)]
         return out
-
-
-def _tokens_standard(texts: Sequence[str]) -> list[list[str]]:
-    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
-
-    tok = Tokenizer13a()
-    return [tok(t.lower()).split() for t in texts]
 
 
 PARALLEL_MIN_PAIRS = 1000
@@ -199,117 +207,50 @@ def score_pairs(
     compat: str = "mmskin",
     metrics: Sequence[str] = METRIC_NAMES,
     bertscorer=None,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
     parallel: bool = True,
 ) -> PairScores:
     """Score every (prediction, answer) pair once; aggregate with :meth:`PairScores.summary` / ``ci95``.
 
-    ``progress(stage, advance)`` is called as metrics finish (and per BERTScore embedding batch). With
-    ``parallel`` and at least 1,000 pairs, ROUGE runs in a forked process while the other metrics run here.
+    ``progress(n)`` is called as each metric finishes (and per BERTScore embedding batch). With ``parallel`` and
+    at least 1,000 pairs, the slow pure-Python metrics (ROUGE) run in a forked process while the others run here.
     """
-    if compat not in COMPATS:
-        raise ValueError(f"unknown compat {compat!r} (choose from {', '.join(COMPATS)})")
-    metrics = parse_metrics(list(metrics))
-    if "bertscore" in metrics and bertscorer is None:
-        raise ValueError("bertscore selected but no BertScorer given")
+    names = parse_metrics(list(metrics))
+    chosen = [get_metric(m, compat, bertscorer=bertscorer) for m in names]
     empty = np.fromiter((is_empty(p) for p in predictions), dtype=bool, count=len(predictions))
-    hyps = ["" if e else p for p, e in zip(predictions, empty)]
-    refs = list(answers)
-    out = PairScores(compat=compat, metrics=metrics, n=len(hyps), n_empty=int(empty.sum()))
+    pairs = Pairs(["" if e else p for p, e in zip(predictions, empty)], answers)
+    out = PairScores(compat=compat, metrics=names, n=len(pairs), n_empty=int(empty.sum()))
 
-    def done(stage: str) -> None:
-        if progress is not None:
-            progress(stage, 1)
+    def done(metric: Metric, scored: Scored) -> None:
+        out.add(scored, metric)
+        if progress is not None and not metric.reports_progress:
+            progress(1)
 
-    if compat == "mmskin":
-        htok = [h.split() for h in hyps]
-        rtok = [r.split() for r in refs]
-    else:
-        htok, rtok = _tokens_standard(hyps), _tokens_standard(refs)
-
-    rouge_result = None
-    if "rouge" in metrics:
-        from . import rouge
-
-        fn = rouge.rouge_mmskin if compat == "mmskin" else rouge.rouge_score_standard
-        if parallel and len(hyps) >= PARALLEL_MIN_PAIRS:
-            rouge_result = _in_child(fn, hyps, refs)
-        else:
-            value = fn(hyps, refs)
-            rouge_result = lambda: value  # noqa: E731
-    if "bleu" in metrics:
-        from . import bleu
-
-        out.bleu_stats = (
-            bleu.nltk_bleu_stats(htok, rtok) if compat == "mmskin" else bleu.sacrebleu_stats(hyps, refs)
-        )
-        done("bleu")
-    if "meteor" in metrics:
-        from .meteor import Meteor
-
-        out.values["meteor"] = Meteor().score_many(htok, rtok)
-        done("meteor")
-    if "bertscore" in metrics:
-        cb = (lambda k: progress("bertscore", k)) if progress is not None else None
-        p, r, f = bertscorer.score(hyps, refs, progress=cb)
-        out.values["bertscore_p"], out.values["bertscore_r"], out.values["bertscore_f1"] = p, r, f
-    if "recall" in metrics:
-        from .recall import token_recall_many
-
-        out.values["recall"] = token_recall_many(htok, rtok)
-        done("recall")
-    if rouge_result is not None:
-        r = rouge_result()
-        if compat == "mmskin":
-            r, rejected = r
-            out.rouge_rejected = int(rejected.sum())
-        for k, col in zip(GROUPS["rouge"], r.T):
-            out.values[k] = np.ascontiguousarray(col)
-        done("rouge")
+    # slow metrics start first (in a forked child when worth it) and are collected last
+    fork = parallel and len(pairs) >= PARALLEL_MIN_PAIRS
+    slow = [(m, _in_child(m.compute, pairs) if fork else None) for m in chosen if m.fork]
+    for metric in chosen:
+        if not metric.fork:
+            done(metric, metric.compute(pairs, progress))
+    for metric, result in slow:
+        done(metric, result() if result is not None else metric.compute(pairs))
     for arr in out.values.values():
         arr[empty] = 0.0
     return out
 
 
+def progress_total(
+    predictions: Sequence[str], answers: Sequence[str], compat: str, metrics: Sequence[str], bertscorer=None
+) -> int:
+    """How far :func:`score_pairs` advances its ``progress``: each metric's steps (BERTScore: one per sentence)."""
+    pairs = Pairs(["" if is_empty(p) else p for p in predictions], answers)
+    return sum(get_metric(m, compat, bertscorer=bertscorer).progress_steps(pairs) for m in metrics)
+
+
 def signatures(compat: str, metrics: Sequence[str], bertscorer=None) -> dict[str, str]:
     """One signature string per selected metric key: tokeniser, case, implementation, model and layer, versions."""
-    from importlib.metadata import version
-
     sig: dict[str, str] = {}
-    nltk_v = version("nltk")
-    if compat == "mmskin":
-        tok = "tok:whitespace|case:mixed"
-        if "bleu" in metrics:
-            for k, w in zip(GROUPS["bleu"], ("1,0,0,0", "1/2,1/2,0,0", "1/3,1/3,1/3,0", "1/4,1/4,1/4,1/4")):
-                sig[k] = f"nltk-corpus_bleu(native)|weights:{w}|smooth:none|{tok}|nltk:{nltk_v}"
-        if "rouge" in metrics:
-            for k in GROUPS["rouge"]:
-                sig[k] = f"rouge-1.0.1(native)|{k}|F avg|split:'.' then ' '|empty:0|case:mixed"
-        if "meteor" in metrics:
-            sig["meteor"] = (
-                f"nltk-meteor_score(native)|alpha:0.9,beta:3,gamma:0.5|{tok}->lower|stem:porter|wordnet:3.0|nltk:{nltk_v}"
-            )
-        if "recall" in metrics:
-            sig["recall"] = f"token-recall|word sets|{tok}"
-    else:
-        from .bleu import sacrebleu_signature
-        from .rouge import rouge_score_signature
-
-        tok = "tok:13a|case:lc"
-        if "bleu" in metrics:
-            for n, k in enumerate(GROUPS["bleu"], 1):
-                sig[k] = f"sacrebleu|{sacrebleu_signature(n)}"
-        if "rouge" in metrics:
-            for k in GROUPS["rouge"]:
-                sig[k] = rouge_score_signature()
-        if "meteor" in metrics:
-            sig["meteor"] = (
-                f"nltk-meteor_score(native)|alpha:0.9,beta:3,gamma:0.5|{tok}|stem:porter|wordnet:3.0|nltk:{nltk_v}"
-            )
-        if "recall" in metrics:
-            sig["recall"] = f"token-recall|word sets|{tok}"
-    if "bertscore" in metrics and bertscorer is not None:
-        s = bertscorer.signature()
-        for k in GROUPS["bertscore"]:
-            sig[k] = s
+    for m in SIGNATURE_ORDER:
+        if m in metrics and (m != "bertscore" or bertscorer is not None):
+            sig.update(get_metric(m, compat, bertscorer=bertscorer).signature())
     return sig

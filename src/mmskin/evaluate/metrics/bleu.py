@@ -12,7 +12,7 @@ bootstrap resample only re-sums them.
     [0.6065, 0.6065, 0.0, 0.0]
 
 ``compat standard``: sacrebleu's corpus BLEU (13a tokeniser, exp smoothing) for max order 1..4, with its
-signature.
+signature. :class:`NltkCorpusBleu` and :class:`SacreBleu` are the two recipes as metric objects.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
+
+from .base import WHITESPACE, CorpusMetric, Pairs, Progress, Scored, nltk_version
 
 MAX_N = 4
 # MM-Skin's BLEU-1..4 weights; nltk computes precisions up to the longest weight tuple (4) for every call
@@ -174,3 +176,45 @@ def sacrebleu_signature(order: int) -> str:
     bleu = BLEU(max_ngram_order=order)
     bleu.corpus_score(["a"], [["a"]])  # sacrebleu fills the signature (nrefs) on first use
     return f"{bleu.get_signature()}|ngram:{order}"
+
+
+# ---- the two recipes as metric objects --------------------------------------------------------------------
+
+
+class NltkCorpusBleu(CorpusMetric):
+    """compat mmskin: nltk ``corpus_bleu`` (no smoothing) on whitespace tokens, BLEU-1..4 by MM-Skin's weights."""
+
+    name, compat, packages = "bleu", "mmskin", ("nltk",)
+    tokenizer = WHITESPACE
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        return Scored(stats=nltk_bleu_stats(*pairs.tokens(self.tokenizer)))
+
+    def corpus(self, sums: np.ndarray) -> list[float]:
+        return nltk_corpus_bleu(sums)
+
+    def corpus_batch(self, sums: np.ndarray) -> np.ndarray:
+        return nltk_corpus_bleu_batch(sums)
+
+    def signature(self) -> dict[str, str]:
+        tok, nltk_v = self.tokenizer.label, nltk_version()
+        weights = ("1,0,0,0", "1/2,1/2,0,0", "1/3,1/3,1/3,0", "1/4,1/4,1/4,1/4")  # WEIGHTS as written
+        return {
+            k: f"nltk-corpus_bleu(native)|weights:{w}|smooth:none|{tok}|nltk:{nltk_v}"
+            for k, w in zip(self.keys, weights)
+        }
+
+
+class SacreBleu(CorpusMetric):
+    """compat standard: sacrebleu corpus BLEU (13a, mixed case, exp smoothing) with max order 1..4."""
+
+    name, compat, packages = "bleu", "standard", ("sacrebleu",)
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        return Scored(stats=sacrebleu_stats(pairs.hyps, pairs.refs))
+
+    def corpus(self, sums: np.ndarray) -> list[float]:
+        return sacrebleu_from_stats(sums)
+
+    def signature(self) -> dict[str, str]:
+        return {k: f"sacrebleu|{sacrebleu_signature(n)}" for n, k in enumerate(self.keys, 1)}

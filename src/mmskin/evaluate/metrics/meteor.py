@@ -9,6 +9,9 @@ and its synonym set (:class:`mmskin.evaluate.wordnet.WordNetLite`, checked equal
     >>> from mmskin.evaluate.metrics.meteor import Meteor
     >>> round(Meteor().score("the cats sat on a mat".split(), "a cat sat on the mat".split()), 4)
     0.8519
+
+:class:`MeteorWhitespace` (compat mmskin) and :class:`Meteor13a` (compat standard) are the metric objects: the
+same METEOR on each recipe's words.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from .base import LOWER_13A, WHITESPACE, Metric, Pairs, Progress, Scored, nltk_version
 
 ALPHA, BETA, GAMMA = 0.9, 3.0, 0.5
 
@@ -120,3 +125,27 @@ def wordnet_signature() -> str:
     from ..wordnet import corpus_dir
 
     return f"WordNet 3.0 ({corpus_dir()})"
+
+
+class MeteorWhitespace(Metric):
+    """compat mmskin: METEOR on whitespace tokens (nltk lower-cases them itself)."""
+
+    name, compat, packages = "meteor", "mmskin", ("nltk",)
+    tokenizer = WHITESPACE
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        return Scored({"meteor": Meteor().score_many(*pairs.tokens(self.tokenizer))})
+
+    def signature(self) -> dict[str, str]:
+        case = self.tokenizer.label + ("" if self.tokenizer.lowercases else "->lower")
+        params = f"alpha:{ALPHA:g},beta:{BETA:g},gamma:{GAMMA:g}"
+        return {
+            "meteor": f"nltk-meteor_score(native)|{params}|{case}|stem:porter|wordnet:3.0|nltk:{nltk_version()}"
+        }
+
+
+class Meteor13a(MeteorWhitespace):
+    """compat standard: METEOR on lower-cased 13a tokens."""
+
+    compat, packages = "standard", ("nltk", "sacrebleu")
+    tokenizer = LOWER_13A

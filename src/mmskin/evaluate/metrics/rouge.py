@@ -13,7 +13,8 @@ here such a pair scores 0 and is counted (:data:`EMPTY`). Its recursive backtrac
     >>> rouge_pair("the cat sat", "the cat sat down")
     (0.8571428522448981, 0.7999999952000001, 0.8571428522448981)
 
-``compat standard``: Google's ``rouge-score`` with the Porter stemmer.
+``compat standard``: Google's ``rouge-score`` with the Porter stemmer. :class:`Rouge101` and
+:class:`RougeScore` are the two recipes as metric objects.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
+from .base import Metric, Pairs, Progress, Scored
 
 EMPTY = (0.0, 0.0, 0.0)
 
@@ -127,6 +130,42 @@ def rouge_score_standard(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray
 
 
 def rouge_score_signature() -> str:
-    from importlib.metadata import version
+    from ...provenance import package_versions
 
-    return f"rouge-score {version('rouge-score')}|rouge1,rouge2,rougeL|F|stemmer:porter|tok:rouge-score default (lowercase, [a-z0-9]+)"
+    v = package_versions(["rouge-score"])["rouge-score"]
+    return f"rouge-score {v}|rouge1,rouge2,rougeL|F|stemmer:porter|tok:rouge-score default (lowercase, [a-z0-9]+)"
+
+
+# ---- the two recipes as metric objects --------------------------------------------------------------------
+
+
+class Rouge101(Metric):
+    """compat mmskin: the ``rouge`` package 1.0.1's F, natively; counts the pairs the package would refuse."""
+
+    name, compat = "rouge", "mmskin"
+    fork = True
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        values, rejected = rouge_mmskin(pairs.hyps, pairs.refs)
+        return Scored(_columns(self.keys, values), counts={"rouge_rejected": int(rejected.sum())})
+
+    def signature(self) -> dict[str, str]:
+        return {k: f"rouge-1.0.1(native)|{k}|F avg|split:'.' then ' '|empty:0|case:mixed" for k in self.keys}
+
+
+class RougeScore(Metric):
+    """compat standard: Google's rouge-score, Porter stemmer."""
+
+    name, compat, packages = "rouge", "standard", ("rouge-score",)
+    fork = True
+
+    def compute(self, pairs: Pairs, progress: Progress | None = None) -> Scored:
+        return Scored(_columns(self.keys, rouge_score_standard(pairs.hyps, pairs.refs)))
+
+    def signature(self) -> dict[str, str]:
+        sig = rouge_score_signature()
+        return {k: sig for k in self.keys}
+
+
+def _columns(keys: tuple[str, ...], values: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.ascontiguousarray(col) for k, col in zip(keys, values.T)}
