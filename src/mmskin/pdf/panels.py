@@ -90,6 +90,10 @@ def _split(
     for ax in (axis, 1 - axis):
         flat, colour = im.flat_lines(cell, ax)
         cuts = _gutters(flat, colour, min_run, im.tol)
+        if depth > 0 and found:
+            # inside a panel band, a flat run is a gutter only in a gutter colour already cut: a lesion on a flat
+            # pink or white background is not cut through its background
+            cuts = [(s, e) for s, e in cuts if any(np.abs(colour[s] - g).max() <= im.tol for g in found)]
         if (
             cuts and widest
         ):  # charts: only the gutters about as wide as the widest (not the gaps between rows)
