@@ -40,7 +40,7 @@ from ..records import (
 )
 from ..resources import load_yaml
 from ..stage import SILENT, Problems, Reporter, StageResult
-from .samples import ExportError, Tally, add_line_errors, add_missing, llava_item, short_hash
+from .samples import ExportError, Tally, add_line_errors, add_missing, llava_item, short_hash, tally_counts
 
 SUBSETS = ("captions", "demographics", "vqa")
 FORMATS = ("hf", "llava", "mmskin-csv")
@@ -256,7 +256,7 @@ def _text_rows(rows: list[tuple[dict, Path]], tally: Tally, advance: Callable[[i
     kept = []
     for row, _ in rows:
         kept.append(row)
-        tally.by_type[row.get("question_type") or "none"] += 1
+        tally.by_question_type[row.get("question_type") or "none"] += 1
         advance(1)
     tally.rows = len(kept)
     return kept
@@ -297,6 +297,7 @@ def run(config: ExportConfig, reporter: Reporter | None = None) -> StageResult:
     with reporter.progress(len(rows), f"exporting {cfg.subset}") as advance:
         WRITERS[cfg.format](cfg, rows, tally, problems, advance)
     packages = ["pyarrow"] if cfg.format == "hf" else []
+    counts = tally_counts(tally, problems)
     info = {
         "provenance": provenance("export", config=cfg, packages=packages, seed=cfg.seed),
         "dataset": str(cfg.dataset.resolve()),  # mmskin train finds the images here
@@ -306,8 +307,8 @@ def run(config: ExportConfig, reporter: Reporter | None = None) -> StageResult:
         "include_flagged": cfg.include_flagged,
         "excluding_flags": list(EXCLUDING_FLAGS),
         "columns": list(COLUMNS[cfg.subset]) if cfg.format == "hf" else TEXT_COLUMNS,
-        "counts": tally.counts(problems),
+        "counts": counts,
     }
     write_info(Path(f"{cfg.out}.info.json"), info)
     summary = tally.line(f"export {cfg.subset} as {cfg.format}", problems, cfg.out)
-    return StageResult("export", tally.counts(problems), problems, summary, extra={"out": str(cfg.out)})
+    return StageResult("export", counts, problems, summary, extra={"out": str(cfg.out)})

@@ -22,7 +22,7 @@ from ..provenance import provenance, write_info
 from ..records import RecordError, check_relpath, write_jsonl
 from ..stage import SILENT, Problems, Reporter, StageResult
 from .parquet import image_of, is_file_in, parquet_rows
-from .samples import IMAGE_TOKEN, ExportError, Tally, add_missing, read_csv, short_hash
+from .samples import IMAGE_TOKEN, ExportError, Tally, add_missing, read_csv, short_hash, tally_counts
 
 IMPORT_FORMATS = ("llava", "mmskin-csv", "hf")
 
@@ -206,7 +206,7 @@ def checked_samples(cfg: ImportConfig, tally: Tally, problems: Problems) -> list
                 tally.skipped["duplicate ids"] += 1
                 continue
             seen.add(s["id"])
-            tally.by_type[s["question_type"]] += 1
+            tally.by_question_type[s["question_type"]] += 1
             samples.append(s)
     except UnicodeDecodeError:
         raise ExportError(f"{cfg.path}: not UTF-8 text") from None
@@ -225,13 +225,14 @@ def run(config: ImportConfig, reporter: Reporter | None = None) -> StageResult:
     tally = Tally()
     samples = checked_samples(cfg, tally, problems)
     tally.rows = write_jsonl(cfg.out, samples)
+    counts = tally_counts(tally, problems)
     info = {
         "provenance": provenance("import", config=cfg, packages=["pyarrow"] if cfg.format == "hf" else []),
         "format": cfg.format,
         "source": str(cfg.path.resolve()),
         "image_root": str(cfg.image_root.resolve()) if cfg.image_root else None,  # read by mmskin train
-        "counts": tally.counts(problems),
+        "counts": counts,
     }
     write_info(Path(f"{cfg.out}.info.json"), info)
     summary = tally.line(f"import {cfg.format}", problems, cfg.out)
-    return StageResult("import", tally.counts(problems), problems, summary, extra={"out": str(cfg.out)})
+    return StageResult("import", counts, problems, summary, extra={"out": str(cfg.out)})

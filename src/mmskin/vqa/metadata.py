@@ -56,7 +56,7 @@ class ConvertTally:
     rows: int = 0
     images: int = 0
     samples: int = 0
-    by_type: Counter = field(default_factory=Counter)
+    by_question_type: Counter = field(default_factory=Counter)
     by_label: Counter = field(default_factory=Counter)
     unlabelled: Counter = field(default_factory=Counter)  # raw label value -> rows
     duplicates: int = 0

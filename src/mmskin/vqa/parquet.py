@@ -67,7 +67,7 @@ def write_parquet(
                 rec = {c: row.get(c) for c in columns}
                 rec["image"] = {"bytes": data, "path": row["image"]}
                 batch.append(rec)
-                tally.by_type[row.get("question_type") or "none"] += 1
+                tally.by_question_type[row.get("question_type") or "none"] += 1
                 if len(batch) >= batch_rows:
                     writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                     tally.rows += len(batch)

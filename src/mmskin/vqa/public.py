@@ -44,7 +44,7 @@ from .metadata import (
     resolve_label,
     verify_image,
 )
-from .samples import add_missing, llava_item, split_problems
+from .samples import add_missing, llava_item, split_problems, tally_counts
 
 __all__ = ["ConvertConfig", "ConvertError", "make_samples", "read_items", "resolve_label", "run"]
 
@@ -216,22 +216,6 @@ def write_samples(cfg: ConvertConfig, samples: list[dict[str, Any]]) -> None:
         atomic_write_bytes(cfg.out, data.encode("utf-8"), durable=True)
 
 
-def _counts(tally: ConvertTally, problems: list) -> dict[str, Any]:
-    errors, missing = split_problems(problems)
-    return {
-        "rows": tally.rows,
-        "images": tally.images,
-        "samples": tally.samples,
-        "by_question_type": dict(sorted(tally.by_type.items())),
-        "by_label": dict(sorted(tally.by_label.items())),
-        "missing_images": len(missing),
-        "unlabelled": dict(sorted(tally.unlabelled.items())),
-        "duplicates": tally.duplicates,
-        "excluded": tally.excluded,
-        "errors": len(errors),
-    }
-
-
 def summary_line(tax: Taxonomy, counts: dict[str, Any], out: Path) -> str:
     types = ", ".join(f"{n} {t}" for t, n in counts["by_question_type"].items())
     unl = sum(counts["unlabelled"].values())
@@ -287,11 +271,11 @@ def run(config: ConvertConfig, reporter: Reporter | None = None) -> StageResult:
     for it, rel in found:
         for s in make_samples(tax, it, rel, cfg.seed, pool, cfg.max_choices):
             samples.append(s)
-            tally.by_type[s["question_type"]] += 1
+            tally.by_question_type[s["question_type"]] += 1
         tally.by_label[it.label] += 1
     tally.samples = len(samples)
     write_samples(cfg, samples)
-    counts = _counts(tally, problems)
+    counts = tally_counts(tally, problems)
     write_info(Path(f"{cfg.out}.info.json"), convert_info(cfg, tax, counts))
     failed = split_problems(problems)[0] if cfg.allow_missing else list(problems)
     return StageResult("convert-public", counts, failed, summary_line(tax, counts, cfg.out))

@@ -12,7 +12,7 @@ import csv
 import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,17 @@ def short_hash(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
+def tally_counts(tally: Any, problems: list[Problem]) -> dict[str, Any]:
+    """The ``counts`` of an info file: every field of a tally dataclass (counters as sorted dicts), plus the
+    numbers of missing images and of other problems."""
+    errors, missing = split_problems(problems)
+    out = {}
+    for f in fields(tally):
+        v = getattr(tally, f.name)
+        out[f.name] = dict(sorted(v.items())) if isinstance(v, Counter) else v
+    return {**out, "missing_images": len(missing), "errors": len(errors)}
+
+
 @dataclass
 class Tally:
     """Rows of an export or import: read, written, left out (flagged, or skipped with a reason), per question type."""
@@ -108,19 +119,7 @@ class Tally:
     read: int = 0
     flagged: int = 0
     skipped: Counter = field(default_factory=Counter)
-    by_type: Counter = field(default_factory=Counter)
-
-    def counts(self, problems: list[Problem]) -> dict[str, Any]:
-        errors, missing = split_problems(problems)
-        return {
-            "rows": self.rows,
-            "read": self.read,
-            "flagged": self.flagged,
-            "skipped": dict(sorted(self.skipped.items())),
-            "missing_images": len(missing),
-            "errors": len(errors),
-            "by_question_type": dict(sorted(self.by_type.items())),
-        }
+    by_question_type: Counter = field(default_factory=Counter)
 
     def line(self, what: str, problems: list[Problem], out: object) -> str:
         """The summary line, e.g. 'export vqa as llava: 12 rows from 13 read, 1 flagged left out, ...'."""
