@@ -17,8 +17,10 @@ import time
 from pathlib import Path
 
 from mmskin import __version__
+from mmskin.stage import Problems
 from mmskin.taxonomy import list_taxonomies, load_taxonomy
-from mmskin.vqa.public import ConvertReport, convert_public, make_samples, read_items
+from mmskin.vqa.metadata import ConvertTally
+from mmskin.vqa.public import ConvertConfig, make_samples, read_items, run
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CLS = DATA / "mmskin" / "Dataframe" / "test" / "classification"
@@ -35,9 +37,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for f in sorted(CLS.glob("*.csv")):
             tax = by_csv.get(f.name) or load_taxonomy(f.name.split("_test")[0].split("_val")[0])
-            rep = ConvertReport(tax.name)
+            rep, problems = ConvertTally(), Problems()
             t0 = time.perf_counter()
-            items = list(read_items(tax, f, Path(tmp), None, rep))
+            items = list(read_items(tax, f, Path(tmp), None, rep, problems))
             t_read = time.perf_counter() - t0
             t0 = time.perf_counter()
             n = sum(len(make_samples(tax, it, it.image, 0)) for it in items)
@@ -48,7 +50,7 @@ def main() -> int:
                 f"{f.name:28} {tax.name:22} {rep.rows:6d} {100 * len(items) / max(rep.rows, 1):8.2f}% "
                 f"{t_read:7.2f} {n / t_gen:10.0f}"
                 + (f"  unlabelled {dict(rep.unlabelled)}" if rep.unlabelled else "")
-                + (f"  errors {len(rep.errors)}" if rep.errors else "")
+                + (f"  errors {len(problems)}" if problems else "")
             )
         print(f"all CSVs: {tot_lab}/{tot_rows} rows labelled ({100 * tot_lab / tot_rows:.2f}%)")
 
@@ -81,12 +83,12 @@ def main() -> int:
         runs = []
         for _ in range(5):
             t0 = time.perf_counter()
-            rep = convert_public("ham10000", meta, img_dir, Path(tmp) / "ham.jsonl")
+            result = run(ConvertConfig("ham10000", meta, images=img_dir, out=Path(tmp) / "ham.jsonl"))
             runs.append(time.perf_counter() - t0)
         med = statistics.median(runs)
         print(
-            f"end to end, HAM10000 70 real images: {rep.samples} samples in {med * 1000:.0f} ms "
-            f"(median of 5), {rep.images / med:.0f} images/s, {rep.line()}"
+            f"end to end, HAM10000 70 real images: {result.counts['samples']} samples in {med * 1000:.0f} ms "
+            f"(median of 5), {result.counts['images'] / med:.0f} images/s, {result.summary}"
         )
     return 0
 

@@ -37,12 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import ConfigError
+from .resources import data_path, load_yaml
+
 MODALITIES = ("clinical", "dermoscopy", "pathology")
 QUESTION_TYPES = ("diagnosis", "diagnosis_choice", "benign_malignant")
-_DATA_DIR = Path(__file__).resolve().parent / "data" / "taxonomies"
 
 
-class TaxonomyError(ValueError):
+class TaxonomyError(ConfigError):
     """A taxonomy that cannot be found or read; the message is one line naming the file (or name) and reason."""
 
 
@@ -277,21 +279,21 @@ def _read_yaml(path: Path) -> Taxonomy:
 @functools.lru_cache(maxsize=1)
 def _bundled() -> dict[str, Path]:
     """key (name or alias) -> bundled YAML file. Files starting with '_' hold shared data, not taxonomies."""
-    import yaml
-
     index: dict[str, Path] = {}
-    for p in sorted(_DATA_DIR.glob("*.yaml")):
-        if p.name.startswith("_"):
-            continue
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    for p in _bundled_files():
+        doc = load_yaml("taxonomies", p.name) or {}
         for k in (p.stem, doc.get("name", p.stem), *(doc.get("aliases") or [])):
             index.setdefault(_key(str(k)), p)
     return index
 
 
+def _bundled_files() -> list[Path]:
+    return sorted(p for p in data_path("taxonomies").glob("*.yaml") if not p.name.startswith("_"))
+
+
 def list_taxonomies() -> list[str]:
     """Names of the bundled taxonomies (lower case, e.g. 'ham10000', 'ddi-2class')."""
-    return sorted(p.stem for p in _DATA_DIR.glob("*.yaml") if not p.name.startswith("_"))
+    return [p.stem for p in _bundled_files()]
 
 
 @functools.lru_cache(maxsize=64)

@@ -109,7 +109,9 @@ def test_hf_parquet_round_trips_through_datasets(exp_ds, tmp_path, subset):
         assert ds[0]["book"] == "sample_textbook.pdf"
     info = json.loads(Path(f"{out}.info.json").read_text())
     assert info["subset"] == subset and info["format"] == "hf" and info["counts"]["rows"] == len(want)
-    assert info["mmskin"] and info["pyarrow"] and info["dataset"] == str(exp_ds.resolve())
+    prov = info["provenance"]
+    assert prov["stage"] == "export" and prov["mmskin"] and prov["packages"]["pyarrow"]
+    assert prov["config"]["subset"] == subset and info["dataset"] == str(exp_ds.resolve())
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 

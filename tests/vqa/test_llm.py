@@ -1,6 +1,7 @@
 """The ``openai`` generator against a real HTTP server on 127.0.0.1 that speaks the chat completions protocol:
 good replies, malformed JSON, 429 then success, a reply slower than the timeout, 5xx until the retries run out,
-ungrounded and contradicting answers (dropped with their reason), and a rerun that makes no request (cache)."""
+ungrounded and contradicting answers (dropped with their reason), and a rerun that makes no request (cache).
+The chat client's own retry, backoff and key handling are tested in tests/test_chat.py."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mmskin.chat import ChatError, public_url
 from mmskin.cli import main
-from mmskin.vqa.llm import ChatClient, LLMConfig, LLMError, parse_items, public_url, validate_item
+from mmskin.vqa.llm import parse_items, validate_item
 
 KEY = "sk-test-SECRET-4242"
 
@@ -185,7 +187,7 @@ def test_parse_items_accepts_the_schema(content, n) -> None:
 
 @pytest.mark.parametrize("content", ["not json", '{"answer": "x"}', '"a string"', "[1, 2"])
 def test_parse_items_rejects_other_replies(content) -> None:
-    with pytest.raises(LLMError) as e:
+    with pytest.raises(ChatError) as e:
         parse_items(content)
     assert e.value.reason == "invalid_json"
 
@@ -197,21 +199,3 @@ def test_validate_item() -> None:
     )
     assert validate_item({"question": "", "answer": "Red."})[1] == "invalid_item:question"
     assert validate_item({"question": "Q?", "answer": "x" * 2000})[1] == "invalid_item:too_long"
-
-
-def test_backoff_grows_and_honours_retry_after() -> None:
-    c = ChatClient(LLMConfig(base_url="http://127.0.0.1:1/v1", model="m", retry_base=1.0, retry_cap=8.0))
-    delays = [c._delay(a, None) for a in range(6)]
-    assert all(2 ** (a - 1) <= d <= 2**a for a, d in enumerate(delays[:4]))
-    assert max(delays) <= 8.0
-    assert c._delay(0, "5") == 5.0 and c._delay(0, "100") == 8.0
-
-
-def test_connection_refused_is_retried_then_reported() -> None:
-    slept: list[float] = []
-    c = ChatClient(
-        LLMConfig(base_url="http://127.0.0.1:9/v1", model="m", max_retries=2, timeout=2), sleep=slept.append
-    )
-    with pytest.raises(LLMError) as e:
-        c.complete([{"role": "user", "content": "hi"}])
-    assert e.value.reason == "connection_error" and len(slept) == 2 and c.stats.requests == 3

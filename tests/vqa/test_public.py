@@ -16,8 +16,10 @@ import pytest
 from PIL import Image
 
 from mmskin.cli import main
+from mmskin.stage import StageResult
 from mmskin.taxonomy import load_taxonomy
-from mmskin.vqa.public import ConvertError, convert_public
+from mmskin.vqa.public import ConvertConfig, ConvertError, run
+from mmskin.vqa.samples import split_problems
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 HAM_DIR = SHARED / "images" / "dermoscopy" / "ham10000"
@@ -53,6 +55,18 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def convert_public(name: str, metadata: Path, images: Path, out: Path, **settings) -> StageResult:
+    return run(ConvertConfig(name, metadata, images=images, out=out, **settings))
+
+
+def _errors(result: StageResult) -> list[str]:
+    return [str(p) for p in split_problems(result.problems)[0]]
+
+
+def _missing(result: StageResult) -> list[str]:
+    return [str(p) for p in split_problems(result.problems)[1]]
 
 
 @pytest.fixture()
@@ -121,7 +135,8 @@ def test_ham10000_official_metadata_on_real_images(pub_ham_meta, tmp_path, capsy
     }
     info = json.loads((tmp_path / "ham.jsonl.info.json").read_text())
     assert info["taxonomy"] == "ham10000" and info["seed"] == 0 and info["counts"]["samples"] == 200
-    assert info["mmskin"]
+    assert info["provenance"]["stage"] == "convert-public" and info["provenance"]["mmskin"]
+    assert info["provenance"]["config"]["name"] == "HAM10000" and info["images"] == str(HAM_DIR.resolve())
 
 
 def test_deterministic_by_seed_and_order_independent(pub_ham_meta, tmp_path):
@@ -191,7 +206,9 @@ def test_symlink_out_of_images_root_is_refused(tmp_path):
     (imgs / "link.jpg").symlink_to(outside / "secret.jpg")
     meta = _write_csv(tmp_path / "m.csv", ["image_id", "dx"], [["ok", "mel"], ["link", "nv"]])
     rep = convert_public("ham10000", meta, imgs, tmp_path / "o.jsonl")
-    assert rep.images == 1 and len(rep.errors) == 1 and "outside the dataset root" in rep.errors[0]
+    assert (
+        rep.counts["images"] == 1 and len(_errors(rep)) == 1 and "outside the dataset root" in _errors(rep)[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -215,7 +232,7 @@ def test_mmskin_test_csv_format(csv_name, n, tmp_path):
     tax = load_taxonomy(csv_name.replace("_test.csv", ""))
     out = tmp_path / "o.jsonl"
     rep = convert_public(tax.name, sub, root, out, seed=1)
-    assert rep.images == len({r["image"] for r in rows}) and not rep.errors and not rep.missing
+    assert rep.counts["images"] == len({r["image"] for r in rows}) and not _errors(rep) and not _missing(rep)
     truth = {r["image"]: ast.literal_eval(r["categories"])[0] for r in rows}
     samples = _jsonl(out)
     assert all(s["label"] == truth[s["image"]] for s in samples)
@@ -250,7 +267,7 @@ def test_categories_cell_is_parsed_never_evaluated(tmp_path):
     )
     rep = convert_public("ham10000", meta, root, tmp_path / "o.jsonl")
     assert not flag.exists()
-    assert rep.images == 1 and len(rep.errors) == 1 and "not a list literal" in rep.errors[0]
+    assert rep.counts["images"] == 1 and len(_errors(rep)) == 1 and "not a list literal" in _errors(rep)[0]
 
 
 def test_class_folders_patch16_and_dermnet(tmp_path):
@@ -264,13 +281,13 @@ def test_class_folders_patch16_and_dermnet(tmp_path):
         for k in range(2):
             _img(root / "Patch16" / d / f"{d}_{k}.jpg")
     rep = convert_public("patch16", root / "Patch16", root, tmp_path / "p16.jsonl")
-    assert rep.images == 32 and not rep.unlabelled
+    assert rep.counts["images"] == 32 and not rep.counts["unlabelled"]
     labels = {Path(s["image"]).parts[1]: s["label"] for s in _jsonl(tmp_path / "p16.jsonl")}
     assert set(labels.values()) == set(load_taxonomy("patch16").class_names())
     assert labels["nontumor_skin_dermis_dermis"] == "nontumor skin dermis"
     rep2 = convert_public("patch16-2class", root / "Patch16", root, tmp_path / "p2.jsonl")
     two = {Path(s["image"]).parts[1]: s["label"] for s in _jsonl(tmp_path / "p2.jsonl")}
-    assert rep2.images == 32 and all(
+    assert rep2.counts["images"] == 32 and all(
         v == ("tumor" if k.startswith("tumor") else "nontumor") for k, v in two.items()
     )
 
@@ -393,7 +410,7 @@ def test_scin_cases_joined_with_weighted_labels(tmp_path):
     rep = convert_public("scin", cases, root, tmp_path / "o.jsonl", join=labels)
     samples = _jsonl(tmp_path / "o.jsonl")
     by_img = {s["image"]: s for s in samples}
-    assert rep.images == 4 and rep.unlabelled == {"tie: Psoriasis / Tinea": 1}
+    assert rep.counts["images"] == 4 and rep.counts["unlabelled"] == {"tie: Psoriasis / Tinea": 1}
     assert by_img["dataset/images/a2.png"]["label"] == "Eczema"
     assert by_img["dataset/images/a1.png"]["record_id"] == "scin:1/1"
     assert by_img["dataset/images/a2.png"]["meta"]["sex"] == "FEMALE"
@@ -410,7 +427,7 @@ def test_exclude_mmskin_test_images(pub_ham_meta, tmp_path):
     test_csv = _write_csv(tmp_path / "t.csv", ["image", "atributes", "categories"],
                           [[f"HAM10000/x/{s}.jpg", "[]", "['Nevus']"] for s in some])  # fmt: skip
     rep = convert_public("ham10000", meta, HAM_DIR, tmp_path / "o.jsonl", exclude=[test_csv])
-    assert rep.excluded == 5 and rep.images == 65
+    assert rep.counts["excluded"] == 5 and rep.counts["images"] == 65
     assert not {Path(s["image"]).stem for s in _jsonl(tmp_path / "o.jsonl")} & set(some)
 
 
@@ -458,7 +475,9 @@ def test_verify_images_and_empty_categories(tmp_path):
         [["good.jpg", "[]", "['Nevus']"], ["broken.jpg", "[]", "['Melanoma']"], ["nolabel.jpg", "[]", "[]"]],
     )
     rep = convert_public("ham10000", meta, root, tmp_path / "a.jsonl")
-    assert rep.images == 2 and rep.unlabelled == {"[]": 1} and not rep.errors  # MSKCC_test.csv has such rows
+    assert (
+        rep.counts["images"] == 2 and rep.counts["unlabelled"] == {"[]": 1} and not _errors(rep)
+    )  # MSKCC_test.csv has such rows
     out = tmp_path / "b.jsonl"
     rc = main(["convert-public", "ham10000", str(meta), "--images", str(root), "--out", str(out), "--quiet",
                "--verify-images", "--exclude", str(_write_csv(tmp_path / "none.csv", ["image"], []))])  # fmt: skip

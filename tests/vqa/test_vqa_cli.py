@@ -60,7 +60,9 @@ def test_template_run_on_the_uncurated_demo(vqa_gen_dataset: Path, capsys) -> No
         info["dropped"]["samples"] == {}
     )  # the template generator's own answers all pass the grounding check
     assert len(info["lexicon"]["sha256"]) == 64 and info["lexicon"]["path"] == "bundled:lexicon.yaml"
-    assert info["mmskin_version"] and info["packages"]["pyyaml"]
+    prov = info["provenance"]
+    assert prov["stage"] == "vqa" and prov["mmskin"] and prov["packages"]["pyyaml"] and prov["seed"] == 0
+    assert prov["config"]["generator"] == "template" and "dataset" not in prov["config"]
 
     first = (ds / "vqa.jsonl").read_bytes(), (ds / "vqa_info.json").read_bytes()
     assert main(["vqa", str(ds), "--quiet"]) == 0

@@ -23,15 +23,12 @@ import hashlib
 import io
 import json
 import os
-import random
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..chat import ChatClient, ChatConfig, ChatError, public_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -364,11 +361,10 @@ def _image_data_url(im: Image.Image) -> str:
 @register_adapter("openai")
 class OpenAIAdapter:
     """Chat completions on an OpenAI-compatible server (``base_url``, default ``$OPENAI_BASE_URL`` or
-    ``https://api.openai.com/v1``). Requests run ``concurrency`` at a time; 429, 5xx, connection errors and
-    timeouts are retried ``retries`` times with exponential backoff (honouring ``Retry-After``). The key comes from
-    ``OPENAI_API_KEY`` and is never printed or stored."""
-
-    RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+    ``https://api.openai.com/v1``) through :class:`mmskin.chat.ChatClient`. Requests run ``concurrency`` at a
+    time; 408, 409, 429, 5xx, connection errors and timeouts are retried ``retries`` times with exponential
+    backoff from ``backoff`` seconds (honouring ``Retry-After``). The key comes from ``OPENAI_API_KEY`` and is
+    never printed or stored."""
 
     def __init__(
         self,
@@ -389,9 +385,8 @@ class OpenAIAdapter:
             raise ValueError("openai adapter needs a model name: --model openai:MODEL")
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip(
-            "/"
-        )
+        base = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self.base_url = public_url(base)  # what info() shows: never credentials
         self.concurrency = max(1, int(concurrency))
         self.decoding = generation_kwargs(max_new_tokens, paper_decoding, task)
         self.max_new_tokens = self.decoding["max_new_tokens"]
@@ -400,70 +395,45 @@ class OpenAIAdapter:
         self.timeout = float(timeout)
         self.retries = int(retries)
         self.backoff = float(backoff)
-        self._rng = random.Random(seed)
-        self._lock = threading.Lock()
+        params: dict[str, Any] = {"max_tokens": self.max_new_tokens, "seed": self.seed}
+        if self.paper_decoding:
+            # chat completions has no beam search: MM-Skin's temperature and top_p only
+            params.update(temperature=self.decoding["temperature"], top_p=self.decoding["top_p"])
+        else:
+            params["temperature"] = 0.0
+        cfg = ChatConfig(
+            base_url=base,
+            model=model,
+            timeout=self.timeout,
+            max_retries=self.retries,
+            retry_base=self.backoff,
+            params=params,
+        )
+        try:
+            self._client = ChatClient(cfg)
+        except ValueError as e:
+            raise ValueError(f"openai adapter: base_url {e}") from None
 
-    def _payload(self, image: Image.Image, prompt: str) -> dict[str, Any]:
+    @staticmethod
+    def _messages(image: Image.Image, prompt: str) -> list[dict[str, Any]]:
         content = [
             {"type": "image_url", "image_url": {"url": _image_data_url(image)}},
             {"type": "text", "text": prompt},
         ]
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": "user", "content": content}],
-            "max_tokens": self.max_new_tokens,
-            "seed": self.seed,
-        }
-        if self.paper_decoding:
-            # chat completions has no beam search: MM-Skin's temperature and top_p only
-            body.update(temperature=self.decoding["temperature"], top_p=self.decoding["top_p"])
-        else:
-            body["temperature"] = 0.0
-        return body
+        return [{"role": "user", "content": content}]
 
-    def _post(self, body: dict[str, Any]) -> str:
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get("OPENAI_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        url = f"{self.base_url}/chat/completions"
-        last = ""
-        for attempt in range(self.retries + 1):
-            wait = None
-            try:
-                req = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    payload = json.loads(resp.read().decode("utf-8"))
-                try:
-                    text = payload["choices"][0]["message"]["content"]
-                except (KeyError, IndexError, TypeError):
-                    raise RequestError(f"{url}: response without choices[0].message.content") from None
-                return (text or "").strip()
-            except urllib.error.HTTPError as e:
-                # the body may explain the failure; headers (with the key) are never echoed
-                last = f"HTTP {e.code} {e.reason}"
-                if e.code not in self.RETRY_STATUS:
-                    raise RequestError(f"{url}: {last}") from None
-                ra = e.headers.get("Retry-After") if e.headers else None
-                if ra and ra.replace(".", "", 1).isdigit():
-                    wait = float(ra)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-            except json.JSONDecodeError:
-                last = "response is not JSON"
-            if attempt < self.retries:
-                with self._lock:
-                    jitter = self._rng.uniform(0, 0.25)
-                time.sleep(wait if wait is not None else self.backoff * (2**attempt) * (1 + jitter))
-        raise RequestError(f"{url}: gave up after {self.retries + 1} tries ({last})")
+    def _post(self, messages: list[dict[str, Any]]) -> str:
+        try:
+            return (self._client.complete(messages) or "").strip()
+        except ChatError as e:
+            raise RequestError(f"{self._client.public_url}: {e.detail or e.reason}") from None
 
     def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        bodies = [self._payload(im, p) for im, p in zip(images, prompts, strict=True)]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(bodies) or 1)) as pool:
-            return list(pool.map(self._post, bodies))
+        messages = [self._messages(im, p) for im, p in zip(images, prompts, strict=True)]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(messages) or 1)) as pool:
+            return list(pool.map(self._post, messages))
 
     def info(self) -> dict[str, Any]:
         return {

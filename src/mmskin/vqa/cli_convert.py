@@ -1,4 +1,5 @@
-"""Command-line registration of ``convert-public``, ``export`` and ``import`` (imports nothing heavy at import time).
+"""Command-line registration of ``convert-public``, ``export`` and ``import`` (:mod:`mmskin.vqa.public`,
+:mod:`mmskin.vqa.export`, :mod:`mmskin.vqa.imports`); imports nothing heavy at import time.
 
 mmskin convert-public HAM10000 HAM10000_metadata.csv --images ham10000/ --out ham_vqa.jsonl
 mmskin export data/derm --subset vqa --format llava --out derm_llava.json
@@ -8,7 +9,11 @@ mmskin import llava derm_llava.json --out samples.jsonl --image-root data/derm
 from __future__ import annotations
 
 import argparse
-import sys
+
+from ..config import add_arguments, from_args
+from .cli import EXCLUDING_WORDS, ProblemLines, positional, run_command
+
+SHOWN = 20  # error and missing-image lines printed before "... and N more"
 
 EPILOG_CONVERT = """examples:
   mmskin convert-public HAM10000 HAM10000_metadata.csv --images ham10000/ --out ham_vqa.jsonl
@@ -26,13 +31,13 @@ with one sub-folder per class. Writes OUT (VQA samples JSONL, or LLaVA JSON) and
 exit status: 0 when every row became samples; 1 when rows failed or images were missing (unless
 --allow-missing); 2 when nothing could be converted."""
 
-EPILOG_EXPORT = """examples:
+EPILOG_EXPORT = f"""examples:
   mmskin export data/derm --subset vqa --format llava --out derm_llava.json      # MM-Skin-O for LLaVA trainers
   mmskin export data/derm --subset captions --format hf --out derm_c.parquet     # MM-Skin-C, images embedded
   mmskin export data/derm --subset demographics --format mmskin-csv --out derm_d.csv
 
-Records flagged annotated, sensitive, low_resolution, non_dermatology, duplicate, no_caption or
-unreadable_image are left out unless --include-flagged. Image paths stay relative to DATASET.
+Records flagged
+{EXCLUDING_WORDS} are left out unless --include-flagged. Image paths stay relative to DATASET.
 Also writes OUT.info.json. exit status: 0 when every row was exported, 1 otherwise, 2 on bad input."""
 
 EPILOG_IMPORT = """examples:
@@ -45,121 +50,45 @@ mmskin train / mmskin eval, and OUT.info.json. Malformed items give one error li
 exit status: 0 when every item was imported, 1 otherwise, 2 when the file cannot be read."""
 
 
-def _err(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from ..taxonomy import TaxonomyError
-    from .public import ConvertError, convert_public
+    from .public import ConvertConfig, run
 
-    try:
-        report = convert_public(
-            args.name,
-            args.metadata,
-            args.images,
-            args.out,
-            fmt=args.format,
-            seed=args.seed,
-            join=args.join,
-            exclude=args.exclude or (),
-            max_choices=args.max_choices,
-            verify_images=args.verify_images,
-            progress=not args.quiet,
-            on_message=lambda m: _err(("error: " if "not found under" not in m else "missing: ") + m),
-        )
-    except (ConvertError, TaxonomyError) as e:
-        _err(f"mmskin convert-public: {e}")
-        return 2
-    print(report.line())
-    failed = bool(report.errors) or (bool(report.missing) and not args.allow_missing)
-    return 1 if failed else 0
+    def config() -> ConvertConfig:
+        return from_args(ConvertConfig, args, exclude=args.exclude or [])
+
+    return run_command("convert-public", config, run, ProblemLines(args.quiet, {"missing": SHOWN}))
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .export import ExportError, export_dataset
+    from .export import ExportConfig, run
 
-    try:
-        report = export_dataset(
-            args.dataset,
-            args.format,
-            args.subset,
-            args.out,
-            seed=args.seed,
-            include_flagged=args.include_flagged,
-            progress=not args.quiet,
-        )
-    except ExportError as e:
-        _err(f"mmskin export: {e}")
-        return 2
-    _print_problems(report)
-    print(report.line())
-    return 1 if report.errors or report.missing else 0
+    limits = {"error": SHOWN, "missing": SHOWN}
+    return run_command("export", lambda: from_args(ExportConfig, args), run, ProblemLines(args.quiet, limits))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .export import ExportError, import_samples
+    from .imports import ImportConfig, run
 
-    try:
-        report = import_samples(args.format, args.path, args.out, image_root=args.image_root)
-    except ExportError as e:
-        _err(f"mmskin import: {e}")
-        return 2
-    _print_problems(report)
-    print(report.line())
-    return 1 if report.errors or report.missing else 0
-
-
-def _print_problems(report, limit: int = 20) -> None:
-    for m in report.errors[:limit]:
-        _err(f"error: {m}")
-    if len(report.errors) > limit:
-        _err(f"... and {len(report.errors) - limit} more errors")
-    for m in report.missing[:limit]:
-        _err(f"missing: {m}")
-    if len(report.missing) > limit:
-        _err(f"... and {len(report.missing) - limit} more missing images")
+    limits = {"error": SHOWN, "missing": SHOWN}
+    return run_command("import", lambda: from_args(ImportConfig, args), run, ProblemLines(True, limits))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``convert-public``, ``export`` and ``import`` to the ``mmskin`` parser."""
+    from .export import ExportConfig
+    from .imports import ImportConfig
+    from .public import ConvertConfig
+
     c = sub.add_parser(
         "convert-public",
         help="turn a public classification dataset (HAM10000, ISIC, DDI, ...) into VQA samples",
         epilog=EPILOG_CONVERT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    c.add_argument("name", metavar="NAME", help="taxonomy name or YAML file")
-    c.add_argument(
-        "metadata", metavar="METADATA", help="official metadata CSV, MM-Skin test CSV, or class folders"
-    )
-    c.add_argument(
-        "--images", required=True, metavar="DIR", help="image folder; output paths are relative to it"
-    )
-    c.add_argument(
-        "--out", required=True, metavar="PATH", help="output file (.jsonl for vqa, .json for llava)"
-    )
-    c.add_argument("--format", default="vqa", choices=("vqa", "llava"), help="output format (default: vqa)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the phrasing choices (default: 0)")
-    c.add_argument(
-        "--join", metavar="CSV", help="second metadata CSV merged on the taxonomy's key (SCIN labels)"
-    )
-    c.add_argument(
-        "--exclude",
-        action="append",
-        metavar="CSV",
-        help="leave out images listed in this CSV (e.g. MM-Skin's test split, to build a training set); repeatable",
-    )
-    c.add_argument(
-        "--max-choices",
-        type=int,
-        default=0,
-        help="cap the class list of choice questions (default: all classes)",
-    )
-    c.add_argument("--verify-images", action="store_true", help="open every image and refuse unreadable ones")
-    c.add_argument(
-        "--allow-missing", action="store_true", help="missing images do not make the exit status 1"
-    )
+    positional(c, ConvertConfig, "name", "NAME")
+    positional(c, ConvertConfig, "metadata", "METADATA")
+    add_arguments(c, ConvertConfig, skip=("exclude",))
+    c.add_argument("--exclude", action="append", metavar="CSV", help=_help(ConvertConfig, "exclude"))
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_cmd_convert)
 
@@ -169,17 +98,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG_EXPORT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("dataset", metavar="DATASET", help="dataset folder (records.jsonl, images/, vqa.jsonl)")
-    e.add_argument("--format", required=True, choices=("hf", "llava", "mmskin-csv"), help="output format")
-    e.add_argument(
-        "--subset",
-        default="vqa",
-        choices=("captions", "demographics", "vqa"),
-        help="MM-Skin-C captions, MM-Skin-D demographics, MM-Skin-O vqa (default: vqa)",
-    )
-    e.add_argument("--out", required=True, metavar="PATH", help="output file")
-    e.add_argument("--seed", type=int, default=0, help="seed of the instruction phrasings (default: 0)")
-    e.add_argument("--include-flagged", action="store_true", help="also export records with excluding flags")
+    positional(e, ExportConfig, "dataset", "DATASET")
+    add_arguments(e, ExportConfig)
     e.add_argument("--quiet", action="store_true", help="no progress display")
     e.set_defaults(func=_cmd_export)
 
@@ -189,14 +109,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG_IMPORT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    i.add_argument(
-        "format", metavar="FORMAT", choices=("llava", "mmskin-csv", "hf"), help="llava, mmskin-csv or hf"
-    )
-    i.add_argument("path", metavar="PATH", help="file to import")
-    i.add_argument("--out", required=True, metavar="VQA.jsonl", help="output VQA samples (JSONL)")
-    i.add_argument(
-        "--image-root",
-        metavar="DIR",
-        help="folder the image paths are relative to: checked to exist; hf images without a file are written here",
-    )
+    positional(i, ImportConfig, "format", "FORMAT")
+    positional(i, ImportConfig, "path", "PATH")
+    add_arguments(i, ImportConfig)
     i.set_defaults(func=_cmd_import)
+
+
+def _help(cls: type, name: str) -> str:
+    from dataclasses import fields
+
+    return next(f.metadata["help"] for f in fields(cls) if f.name == name)

@@ -1,104 +1,216 @@
-"""MM-Skin-O generation: ``DATASET/records.jsonl`` -> ``DATASET/vqa.jsonl`` + ``DATASET/vqa_info.json``.
+"""MM-Skin-O generation (``mmskin vqa``): ``DATASET/records.jsonl`` -> ``DATASET/vqa.jsonl`` + ``vqa_info.json``.
 
-    >>> from mmskin.vqa.generate import GenerateConfig, generate
-    >>> result = generate(GenerateConfig(dataset=Path("data/derm"), generator="template", per_image=4))
-    >>> result.info["question_types"]
+    >>> from mmskin.vqa.generate import VQAConfig, run
+    >>> result = run(VQAConfig(dataset=Path("data/derm"), generator="template", per_image=4))
+    >>> result.counts["samples"], result.extra["info"]["question_types"]
 
 One sample per line: ``{id, record_id, image, question, answer, question_type, generator}`` with a stable ``id``
-(hash of record id + question type + question). Only usable records are used: those flagged ``annotated``,
-``sensitive``, ``low_resolution``, ``non_dermatology``, ``duplicate``, ``no_caption`` or ``unreadable_image``
-are skipped unless ``include_flagged``; a ``review`` flag (or any other) does not exclude a record. Every sample,
-from either generator, passes the same grounding check and near-duplicate filter; what is dropped is counted
-with its reason in vqa_info.json.
+(hash of record id + question type + question). The run, step by step:
+
+1. select the usable records: a record with an excluding flag (``records.EXCLUDING_FLAGS``, the flag table) is
+   skipped unless ``include_flagged``, and so is one without caption or image file; a ``review`` flag does not
+   exclude a record;
+2. generate candidate items with the configured generator (:data:`GENERATORS`: ``template``, offline; ``openai``,
+   any OpenAI-compatible chat endpoint, in :mod:`mmskin.vqa.llm`);
+3. keep the grounded ones: every item, from either generator, passes the same grounding check and near-duplicate
+   filter, then the per-image cap; each drop is counted with its reason;
+4. write ``vqa.jsonl``, then ``vqa_info.json`` (provenance, lexicon/template hashes, counts, drops).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import platform
 import random
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..provenance import package_versions
+from ..config import ConfigError, option
+from ..provenance import provenance, write_info
 from ..records import (
     EXCLUDING_FLAGS,
     RecordError,
-    atomic_write_bytes,
     iter_jsonl,
     resolve_in_root,
     validate_record,
     write_jsonl,
 )
+from ..resources import data_path
+from ..stage import SILENT, Problems, Reporter, StageError, StageResult
 from .facts import Facts, build_support, check_answer, extract_facts, record_fact_texts
 from .lexicon import Lexicon, load_lexicon
+from .samples import add_line_errors
 from .template import Templates, load_templates, template_samples
 
-GENERATORS = ("template", "openai")
 NEAR_DUPLICATE_JACCARD = 0.8
 DEFAULT_LLM_QUESTIONS = 5
 
 
 @dataclass
-class GenerateConfig:
-    dataset: Path
-    generator: str = "template"
-    per_image: int | None = None
-    seed: int = 0
-    include_flagged: bool = False
-    progress: bool = False
-    # openai generator
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    concurrency: int = 4
-    timeout: float = 60.0
-    max_retries: int = 4
-    retry_base: float = 1.0
-    lexicon_path: Path | None = None
-    templates_path: Path | None = None
-    prompt_path: Path | None = None
+class VQAConfig:
+    """Settings of ``mmskin vqa`` (each field is the command-line option of the same name)."""
+
+    dataset: Path = field(
+        metadata={"help": "dataset folder with records.jsonl (from mmskin build/curate)", "cli": False}
+    )
+    generator: str = option(
+        "template",
+        "template: offline, deterministic; openai: an OpenAI-compatible LLM",
+        choices=("template", "openai"),
+    )
+    per_image: int | None = option(
+        None,
+        "at most K samples per image (seeded choice among question types; default: all available)",
+        metavar="K",
+    )
+    seed: int = option(0, "random seed for phrasings and the per-image choice")
+    include_flagged: bool = option(False, "also use records with excluding flags")
+    base_url: str | None = option(
+        None, "OpenAI-compatible API base, e.g. http://localhost:8000/v1", metavar="URL"
+    )
+    model: str | None = option(None, "model name the server knows", metavar="NAME")
+    api_key: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "API key (default: $OPENAI_API_KEY); never logged or written", "cli": False},
+    )
+    concurrency: int = option(4, "parallel requests")
+    timeout: float = option(60.0, "seconds per request")
+    max_retries: int = option(4, "retries on 429/5xx/timeouts")
+    retry_base: float = option(
+        1.0, "seconds before the first retry, doubled each time, with jitter", metavar="S"
+    )
+    prompt: Path | None = option(None, "prompt YAML (default: the bundled openai-v1)")
+    lexicon: Path | None = option(None, "lexicon YAML (default: the bundled one)")
+    templates: Path | None = option(None, "templates YAML (default: the bundled one)")
+
+    def __post_init__(self) -> None:
+        self.dataset = Path(self.dataset)
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"unknown generator {self.generator!r} (choose from {', '.join(GENERATORS)})")
+        for name, value, ok, want in (
+            ("--per-image", self.per_image, self.per_image is None or self.per_image >= 0, "0 or more"),
+            ("--concurrency", self.concurrency, self.concurrency >= 1, "at least 1"),
+            ("--timeout", self.timeout, self.timeout > 0, "positive"),
+            ("--max-retries", self.max_retries, self.max_retries >= 0, "0 or more"),
+            ("--retry-base", self.retry_base, self.retry_base > 0, "positive"),
+        ):
+            if not ok:
+                raise ConfigError(f"{name} must be {want} (got {value})")
+        if self.generator == "openai":
+            if not self.base_url or not self.model:
+                raise ConfigError("--generator openai needs --base-url and --model")
+            from ..chat import endpoint
+
+            try:
+                endpoint(self.base_url)
+            except ValueError as e:
+                raise ConfigError(f"--base-url {e}") from None
+
+
+# --- step 1: the usable records ------------------------------------------------------------------------------
+def drop_reason(rec: dict[str, Any], include_flagged: bool) -> str | None:
+    """Why a (schema-valid) record is not used, judged from its fields alone; None when it is used."""
+    flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS]
+    if flags and not include_flagged:
+        return f"flag:{flags[0]}"
+    if not rec["caption"].strip():
+        return "empty_caption"
+    return None
+
+
+def read_dataset_records(path: Path, problems: Problems) -> tuple[list[dict[str, Any]], int]:
+    """(valid records, number of invalid lines) of a records.jsonl; each invalid line is one problem."""
+    errors: list[str] = []
+    recs = [rec for _, rec in iter_jsonl(path, errors, check=validate_record)]
+    add_line_errors(problems, errors)
+    return recs, len(errors)
+
+
+def select_usable(
+    records: list[dict[str, Any]], root: Path, include_flagged: bool, problems: Problems
+) -> tuple[list[dict[str, Any]], Counter[str]]:
+    """The records to generate from, and the others counted by reason; a bad image path is also a problem."""
+    dropped: Counter[str] = Counter()
+    usable: list[dict[str, Any]] = []
+    for rec in records:
+        reason = drop_reason(rec, include_flagged)
+        if reason is None:
+            try:
+                path = resolve_in_root(root, rec["image"])
+            except RecordError as e:
+                problems.add(f"{root / 'records.jsonl'}: record {rec['id']}", str(e))
+                reason = "bad_image_path"
+            else:
+                if not path.is_file():
+                    problems.add(path, f"image of record {rec['id']} is missing")
+                    reason = "image_missing"
+        if reason is None:
+            usable.append(rec)
+        else:
+            dropped[reason] += 1
+    return usable, dropped
+
+
+# --- step 2: the generators ----------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """What a generator gets: the settings, the usable records and their caption facts."""
+
+    config: VQAConfig
+    records: list[dict[str, Any]]
+    facts: dict[str, Facts]  # record id -> facts of its caption
+    templates: Templates
+    lexicon: Lexicon
 
 
 @dataclass
-class GenerateResult:
-    samples: list[dict[str, Any]]
-    info: dict[str, Any]
-    errors: list[str]
-    warnings: list[str]
+class Generated:
+    """A generator's output: record id -> candidate ``{question, answer, question_type}`` items (a record it did
+    not answer for is absent), records it dropped by reason, and its own vqa_info.json keys."""
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+    items: dict[str, list[dict[str, str]]]
+    empty_reason: str  # the drop reason of a record that got no items
+    dropped_records: Counter[str] = field(default_factory=Counter)
+    info: dict[str, Any] = field(default_factory=dict)
 
-    def summary_line(self, out: Path) -> str:
-        types = ", ".join(f"{k} {v}" for k, v in self.info["question_types"].items())
-        rec = self.info["records"]
-        dropped = sum(self.info["dropped"]["samples"].values())
-        llm = self.info.get("llm")
-        calls = f", {llm['requests']} requests, {llm['cache_hits']} cached" if llm else ""
-        return (
-            f"vqa ({self.info['generator']}): {rec['usable']} of {rec['total']} records usable, "
-            f"{len(self.samples)} samples ({types or 'none'}), {dropped} dropped{calls}, "
-            f"{len(self.errors)} errors -> {out}"
-        )
+
+def template_generator(job: Job, reporter: Reporter, problems: Problems) -> Generated:
+    """Offline and deterministic for a seed: questions from data/vqa/templates.yaml, answers from caption facts."""
+    items: dict[str, list[dict[str, str]]] = {}
+    with reporter.progress(len(job.records), "vqa") as advance:
+        for rec in job.records:
+            qas = template_samples(
+                rec, job.templates, job.config.seed, None, job.lexicon, job.facts[rec["id"]]
+            )
+            items[rec["id"]] = [qa.__dict__.copy() for qa in qas]
+            advance(1)
+    return Generated(items, "no_facts")
+
+
+def openai_generator(job: Job, reporter: Reporter, problems: Problems) -> Generated:
+    """Any OpenAI-compatible chat endpoint (:func:`mmskin.vqa.llm.generate_items`)."""
+    from .llm import generate_items
+
+    return generate_items(job, reporter, problems)
+
+
+GENERATORS: dict[str, Callable[[Job, Reporter, Problems], Generated]] = {
+    "template": template_generator,
+    "openai": openai_generator,
+}
+
+
+# --- step 3: grounding, near-duplicates, per-image cap -------------------------------------------------------
+_QUESTION_NOISE = frozenset(
+    {"the", "this", "that", "these", "those", "a", "an", "of", "in", "on", "any", "you"}
+)
 
 
 def sample_id(record_id: str, question_type: str, question: str) -> str:
     return hashlib.sha256(f"{record_id}|{question_type}|{question}".encode()).hexdigest()[:20]
-
-
-_QUESTION_NOISE = frozenset(
-    {"the", "this", "that", "these", "those", "a", "an", "of", "in", "on", "any", "you"}
-)
 
 
 def _question_tokens(q: str, lex: Lexicon) -> frozenset[str]:
@@ -113,149 +225,50 @@ def is_near_duplicate(a: frozenset[str], b: frozenset[str]) -> bool:
     return len(a & b) / len(a | b) >= NEAR_DUPLICATE_JACCARD
 
 
-def read_dataset_records(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Records of a JSONL file; a malformed line gives an error naming file and line and is skipped."""
-    errors: list[str] = []
-    recs = [rec for _, rec in iter_jsonl(path, errors, check=validate_record)]
-    return recs, errors
-
-
-def _package_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), **package_versions(("pyyaml",))}
-
-
-def _progress(enabled: bool, total: int, label: str):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-        transient=True,
-    )
-    return prog, total
-
-
-def _llm_facts(rec: dict[str, Any], templates: Templates) -> dict[str, Any]:
-    facts: dict[str, Any] = {}
-    if isinstance(rec.get("modality"), str) and rec["modality"] in templates.modality_phrases:
-        facts["modality"] = templates.modality_phrases[rec["modality"]]
-    if isinstance(rec.get("age"), (int, float)) and not isinstance(rec.get("age"), bool):
-        facts["age"] = rec["age"]
-    if rec.get("sex") in ("male", "female"):
-        facts["sex"] = rec["sex"]
-    return facts
-
-
-def generate(
-    cfg: GenerateConfig,
-    on_error: Callable[[str], None] | None = None,
-    on_warning: Callable[[str], None] | None = None,
-) -> GenerateResult:
-    """Generate, write vqa.jsonl and vqa_info.json atomically, and return what was done."""
-    if cfg.generator not in GENERATORS:
-        raise ValueError(f"unknown generator {cfg.generator!r} (choose from {', '.join(GENERATORS)})")
-    errors: list[str] = []
-    warnings: list[str] = []
-
-    def err(msg: str) -> None:
-        errors.append(msg)
-        if on_error:
-            on_error(msg)
-
-    def warn(msg: str) -> None:
-        warnings.append(msg)
-        if on_warning:
-            on_warning(msg)
-
-    root = Path(cfg.dataset)
-    lex = load_lexicon(cfg.lexicon_path)
-    templates = load_templates(cfg.templates_path)
-    records, rec_errors = read_dataset_records(root / "records.jsonl")
-    for e in rec_errors:
-        err(e)
-
-    dropped_records: Counter[str] = Counter()
-    dropped_samples: Counter[str] = Counter()
-    usable: list[dict[str, Any]] = []
-    for rec in records:
-        flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS]
-        if flags and not cfg.include_flagged:
-            dropped_records[f"flag:{flags[0]}"] += 1
+def grounded_items(
+    rec: dict[str, Any], items: list[dict[str, str]], job: Job, dropped: Counter[str]
+) -> list[dict[str, str]]:
+    """The items of one record whose answer the caption supports and whose question is not a near-duplicate of
+    an earlier one (question types outside the templates are classified), capped at ``per_image``."""
+    templates, lex = job.templates, job.lexicon
+    support = build_support(job.facts[rec["id"]], record_fact_texts(rec, templates.modality_phrases))
+    kept: list[dict[str, str]] = []
+    seen_q: list[frozenset[str]] = []
+    for it in items:
+        qtype = it["question_type"]
+        if qtype not in templates.type_names:
+            qtype = templates.classify(it["question"])
+        ok, reason, _missing = check_answer(it["answer"], support, it["question"], lex)
+        if not ok:
+            dropped[f"ungrounded:{reason}"] += 1
             continue
-        if not rec["caption"].strip():
-            dropped_records["empty_caption"] += 1
+        toks = _question_tokens(it["question"], lex)
+        if any(is_near_duplicate(toks, s) for s in seen_q):
+            dropped["near_duplicate"] += 1
             continue
-        try:
-            path = resolve_in_root(root, rec["image"])
-        except RecordError as e:
-            err(f"{root / 'records.jsonl'}: record {rec['id']}: {e}")
-            dropped_records["bad_image_path"] += 1
-            continue
-        if not path.is_file():
-            err(f"{path}: image of record {rec['id']} is missing")
-            dropped_records["image_missing"] += 1
-            continue
-        usable.append(rec)
+        seen_q.append(toks)
+        kept.append({**it, "question_type": qtype})
+    cap = job.config.per_image
+    if cap is not None and len(kept) > cap:
+        rng = random.Random(f"{job.config.seed}:{rec['id']}:cap")
+        dropped["per_image_cap"] += len(kept) - cap
+        kept = [kept[i] for i in templates.choose(rng, [k["question_type"] for k in kept], cap)]
+    return kept
 
-    uncurated = bool(records) and not any("modality" in r for r in records)
-    if uncurated:
-        warn(
-            f"{root}: records have no modality (the dataset is not curated): modality questions are skipped "
-            f"and captions are used as built; run `mmskin curate {root}` first for the full question mix"
-        )
 
-    facts_by_id: dict[str, Facts] = {r["id"]: extract_facts(r["caption"], lex) for r in usable}
-    raw: dict[str, list[dict[str, str]]] = {}  # record id -> candidate items before checks
-    llm_info: dict[str, Any] = {}
-    if cfg.generator == "template":
-        prog, _ = _progress(cfg.progress, len(usable), "vqa")
-        with prog:
-            task = prog.add_task("vqa", total=len(usable))
-            for rec in usable:
-                qas = template_samples(rec, templates, cfg.seed, None, lex, facts_by_id[rec["id"]])
-                raw[rec["id"]] = [qa.__dict__.copy() for qa in qas]
-                prog.advance(task)
-    else:
-        llm_info = _run_llm(cfg, usable, facts_by_id, templates, raw, dropped_records, err)
-
+def to_samples(
+    job: Job, generated: Generated, dropped_records: Counter[str]
+) -> tuple[list[dict], Counter[str]]:
+    """The samples of every usable record, in record order, and the dropped items counted by reason."""
     samples: list[dict[str, Any]] = []
-    type_counts: Counter[str] = Counter()
-    records_with_samples = 0
-    for rec in usable:
-        items = raw.get(rec["id"], [])
+    dropped: Counter[str] = Counter()
+    for rec in job.records:
+        items = generated.items.get(rec["id"], [])
         if not items:
-            if rec["id"] in raw:
-                dropped_records["no_facts" if cfg.generator == "template" else "no_items"] += 1
+            if rec["id"] in generated.items:
+                dropped_records[generated.empty_reason] += 1
             continue
-        facts = facts_by_id[rec["id"]]
-        support = build_support(facts, record_fact_texts(rec, templates.modality_phrases))
-        kept: list[dict[str, Any]] = []
-        seen_q: list[frozenset[str]] = []
-        for it in items:
-            qtype = it["question_type"]
-            if qtype not in templates.type_names:
-                qtype = templates.classify(it["question"])
-            ok, reason, _missing = check_answer(it["answer"], support, it["question"], lex)
-            if not ok:
-                dropped_samples[f"ungrounded:{reason}"] += 1
-                continue
-            toks = _question_tokens(it["question"], lex)
-            if any(is_near_duplicate(toks, s) for s in seen_q):
-                dropped_samples["near_duplicate"] += 1
-                continue
-            seen_q.append(toks)
-            kept.append({**it, "question_type": qtype})
-        if cfg.per_image is not None and len(kept) > cfg.per_image:
-            rng = random.Random(f"{cfg.seed}:{rec['id']}:cap")
-            dropped_samples["per_image_cap"] += len(kept) - cfg.per_image
-            kept = [kept[i] for i in templates.choose(rng, [k["question_type"] for k in kept], cfg.per_image)]
-        if kept:
-            records_with_samples += 1
-        for it in kept:
-            type_counts[it["question_type"]] += 1
+        for it in grounded_items(rec, items, job, dropped):
             samples.append(
                 {
                     "id": sample_id(rec["id"], it["question_type"], it["question"]),
@@ -264,143 +277,117 @@ def generate(
                     "question": it["question"],
                     "answer": it["answer"],
                     "question_type": it["question_type"],
-                    "generator": cfg.generator,
+                    "generator": job.config.generator,
                 }
             )
-
-    order = {t: i for i, t in enumerate(templates.type_names)}
-    info: dict[str, Any] = {
-        "mmskin_version": __version__,
-        "packages": _package_versions(),
-        "generator": cfg.generator,
-        "seed": cfg.seed,
-        "per_image": cfg.per_image,
-        "include_flagged": cfg.include_flagged,
-        "exclude_flags": list(EXCLUDING_FLAGS),
-        "lexicon": {"version": lex.version, "sha256": lex.sha256, "path": _shown_path(lex.path)},
-        "templates": {
-            "version": templates.version,
-            "sha256": templates.sha256,
-            "path": _shown_path(templates.path),
-        },
-        "uncurated": uncurated,
-        "records": {
-            "total": len(records) + len(rec_errors),
-            "invalid": len(rec_errors),
-            "usable": len(usable),
-            "with_samples": records_with_samples,
-        },
-        "samples": len(samples),
-        "question_types": dict(sorted(type_counts.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))),
-        "dropped": {
-            "records": dict(sorted(dropped_records.items())),
-            "samples": dict(sorted(dropped_samples.items())),
-        },
-        **llm_info,
-    }
-    write_jsonl(root / "vqa.jsonl", samples)
-    atomic_write_bytes(
-        root / "vqa_info.json",
-        (json.dumps(info, indent=2, sort_keys=True) + "\n").encode("utf-8"),
-        durable=True,
-    )
-    return GenerateResult(samples, info, errors, warnings)
+    return samples, dropped
 
 
-def _shown_path(p: Path) -> str:
-    """'bundled:<name>' for the packaged data files, so vqa_info.json holds no machine-specific path."""
-    from .lexicon import _bundled
-
+# --- step 4: vqa_info.json -----------------------------------------------------------------------------------
+def shown_path(p: Path | None) -> str | None:
+    """'bundled:<name>' for the packaged data files, so vqa_info.json holds no machine-specific path for them."""
+    if p is None:
+        return None
     try:
-        if p.resolve().parent in (_bundled("").resolve(), _bundled("prompts").resolve()):
+        if p.resolve().parent in (data_path("vqa").resolve(), data_path("vqa", "prompts").resolve()):
             return f"bundled:{p.name}"
     except OSError:
         pass
     return str(p)
 
 
-def _run_llm(
-    cfg: GenerateConfig,
-    usable: list[dict[str, Any]],
-    facts_by_id: dict[str, Facts],
-    templates: Templates,
-    raw: dict[str, list[dict[str, str]]],
-    dropped_records: Counter[str],
-    err: Callable[[str], None],
+def info_config(config: VQAConfig) -> dict[str, Any]:
+    """The settings as written to vqa_info.json: no key, no credentials, no dataset path (the file is in it)."""
+    from ..chat import public_url
+
+    out = {k: v for k, v in vars(config).items() if k not in ("dataset", "api_key")}
+    out["base_url"] = public_url(config.base_url) if config.base_url else None
+    for k in ("prompt", "lexicon", "templates"):
+        out[k] = shown_path(out[k])
+    return out
+
+
+def vqa_info(
+    job: Job,
+    samples: list[dict[str, Any]],
+    records: dict[str, int],
+    dropped: dict[str, Counter[str]],
+    generated: Generated,
 ) -> dict[str, Any]:
-    from .llm import (
-        ChatClient,
-        LLMConfig,
-        LLMError,
-        ResponseCache,
-        Stats,
-        ask_for_items,
-        load_prompt,
-        public_url,
-    )
-
-    if not cfg.base_url or not cfg.model:
-        raise ValueError("the openai generator needs --base-url and --model")
-    api_key = cfg.api_key if cfg.api_key is not None else os.environ.get("OPENAI_API_KEY")
-    prompt = load_prompt(cfg.prompt_path)
-    stats = Stats()
-    client = ChatClient(
-        LLMConfig(
-            base_url=cfg.base_url,
-            model=cfg.model,
-            api_key=api_key or None,
-            timeout=cfg.timeout,
-            max_retries=cfg.max_retries,
-            retry_base=cfg.retry_base,
-            seed=cfg.seed,
-        ),
-        stats,
-    )
-    cache = ResponseCache(Path(cfg.dataset) / ".cache" / "vqa-llm")
-    k = cfg.per_image if cfg.per_image else DEFAULT_LLM_QUESTIONS
-    types = list(templates.type_names)
-    failures: Counter[str] = Counter()
-    invalid_items: Counter[str] = Counter()
-    lock = threading.Lock()  # workers count invalid items concurrently
-    from .llm import validate_item
-
-    def one(rec: dict[str, Any]) -> tuple[str, list[dict[str, str]]]:
-        caption = facts_by_id[rec["id"]].caption
-        items, _ = ask_for_items(client, cache, prompt, caption, _llm_facts(rec, templates), k, types)
-        out = []
-        for it in items:
-            clean, reason = validate_item(it)
-            if clean is None:
-                with lock:
-                    invalid_items[reason or "invalid_item"] += 1
-                continue
-            out.append(clean)
-        return rec["id"], out
-
-    prog, _ = _progress(cfg.progress, len(usable), "vqa (llm)")
-    with prog, ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
-        task = prog.add_task("vqa", total=len(usable))
-        futures = {pool.submit(one, rec): rec for rec in usable}
-        for fut in as_completed(futures):
-            rec = futures[fut]
-            try:
-                rid, items = fut.result()
-                raw[rid] = items
-            except LLMError as e:
-                failures[e.reason] += 1
-                dropped_records[f"llm_failed:{e.reason}"] += 1
-                err(f"{public_url(cfg.base_url)}: record {rec['id']}: {e}")
-            prog.advance(task)
+    cfg, lex, templates = job.config, job.lexicon, job.templates
+    order = {t: i for i, t in enumerate(templates.type_names)}
+    types = Counter(s["question_type"] for s in samples)
     return {
-        "prompt": {"version": prompt.version, "sha256": prompt.sha256, "path": _shown_path(prompt.path)},
-        "model": cfg.model,
-        "base_url": public_url(cfg.base_url),
-        "llm": {
-            **stats.as_dict(),
-            "failures": dict(sorted(failures.items())),
-            "invalid_items": dict(sorted(invalid_items.items())),
-            "concurrency": cfg.concurrency,
-            "timeout_s": cfg.timeout,
-            "max_retries": cfg.max_retries,
+        "provenance": provenance("vqa", config=info_config(cfg), packages=["pyyaml"], seed=cfg.seed),
+        "generator": cfg.generator,
+        "seed": cfg.seed,
+        "per_image": cfg.per_image,
+        "include_flagged": cfg.include_flagged,
+        "exclude_flags": list(EXCLUDING_FLAGS),
+        "lexicon": {"version": lex.version, "sha256": lex.sha256, "path": shown_path(lex.path)},
+        "templates": {
+            "version": templates.version,
+            "sha256": templates.sha256,
+            "path": shown_path(templates.path),
         },
+        "uncurated": records["uncurated"] > 0,
+        "records": {k: records[k] for k in ("total", "invalid", "usable", "with_samples")},
+        "samples": len(samples),
+        "question_types": dict(sorted(types.items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))),
+        "dropped": {k: dict(sorted(v.items())) for k, v in dropped.items()},
+        **generated.info,
     }
+
+
+def summary_line(info: dict[str, Any], errors: int, out: Path) -> str:
+    types = ", ".join(f"{k} {v}" for k, v in info["question_types"].items())
+    rec = info["records"]
+    dropped = sum(info["dropped"]["samples"].values())
+    llm = info.get("llm")
+    calls = f", {llm['requests']} requests, {llm['cache_hits']} cached" if llm else ""
+    return (
+        f"vqa ({info['generator']}): {rec['usable']} of {rec['total']} records usable, "
+        f"{info['samples']} samples ({types or 'none'}), {dropped} dropped{calls}, {errors} errors -> {out}"
+    )
+
+
+# --- the stage -----------------------------------------------------------------------------------------------
+def run(config: VQAConfig, reporter: Reporter | None = None) -> StageResult:
+    """Generate, write vqa.jsonl and vqa_info.json atomically, and say what was done. Raises StageError when the
+    folder is not a dataset, ConfigError when a lexicon, template or prompt file cannot be used."""
+    reporter = reporter or SILENT
+    root = config.dataset
+    if not (root / "records.jsonl").is_file():
+        raise StageError(
+            root, "no records.jsonl (not a dataset folder; run `mmskin build` first)", exit_code=2
+        )
+    problems = Problems(reporter)
+    lex, templates = load_lexicon(config.lexicon), load_templates(config.templates)
+    records, invalid = read_dataset_records(root / "records.jsonl", problems)
+    usable, dropped_records = select_usable(records, root, config.include_flagged, problems)
+    uncurated = bool(records) and not any("modality" in r for r in records)
+    if uncurated:
+        reporter.warning(
+            f"{root}: records have no modality (the dataset is not curated): modality questions are skipped "
+            f"and captions are used as built; run `mmskin curate {root}` first for the full question mix"
+        )
+    facts = {r["id"]: extract_facts(r["caption"], lex) for r in usable}
+    job = Job(config, usable, facts, templates, lex)
+    generated = GENERATORS[config.generator](job, reporter, problems)
+    dropped_records.update(generated.dropped_records)
+    samples, dropped_samples = to_samples(job, generated, dropped_records)
+    counts = {
+        "total": len(records) + invalid,
+        "invalid": invalid,
+        "usable": len(usable),
+        "with_samples": len({s["record_id"] for s in samples}),
+        "uncurated": int(uncurated),
+    }
+    dropped = {"records": dropped_records, "samples": dropped_samples}
+    info = vqa_info(job, samples, counts, dropped, generated)
+    write_jsonl(root / "vqa.jsonl", samples)
+    write_info(root / "vqa_info.json", info)
+    result_counts = {"records": counts["total"], "usable": len(usable), "samples": len(samples)}
+    result_counts["dropped"] = sum(dropped_samples.values())
+    summary = summary_line(info, len(problems), root / "vqa.jsonl")
+    return StageResult("vqa", result_counts, problems, summary, extra={"info": info, "samples": samples})

@@ -16,11 +16,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..config import ConfigError
+from ..resources import data_path
 
 # words, numbers, "&" (H&E) and the punctuation that ends a negation scope
 _TOKEN = re.compile(r"[A-Za-z\u00c0-\u024f]+|\d+(?:[.,]\d+)?|&|[.;:!?,()×]")
@@ -29,8 +31,8 @@ _PUNCT = frozenset(".;:!?,()")
 _CONCEPT_KEYS = {"name", "synonyms", "abbr", "phrase", "group", "ambiguous", "parent", "malignant"}
 
 
-class LexiconError(ValueError):
-    """A lexicon or template file that cannot be used; the message names the file and the problem."""
+class LexiconError(ConfigError):
+    """A lexicon, template or prompt file that cannot be used; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -171,12 +173,8 @@ def _words(v: Any, where: str) -> list[str]:
     return out
 
 
-def _bundled(name: str) -> Path:
-    return Path(str(files("mmskin") / "data" / "vqa" / name))
-
-
 def default_lexicon_path() -> Path:
-    return _bundled("lexicon.yaml")
+    return data_path("vqa", "lexicon.yaml")
 
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], str]:
@@ -194,13 +192,39 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     return obj, hashlib.sha256(data).hexdigest()
 
 
+# words before a body-site word that make it a site ("on the back", "of her hand")
+_SITE_CUES = frozenset(
+    ["on", "of", "over", "the", "his", "her", "their", "both", "involving", "affecting", "across", "around", "to",
+     "and", "entire", "whole", "dorsum", "dorsal"]
+)  # fmt: skip
+
+
 @lru_cache(maxsize=8)
 def load_lexicon(path: str | Path | None = None) -> Lexicon:
-    """Parse and compile a lexicon YAML (the bundled one by default); cached per path."""
+    """Parse and compile a lexicon YAML (the bundled one by default); cached per path. Normalisation comes first:
+    every later word list is stored in normalised form."""
     p = Path(path) if path else default_lexicon_path()
     obj, sha = read_yaml(p)
+    lex = _normaliser(p, obj, sha)
+    lex.context = _context(lex, p, obj.get("context") or {})
+    lex.modifiers = {
+        k: frozenset(lex.norm(w) for w in _words(v, f"{p}: modifiers.{k}"))
+        for k, v in (obj.get("modifiers") or {}).items()
+    }
+    g = obj.get("grounding") or {}
+    lex.stopwords = frozenset(lex.norm(w) for w in _words(g.get("stopwords"), f"{p}: grounding.stopwords"))
+    lex.framing_words = frozenset(
+        lex.norm(w) for w in _words(g.get("framing_words"), f"{p}: grounding.framing")
+    )
+    _patterns(lex, p, obj)
+    _concepts(lex, p, obj.get("categories"))
+    return lex
+
+
+def _normaliser(p: Path, obj: dict[str, Any], sha: str) -> Lexicon:
+    """An empty lexicon that already normalises words: spelling map, prefixes, irregular plurals, keep-s words."""
     norm_cfg = obj.get("normalise") or {}
-    lex = Lexicon(
+    return Lexicon(
         path=p,
         sha256=sha,
         version=str(obj.get("version", "")),
@@ -221,94 +245,76 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
         },
         _keep_s=frozenset(w.lower() for w in _words(norm_cfg.get("keep_s"), f"{p}: normalise.keep_s")),
     )
-    ctx = obj.get("context") or {}
-    lex.context = {
-        "window": int(ctx.get("window", 6)),
-        "site_cues": frozenset(
-            [
-                "on",
-                "of",
-                "over",
-                "the",
-                "his",
-                "her",
-                "their",
-                "both",
-                "involving",
-                "affecting",
-                "across",
-                "around",
-                "to",
-                "and",
-                "entire",
-                "whole",
-                "dorsum",
-                "dorsal",
-            ]
-        ),  # fmt: skip
-    }
-    lex.context["negation_prefix"] = frozenset(
+
+
+def _context(lex: Lexicon, p: Path, ctx: dict[str, Any]) -> dict[str, Any]:
+    """Negation and uncertainty cues (words before/after a mention), their scope window and terminators."""
+    out: dict[str, Any] = {"window": int(ctx.get("window", 6)), "site_cues": _SITE_CUES}
+    out["negation_prefix"] = frozenset(
         lex.norm(w) for w in _words(ctx.get("negation_prefix"), f"{p}: context.negation_prefix")
     )
     for key in ("negation_pre", "negation_post", "uncertain_pre", "uncertain_post"):
         phrases = {lex.norm_phrase(s) for s in _words(ctx.get(key), f"{p}: context.{key}")}
-        lex.context[key] = frozenset(ph for ph in phrases if ph)
-    lex.context["terminators"] = frozenset(
+        out[key] = frozenset(ph for ph in phrases if ph)
+    out["terminators"] = frozenset(
         lex.norm(s) if s.isalpha() else s for s in _words(ctx.get("terminators"), f"{p}: context.terminators")
     )
-    lex.modifiers = {
-        k: frozenset(lex.norm(w) for w in _words(v, f"{p}: modifiers.{k}"))
-        for k, v in (obj.get("modifiers") or {}).items()
-    }
-    g = obj.get("grounding") or {}
-    lex.stopwords = frozenset(lex.norm(w) for w in _words(g.get("stopwords"), f"{p}: grounding.stopwords"))
-    lex.framing_words = frozenset(
-        lex.norm(w) for w in _words(g.get("framing_words"), f"{p}: grounding.framing")
-    )
+    return out
+
+
+def _patterns(lex: Lexicon, p: Path, obj: dict[str, Any]) -> None:
+    """Magnification and size regular expressions, and the words that make a number a size."""
+    size = obj.get("size") or {}
     try:
         lex.magnification = tuple(
             re.compile(str(r), re.I) for r in _as_list(obj.get("magnification"), str(p))
         )
-        size = obj.get("size") or {}
         if size.get("pattern"):
             lex.size_pattern = re.compile(str(size["pattern"]), re.I)
     except re.error as e:
         raise LexiconError(f"{p}: bad regular expression ({e})") from None
-    size_words = _words((obj.get("size") or {}).get("context_words"), f"{p}: size.context_words")
+    size_words = _words(size.get("context_words"), f"{p}: size.context_words")
     lex.size_context = frozenset(lex.norm(w) for w in size_words)
-    size_excl = _words((obj.get("size") or {}).get("exclude_next"), f"{p}: size.exclude_next")
+    size_excl = _words(size.get("exclude_next"), f"{p}: size.exclude_next")
     lex.size_exclude = frozenset(lex.norm(w) for w in size_excl)
 
-    cats = obj.get("categories")
+
+def _concept(p: Path, cat: str, n: int, e: Any) -> Concept:
+    """One entry of ``categories.<cat>`` checked and read."""
+    if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"].strip():
+        raise LexiconError(f"{p}: categories.{cat}[{n}] needs a 'name' string")
+    unknown = set(e) - _CONCEPT_KEYS
+    if unknown:
+        raise LexiconError(f"{p}: categories.{cat}.{e['name']}: unknown keys {sorted(unknown)}")
+    name = e["name"].strip().lower()
+    syns = _words(e.get("synonyms"), f"{p}: {cat}.{name}.synonyms")
+    abbrs = _words(e.get("abbr"), f"{p}: {cat}.{name}.abbr")
+    return Concept(
+        str(cat),
+        name,
+        str(e.get("phrase") or name),
+        e.get("group"),
+        bool(e.get("ambiguous")),
+        str(e["parent"]).lower() if e.get("parent") else None,
+        tuple([name, *syns, *abbrs]),
+        tuple(abbrs),
+    )
+
+
+def _concepts(lex: Lexicon, p: Path, cats: Any) -> None:
+    """The concepts of every category, and the phrase table that matches them (longest phrase first)."""
     if not isinstance(cats, dict) or not cats:
         raise LexiconError(f"{p}: 'categories' must be a non-empty mapping")
     table: dict[tuple[str, ...], list[tuple[str, str]]] = {}
     for cat, entries in cats.items():
         for n, e in enumerate(_as_list(entries, f"{p}: categories.{cat}")):
-            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"].strip():
-                raise LexiconError(f"{p}: categories.{cat}[{n}] needs a 'name' string")
-            unknown = set(e) - _CONCEPT_KEYS
-            if unknown:
-                raise LexiconError(f"{p}: categories.{cat}.{e['name']}: unknown keys {sorted(unknown)}")
-            name = e["name"].strip().lower()
-            syns = _words(e.get("synonyms"), f"{p}: {cat}.{name}.synonyms")
-            abbrs = _words(e.get("abbr"), f"{p}: {cat}.{name}.abbr")
-            phrase = str(e.get("phrase") or name)
-            key = (str(cat), name)
+            c = _concept(p, cat, n, e)
+            key = (c.category, c.name)
             if key in lex.concepts:
-                raise LexiconError(f"{p}: duplicate concept {cat}.{name}")
-            lex.concepts[key] = Concept(
-                str(cat),
-                name,
-                phrase,
-                e.get("group"),
-                bool(e.get("ambiguous")),
-                str(e["parent"]).lower() if e.get("parent") else None,
-                tuple([name, *syns, *abbrs]),
-                tuple(abbrs),
-            )
+                raise LexiconError(f"{p}: duplicate concept {cat}.{c.name}")
+            lex.concepts[key] = c
             toks: set[str] = set()
-            for s in [name, *syns]:
+            for s in c.surfaces[: len(c.surfaces) - len(c.abbr)]:  # name + synonyms
                 ph = lex.norm_phrase(s)
                 if not ph:
                     continue
@@ -316,8 +322,8 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
                 owners = table.setdefault(ph, [])
                 if key not in owners:
                     owners.append(key)
-            toks.update(lex.norm_phrase(phrase))
-            for a in abbrs:
+            toks.update(lex.norm_phrase(c.phrase))
+            for a in c.abbr:
                 lex._abbr.setdefault(a, []).append(key)
                 toks.add(lex.norm(a))
             lex.concept_tokens[key] = frozenset(toks)
@@ -325,4 +331,3 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
         lex._phrases.setdefault(ph[0], []).append((ph, owners))
     for lst in lex._phrases.values():
         lst.sort(key=lambda x: -len(x[0]))
-    return lex

@@ -3,45 +3,40 @@
     OPENAI_API_KEY=... mmskin vqa data/derm --generator openai --base-url http://localhost:8000/v1 \\
         --model Qwen2.5-7B-Instruct --concurrency 4
 
-Works with vLLM, Ollama (``http://localhost:11434/v1``), llama.cpp server, OpenAI. The prompt is a versioned file
-(``data/vqa/prompts/openai_v1.yaml``); replies must be JSON that matches the schema (a list of
-``{question, answer, question_type}``). Transient failures (HTTP 429/5xx, timeouts, refused or dropped
-connections) are retried with exponential backoff and jitter, at most ``max_retries`` times; a reply that is not
-valid JSON is asked for once more. Validated replies are cached under ``DATASET/.cache/vqa-llm/`` keyed by prompt
-version + model + caption + the record facts sent, so a rerun makes no request for them. The API key comes from
-``OPENAI_API_KEY`` and is never logged or written.
+Works with vLLM, Ollama (``http://localhost:11434/v1``), llama.cpp server, OpenAI, through the one chat client
+(:mod:`mmskin.chat`: retries with backoff and jitter, Retry-After, the key from ``OPENAI_API_KEY``, never logged or
+written). The prompt is a versioned file (``data/vqa/prompts/openai_v1.yaml``); replies must be JSON that matches
+the schema (a list of ``{question, answer, question_type}``); a reply that is not is asked for once more.
+Validated replies are cached under ``DATASET/.cache/vqa-llm/`` keyed by prompt version + model + caption + the
+record facts sent, so a rerun makes no request for them. A record whose request fails for good is one problem;
+its reason code (``http_429``, ``timeout``, ``invalid_json``, ...) is counted in vqa_info.json.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
-import random
 import re
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..chat import ChatClient, ChatConfig, ChatError, Stats, public_url
 from ..records import atomic_write_bytes
-from .lexicon import LexiconError, _bundled, read_yaml
+from ..resources import data_path
+from ..stage import Problems, Reporter
+from .lexicon import LexiconError, read_yaml
+
+if TYPE_CHECKING:
+    from .generate import Generated, Job
+    from .template import Templates
 
 MAX_QUESTION_CHARS = 300
 MAX_ANSWER_CHARS = 1000
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
-
-
-class LLMError(Exception):
-    """A request that failed for good; ``reason`` is a short code counted in vqa_info.json."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ class Prompt:
 
 
 def default_prompt_path() -> Path:
-    return _bundled("prompts/openai_v1.yaml")
+    return data_path("vqa", "prompts", "openai_v1.yaml")
 
 
 def load_prompt(path: str | Path | None = None) -> Prompt:
@@ -76,157 +71,8 @@ def load_prompt(path: str | Path | None = None) -> Prompt:
     return Prompt(obj["version"], sha, obj["system"].strip(), obj["user"].strip(), p)
 
 
-def public_url(url: str) -> str:
-    """The base URL without credentials, query or fragment (what may be written to vqa_info.json)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        if parts.port:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        pass
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-@dataclass
-class LLMConfig:
-    base_url: str
-    model: str
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float = 60.0
-    max_retries: int = 4
-    retry_base: float = 1.0  # seconds before the first retry; doubles each time (with jitter)
-    retry_cap: float = 30.0
-    temperature: float = 0.0
-    seed: int | None = 0
-    max_tokens: int = 1024
-    json_mode: bool = True  # response_format json_object; dropped once if the server refuses it
-
-
-@dataclass
-class Stats:
-    requests: int = 0
-    retries: int = 0
-    cache_hits: int = 0
-    cache_misses: int = 0
-    invalid_json: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **kw: int) -> None:
-        with self.lock:
-            for k, v in kw.items():
-                setattr(self, k, getattr(self, k) + v)
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            k: getattr(self, k) for k in ("requests", "retries", "cache_hits", "cache_misses", "invalid_json")
-        }
-
-
-class ChatClient:
-    """Minimal OpenAI-compatible ``/chat/completions`` client on urllib (no extra dependency)."""
-
-    def __init__(self, cfg: LLMConfig, stats: Stats | None = None, sleep=time.sleep):
-        self.cfg = cfg
-        self.stats = stats or Stats()
-        self._sleep = sleep
-        parts = urllib.parse.urlsplit(cfg.base_url)
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if parts.scheme not in ("http", "https") or not parts.hostname or port == -1:
-            raise ValueError(f"--base-url {public_url(cfg.base_url)!r} is not an http(s) URL")
-        path = parts.path.rstrip("/")
-        if not path.endswith("/chat/completions"):
-            path += "/chat/completions"
-        # credentials in the URL are never sent on (urllib would mistake them for the host) nor shown
-        netloc = parts.hostname + (f":{port}" if port else "")
-        self.url = urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
-        self._json_mode = cfg.json_mode
-        self._rng = random.Random()
-
-    def _redact(self, text: str) -> str:
-        key = self.cfg.api_key
-        return text.replace(key, "***") if key else text
-
-    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.cfg.api_key:
-            headers["Authorization"] = f"Bearer {self.cfg.api_key}"
-        req = urllib.request.Request(self.url, json.dumps(payload).encode(), headers, method="POST")
-        self.stats.add(requests=1)
-        with urllib.request.urlopen(req, timeout=self.cfg.timeout) as resp:
-            body = resp.read()
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise LLMError("bad_response", "the server's reply is not JSON") from None
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        delay = min(self.cfg.retry_cap, self.cfg.retry_base * (2**attempt))
-        delay = self._rng.uniform(delay / 2, delay)  # jitter: concurrent workers do not retry in lockstep
-        if retry_after:
-            try:
-                delay = max(delay, min(self.cfg.retry_cap, float(retry_after)))
-            except ValueError:
-                pass
-        return delay
-
-    def complete(self, messages: list[dict[str, str]]) -> str:
-        """The assistant message's content; retries transient failures, raises LLMError when it gives up."""
-        attempt = 0
-        while True:
-            payload: dict[str, Any] = {
-                "model": self.cfg.model,
-                "messages": messages,
-                "temperature": self.cfg.temperature,
-                "max_tokens": self.cfg.max_tokens,
-            }
-            if self.cfg.seed is not None:
-                payload["seed"] = self.cfg.seed
-            if self._json_mode:
-                payload["response_format"] = {"type": "json_object"}
-            retry_after = None
-            try:
-                obj = self._post(payload)
-                try:
-                    content = obj["choices"][0]["message"]["content"]
-                except (KeyError, IndexError, TypeError):
-                    raise LLMError("bad_response", "no choices[0].message.content in the reply") from None
-                if not isinstance(content, str):
-                    raise LLMError("bad_response", "message content is not a string")
-                return content
-            except urllib.error.HTTPError as e:
-                detail = ""
-                try:
-                    detail = e.read(300).decode("utf-8", "replace")
-                except Exception:  # noqa: BLE001 - the body is only decoration for the message
-                    pass
-                if e.code == 400 and self._json_mode and "response_format" in detail:
-                    self._json_mode = False  # some servers do not know json_object: ask again without it
-                    continue
-                if e.code != 429 and e.code < 500:
-                    raise LLMError(f"http_{e.code}", self._redact(detail.strip()[:200])) from None
-                reason, retry_after = f"http_{e.code}", e.headers.get("Retry-After") if e.headers else None
-            except TimeoutError:
-                reason = "timeout"
-            except urllib.error.URLError as e:
-                if isinstance(e.reason, TimeoutError):
-                    reason = "timeout"
-                else:
-                    reason = "connection_error"
-            except (ConnectionError, http.client.HTTPException, OSError):
-                reason = "connection_error"
-            if attempt >= self.cfg.max_retries:
-                raise LLMError(reason, f"gave up after {attempt + 1} attempts")
-            self.stats.add(retries=1)
-            self._sleep(self._delay(attempt, retry_after))
-            attempt += 1
-
-
 def parse_items(content: str) -> list[dict[str, Any]]:
-    """The reply's QA items as plain dicts, or LLMError('invalid_json') when the reply does not match the schema:
+    """The reply's QA items as plain dicts, or ChatError('invalid_json') when the reply does not match the schema:
     a JSON object with a list under ``questions`` (or ``qa``/``items``/``samples``), or a bare JSON list."""
     text = content.strip()
     m = _FENCE.match(text)
@@ -235,14 +81,14 @@ def parse_items(content: str) -> list[dict[str, Any]]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise LLMError("invalid_json", f"reply is not JSON ({e.msg})") from None
+        raise ChatError("invalid_json", f"reply is not JSON ({e.msg})") from None
     if isinstance(obj, dict):
         for key in ("questions", "qa", "items", "samples", "pairs"):
             if isinstance(obj.get(key), list):
                 obj = obj[key]
                 break
     if not isinstance(obj, list):
-        raise LLMError("invalid_json", "reply has no list of question-answer items")
+        raise ChatError("invalid_json", "reply has no list of question-answer items")
     return [x for x in obj if isinstance(x, dict)] if obj else []
 
 
@@ -302,7 +148,7 @@ def ask_for_items(
     types: list[str],
     json_retries: int = 1,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """(raw items, from_cache) for one caption; raises LLMError when the endpoint fails for good."""
+    """(raw items, from_cache) for one caption; raises ChatError when the endpoint fails for good."""
     key = cache.key(prompt, client.cfg.model, caption, facts)
     cached = cache.get(key)
     if cached is not None:
@@ -312,13 +158,102 @@ def ask_for_items(
     messages = prompt.messages(caption, facts, k, types)
     for attempt in range(json_retries + 1):
         content = client.complete(messages)
+        if content is None:  # a null message content: the server answered nothing we can read
+            raise ChatError("bad_response", "message content is not a string")
         try:
             items = parse_items(content)
-        except LLMError:
+        except ChatError:
             client.stats.add(invalid_json=1)
             if attempt >= json_retries:
                 raise
             continue
         cache.put(key, items, {"prompt_version": prompt.version, "model": client.cfg.model})
         return items, False
-    raise LLMError("invalid_json")  # unreachable: the loop returns or raises
+    raise ChatError("invalid_json")  # unreachable: the loop returns or raises
+
+
+# --- the generator -------------------------------------------------------------------------------------------
+SAMPLING = {"temperature": 0.0, "max_tokens": 1024}  # + the run's seed: the same reply for the same request
+
+
+def record_facts(rec: dict[str, Any], templates: Templates) -> dict[str, Any]:
+    """The record fields sent with the caption (modality phrase, age, sex), as far as curate filled them."""
+    facts: dict[str, Any] = {}
+    if isinstance(rec.get("modality"), str) and rec["modality"] in templates.modality_phrases:
+        facts["modality"] = templates.modality_phrases[rec["modality"]]
+    if isinstance(rec.get("age"), (int, float)) and not isinstance(rec.get("age"), bool):
+        facts["age"] = rec["age"]
+    if rec.get("sex") in ("male", "female"):
+        facts["sex"] = rec["sex"]
+    return facts
+
+
+def generate_items(job: Job, reporter: Reporter, problems: Problems) -> Generated:
+    """Ask the endpoint for the items of every usable record (``concurrency`` at a time, cached replies first);
+    a record whose request fails for good is one problem and is dropped as ``llm_failed:<reason>``."""
+    from .generate import DEFAULT_LLM_QUESTIONS, Generated, shown_path
+
+    cfg = job.config
+    prompt = load_prompt(cfg.prompt)
+    stats = Stats(("requests", "retries", "cache_hits", "cache_misses", "invalid_json"))
+    client = ChatClient(
+        ChatConfig(
+            base_url=cfg.base_url or "",
+            model=cfg.model or "",
+            api_key=cfg.api_key or None,
+            timeout=cfg.timeout,
+            max_retries=cfg.max_retries,
+            retry_base=cfg.retry_base,
+            json_mode=True,
+            params={**SAMPLING, "seed": cfg.seed},
+        ),
+        stats,
+    )
+    cache = ResponseCache(Path(cfg.dataset) / ".cache" / "vqa-llm")
+    k = cfg.per_image if cfg.per_image else DEFAULT_LLM_QUESTIONS
+    types = list(job.templates.type_names)
+    failures: Counter[str] = Counter()
+    invalid_items: Counter[str] = Counter()
+    lock = threading.Lock()  # workers count invalid items concurrently
+
+    def one(rec: dict[str, Any]) -> list[dict[str, str]]:
+        caption = job.facts[rec["id"]].caption
+        facts = record_facts(rec, job.templates)
+        items, _ = ask_for_items(client, cache, prompt, caption, facts, k, types)
+        out = []
+        for it in items:
+            clean, reason = validate_item(it)
+            if clean is None:
+                with lock:
+                    invalid_items[reason or "invalid_item"] += 1
+                continue
+            out.append(clean)
+        return out
+
+    generated = Generated({}, "no_items")
+    with reporter.progress(len(job.records), "vqa (llm)") as advance:
+        with ThreadPoolExecutor(max_workers=max(1, cfg.concurrency)) as pool:
+            futures = {pool.submit(one, rec): rec for rec in job.records}
+            for fut in as_completed(futures):
+                rec = futures[fut]
+                try:
+                    generated.items[rec["id"]] = fut.result()
+                except ChatError as e:
+                    failures[e.reason] += 1
+                    generated.dropped_records[f"llm_failed:{e.reason}"] += 1
+                    problems.add(f"{public_url(cfg.base_url or '')}: record {rec['id']}", str(e))
+                advance(1)
+    generated.info = {
+        "prompt": {"version": prompt.version, "sha256": prompt.sha256, "path": shown_path(prompt.path)},
+        "model": cfg.model,
+        "base_url": public_url(cfg.base_url or ""),
+        "llm": {
+            **stats.as_dict(),
+            "failures": dict(sorted(failures.items())),
+            "invalid_items": dict(sorted(invalid_items.items())),
+            "concurrency": cfg.concurrency,
+            "timeout_s": cfg.timeout,
+            "max_retries": cfg.max_retries,
+        },
+    }
+    return generated

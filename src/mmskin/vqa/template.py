@@ -19,8 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..resources import data_path
 from .facts import Facts, Mention, extract_facts, format_age, split_sentences
-from .lexicon import Lexicon, LexiconError, _bundled, load_lexicon, read_yaml
+from .lexicon import Lexicon, LexiconError, load_lexicon, read_yaml
 
 UNKNOWN = "unknown"
 _SLOT = re.compile(r"\{(\w+)\}")
@@ -84,7 +85,7 @@ class Templates:
 
 
 def default_templates_path() -> Path:
-    return _bundled("templates.yaml")
+    return data_path("vqa", "templates.yaml")
 
 
 @lru_cache(maxsize=8)
