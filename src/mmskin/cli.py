@@ -177,13 +177,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    """A dataset folder gives the dataset card, results JSON files the results report."""
+    from .console import ConsoleReporter, finish
+
     first = Path(args.inputs[0])
-    errors: list[str] = []
-
-    def on_error(msg: str) -> None:
-        errors.append(msg)
-        stderr(f"error: {msg}")
-
     if first.is_dir():
         if len(args.inputs) != 1:
             stderr("mmskin report: give one dataset folder, or results JSON files")
@@ -191,15 +188,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not (first / "records.jsonl").is_file():
             stderr(f"mmskin report: {first}: no records.jsonl (not a dataset folder)")
             return 2
-        from .curate.report import write_dataset_card
+        from .curate.report import CardConfig, run
 
-        index = write_dataset_card(first, args.out, on_error=on_error)
+        result = run(CardConfig(dataset=first, out=args.out), ConsoleReporter())
     else:
-        from .evaluate.report import write_results_report
+        from .evaluate.report import ResultsReportConfig
+        from .evaluate.report import run as run_results
 
-        index = write_results_report([Path(x) for x in args.inputs], args.out, on_error=on_error)
-    print(f"report: {index} ({len(errors)} errors)")
-    return 1 if errors else 0
+        result = run_results(
+            ResultsReportConfig(inputs=[Path(x) for x in args.inputs], out=args.out), ConsoleReporter()
+        )
+    return finish(result)
 
 
 def make_parser() -> argparse.ArgumentParser:
