@@ -70,10 +70,10 @@ def region_marks(
     return out
 
 
-def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[Box]:
-    """Pixel boxes of isolated glyph groups of one polarity ("a", "(B)", "C."): letter-sized connected
-    components, with the parentheses or period beside them, and a clear margin all round (so texture, drawings and
-    words are not taken)."""
+def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[tuple[float, Box]]:
+    """(ring ink fraction, pixel box) of isolated glyph groups of one polarity ("a", "(B)", "C."): letter-sized
+    connected components joined with the brackets or period beside them, with a clear margin all round (so
+    texture, drawings and words are not taken). The cleaner the margin, the likelier a printed label."""
     import cv2
 
     H, W = gray.shape
@@ -81,7 +81,7 @@ def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[Box]:
     ink = (gray < min(thr, 170)) if dark else (gray > max(thr, 110))
     n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
     hmin, hmax = max(7, int(0.012 * min(H, W))), max(16, int(0.08 * min(H, W)))
-    out: list[Box] = []
+    boxes: list[list[int]] = []
     for i in range(1, n):
         x, y, w, h, a = (int(v) for v in st[i])
         if not (hmin <= h <= hmax and 2 <= w <= 1.6 * h and 0.12 <= a / (w * h) <= 0.85):
@@ -91,15 +91,27 @@ def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[Box]:
         near = lab[max(0, y - r) : min(H, y + h + r), max(0, x - r) : min(W, x + w + r)]
         for j in set(np.unique(near).tolist()) - {0, i}:
             jx, jy, jw, jh, _ = (int(v) for v in st[j])
-            if jh <= 1.4 * h and jw <= 0.6 * h and jy + jh > y - 0.3 * h and jy < y + 1.3 * h:
+            if jh <= 1.5 * h and jw <= 1.6 * h and jy + jh > y - 0.3 * h and jy < y + 1.3 * h:
                 box = [min(box[0], jx), min(box[1], jy), max(box[2], jx + jw), max(box[3], jy + jh)]
-        m = max(2, int(0.3 * (box[3] - box[1])))
-        X0, Y0, X1, Y1 = max(0, box[0] - m), max(0, box[1] - m), min(W, box[2] + m), min(H, box[3] + m)
+        boxes.append(box)
+    # tokens built from different members of one group ("(a" from the bracket, "a)" from the letter) are one
+    merged: list[list[int]] = []
+    for b in sorted(boxes):
+        for m in merged:
+            if b[0] <= m[2] and m[0] <= b[2] and b[1] <= m[3] and m[1] <= b[3]:
+                m[:] = [min(m[0], b[0]), min(m[1], b[1]), max(m[2], b[2]), max(m[3], b[3])]
+                break
+        else:
+            merged.append(list(b))
+    out: list[tuple[float, Box]] = []
+    for b in merged:
+        m = max(2, int(0.2 * (b[3] - b[1])))
+        X0, Y0, X1, Y1 = max(0, b[0] - m), max(0, b[1] - m), min(W, b[2] + m), min(H, b[3] + m)
         ring = ink[Y0:Y1, X0:X1].copy()
-        ring[box[1] - Y0 : box[3] - Y0, box[0] - X0 : box[2] - X0] = False
-        rest = (X1 - X0) * (Y1 - Y0) - (box[2] - box[0]) * (box[3] - box[1])
-        if rest > 0 and ring.sum() <= 0.06 * rest:
-            out.append((box[0], box[1], box[2], box[3]))
+        ring[b[1] - Y0 : b[3] - Y0, b[0] - X0 : b[2] - X0] = False
+        rest = (X1 - X0) * (Y1 - Y0) - (b[2] - b[0]) * (b[3] - b[1])
+        if rest > 0 and (frac := float(ring.sum()) / rest) <= 0.08 and b[2] - b[0] <= 4 * (b[3] - b[1]):
+            out.append((frac, (b[0], b[1], b[2], b[3])))
     return out
 
 
@@ -111,12 +123,14 @@ def glyph_marks(
     from PIL import Image
 
     g = np.asarray(img.convert("L"))
+    found = [(frac, b, dark) for dark in (True, False) for frac, b in _glyph_tokens(g, dark)]
+    found.sort(
+        key=lambda t: (t[0], t[1])
+    )  # the cleanest margins first: labels before cell nuclei and texture
     crops: list[tuple[Box, np.ndarray]] = []
-    for dark in (True, False):
-        for b in _glyph_tokens(g, dark):
-            c = g[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])]
-            crops.append((b, c if dark else 255 - c))
-    crops = crops[:limit]
+    for _, b, dark in found[:limit]:
+        c = g[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])]
+        crops.append((b, c if dark else 255 - c))
     if not crops:
         return []
     per, cw, ch, gh = (

@@ -379,21 +379,39 @@ def names_from_marks(pieces: list[Piece], marks: list[Mark], split: PanelSplit) 
     return None
 
 
-def reading_names(pieces: list[Piece], split: PanelSplit) -> list[str] | None:
+def reading_names(pieces: list[Piece], split: PanelSplit, marks: list[Mark] = ()) -> list[str] | None:
     """The caption's names in reading order ("1a", "1b", "2a", … when it numbers rows too), when the number of
-    pieces is the number of names; else None."""
+    pieces is the number of names; else None. In a full grid the letters may run down the columns instead:
+    the markers that were read (even only some of them) vote for row- or column-major order."""
     seq = [r.letter + n for r in split.rows for n in split.letters] if split.rows else split.letters
     if len(pieces) != len(seq):
         return None
+    boxes = [p.bbox for p in pieces]
+    orders = [reading_order(boxes)]
+    rows, cols = _grid(boxes)
+    if len(rows) > 1 and len(cols) > 1 and all(len(r) == len(cols) for r in rows):
+        col_of = {i: c for c, band in enumerate(cols) for i in band}
+        by_row = [sorted(r, key=lambda i: col_of[i]) for r in rows]
+        orders.append([by_row[r][c] for c in range(len(cols)) for r in range(len(rows))])
+    best, best_score = orders[0], 0
+    for order in orders:
+        name_of = {i: seq[rank] for rank, i in enumerate(order)}
+        score = 0
+        for mk in marks:
+            owner = _owner(mk, boxes)
+            if owner is not None and not mk.number:
+                score += 1 if name_of[owner] == mk.name else -1
+        if score > best_score:
+            best, best_score = order, score
     out = [""] * len(pieces)
-    for rank, i in enumerate(reading_order([p.bbox for p in pieces])):
+    for rank, i in enumerate(best):
         out[i] = seq[rank]
     return out
 
 
 def name_pieces(pieces: list[Piece], marks: list[Mark], split: PanelSplit) -> list[str] | None:
     """Names of the pieces from their markers, else in reading order when their number is the caption's."""
-    return names_from_marks(pieces, marks, split) or reading_names(pieces, split)
+    return names_from_marks(pieces, marks, split) or reading_names(pieces, split, marks)
 
 
 def _plural(k: int, word: str) -> str:
@@ -447,7 +465,10 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
             holes = [p.bbox for p in pieces] + [fig.caption.bbox] + words
             marks = _known(pixels.ocr_marks(fig.bbox, holes, allowed), split)
         names = None
-        for name_fn in (lambda ps: names_from_marks(ps, marks, split), lambda ps: reading_names(ps, split)):
+        for name_fn in (
+            lambda ps: names_from_marks(ps, marks, split),
+            lambda ps: reading_names(ps, split, marks),
+        ):
             for ps in options:
                 if (names := name_fn(ps)) is not None:
                     pieces = ps
