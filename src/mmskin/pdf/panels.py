@@ -253,6 +253,37 @@ def split_composite(
                 for c in _square_up(cells)
             ]
             return _order(full)
+    bands = _single_cut(small, k)
+    if bands is not None:
+        return [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in bands]
+    return None
+
+
+def _single_cut(small: np.ndarray, k: int) -> list[Cell] | None:
+    """k panels side by side (or stacked) whose own content has flat gaps too (charts, plots with a table, a
+    legend between two panels): one cut level across the whole image at its k-1 widest gutters, when those
+    are clearly wider than every other gap and leave bands of comparable size."""
+    h, w = small.shape[:2]
+    for tol in (6.0, 12.0, 24.0):
+        im = _Image(small, tol)
+        for ax in (0, 1):
+            flat, colour = im.flat_lines((0, 0, w, h), ax)
+            runs = sorted(_gutters(flat, colour, 2, tol), key=lambda r: r[0] - r[1])  # widest first
+            if len(runs) < k - 1:
+                continue
+            chosen = sorted(runs[: k - 1])
+            if len(runs) >= k and min(e - s for s, e in chosen) < 1.3 * (runs[k - 1][1] - runs[k - 1][0]):
+                continue
+            n = flat.shape[0]
+            edges = [0] + [x for s, e in chosen for x in (s, e)] + [n]
+            spans = [(edges[i], edges[i + 1]) for i in range(0, len(edges), 2)]
+            if min(b - a for a, b in spans) < 0.4 * n / k:
+                continue
+            cells = [(0, a, w, b) if ax == 0 else (a, 0, b, h) for a, b in spans]
+            found = [colour[s] for s, _ in chosen]
+            trimmed = [_trim(im, c, found) for c in cells]
+            if all(t is not None for t in trimmed):
+                return trimmed  # type: ignore[return-value]
     return None
 
 
