@@ -3,7 +3,7 @@
 A script in ``benchmarks/<stage>/`` starts with::
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-    from _common import DEFAULT_DATA, WORK, add_data_argument, save_results  # noqa: E402
+    from _common import DEFAULT_DATA, WORK, add_data_argument, add_out_argument, save_results  # noqa: E402
 
 and ends with::
 
@@ -45,6 +45,17 @@ def add_data_argument(
     """``--data DIR``, by default ``../shared/data`` (joined with ``parts``: a subfolder of it)."""
     parser.add_argument(
         "--data", type=Path, default=DEFAULT_DATA.joinpath(*parts), help=f"{what} (default: %(default)s)"
+    )
+
+
+def add_out_argument(parser: argparse.ArgumentParser, stage: str, name: str, flag: str = "--json") -> None:
+    """The option that names the results file instead of :func:`results_path`'s (``--json`` or ``--out``)."""
+    parser.add_argument(
+        flag,
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"results file (default: benchmarks/results/{stage}/{name}_<UTC time>.json)",
     )
 
 

@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import DEFAULT_DATA, add_data_argument, save_results  # noqa: E402
+from _common import DEFAULT_DATA, add_data_argument, add_out_argument, save_results  # noqa: E402
 
 from mmskin import __version__  # noqa: E402
 from mmskin.curate.text import clean_caption  # noqa: E402
@@ -235,12 +235,7 @@ def part_b(show: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show", type=int, default=4, help="disagreement examples to print")
-    ap.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/curate/curate_cleaning_<UTC time>.json)",
-    )
+    add_out_argument(ap, "curate", "curate_cleaning")
     add_data_argument(ap)
     args = ap.parse_args(argv)
     global DATA, PAIRS

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import add_data_argument, save_results  # noqa: E402
+from _common import add_data_argument, add_out_argument, save_results  # noqa: E402
 
 from mmskin import __version__  # noqa: E402
 from mmskin.curate.demographics import extract_demographics  # noqa: E402
@@ -217,12 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_argument(ap, "captions", "medpix2_age_sex_gt", what="MedPix 2.0 case histories and captions")
     ap.add_argument("--show", type=int, default=5, help="examples of each error kind to print")
-    ap.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/curate/curate_demographics_<UTC time>.json)",
-    )
+    add_out_argument(ap, "curate", "curate_demographics")
     args = ap.parse_args(argv)
     if not (args.data / "Case_topic.json").is_file():
         print(f"error: {args.data}: MedPix data not found", file=sys.stderr)

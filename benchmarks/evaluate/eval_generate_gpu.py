@@ -39,7 +39,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import save_results  # noqa: E402
+from _common import add_out_argument, save_results  # noqa: E402
 
 from mmskin.evaluate.adapters import HFAdapter  # noqa: E402
 
@@ -225,12 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=None, help="batch size of the batched modes (default: 64)")
     ap.add_argument("--samples", type=int, default=None, help="samples per batched mode (default: 128)")
     ap.add_argument("--device", default=None, help="default: cuda (cpu with --tiny)")
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/evaluate/eval_generate_gpu_<UTC time>.json)",
-    )
+    add_out_argument(ap, "evaluate", "eval_generate_gpu", "--out")
     args = ap.parse_args(argv)
 
     import torch

@@ -19,7 +19,7 @@ from pathlib import Path
 import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import REPO, WORK, save_results  # noqa: E402
+from _common import REPO, WORK, add_out_argument, save_results  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -115,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", type=Path, default=WORK / "bookset")
     ap.add_argument("--pages", type=int, nargs="+", default=[250, 500, 1000])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/pdf/memory_<UTC time>.json)",
-    )
+    add_out_argument(ap, "pdf", "memory")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmskin-membook-") as tmp:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import save_results  # noqa: E402
+from _common import add_out_argument, save_results  # noqa: E402
 
 IOU_THRESHOLD = 0.8
 SIM_THRESHOLD = 0.9
@@ -349,12 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--gt", nargs="+", required=True, help="GT folder or *.gt.json files")
     ap.add_argument("--records", required=True, type=Path, help="records.jsonl to score")
-    ap.add_argument(
-        "--json",
-        type=Path,
-        help="the full result (incl. misses and false positives) goes here "
-        "(default: benchmarks/results/pdf/score_extraction_<UTC time>.json)",
-    )
+    add_out_argument(ap, "pdf", "score_extraction")  # the full result, incl. misses and false positives
     ap.add_argument("--iou", type=float, default=IOU_THRESHOLD)
     ap.add_argument("--sim", type=float, default=SIM_THRESHOLD)
     ap.add_argument("--no-files", action="store_true", help="leave the per-PDF rows out of the table")

@@ -23,7 +23,7 @@ from pathlib import Path
 import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import DEFAULT_DATA, WORK, save_results  # noqa: E402
+from _common import DEFAULT_DATA, WORK, add_out_argument, save_results  # noqa: E402
 
 from mmskin.pdf.build import BuildConfig, build, collect_pdfs  # noqa: E402
 from mmskin.pdf.ocr import needs_ocr  # noqa: E402
@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[str(WORK / "bookset"), str(DEFAULT_DATA / "pdfs")],
     )
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
-    ap.add_argument(
-        "--json",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/pdf/speed_<UTC time>.json)",
-    )
+    add_out_argument(ap, "pdf", "speed")
     args = ap.parse_args(argv)
     files, errors = collect_pdfs(args.inputs)
     if not files:

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import save_results  # noqa: E402
+from _common import add_out_argument, save_results  # noqa: E402
 
 PEAK_TFLOPS = (  # (substring of torch.cuda.get_device_name, dense bf16 TFLOPS); first match wins
     ("H100 PCIe", 756.5),
@@ -292,12 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--count-only", action="store_true", help="build on the meta device, print the FLOPs per sample, exit"
     )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        help="results file (default: benchmarks/results/train/train_mfu_gpu_<UTC time>.json)",
-    )
+    add_out_argument(p, "train", "train_mfu_gpu", "--out")
     args = p.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
