@@ -46,7 +46,8 @@ import pymupdf
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import WORK, add_data_argument  # noqa: E402
+# DEFAULT_DATA stays a name of this module: callers and tests read make_bookset.DEFAULT_DATA
+from _common import DEFAULT_DATA, WORK, add_data_argument  # noqa: E402, F401
 
 DEFAULT_OUT = WORK / "bookset"
 
