@@ -1,4 +1,4 @@
-"""The extraction scorer (benchmarks/score_extraction.py): the numbers in the closing note come from it."""
+"""The extraction scorer (benchmarks/pdf/score_extraction.py): the numbers in the closing note come from it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location(
-    "score_extraction", ROOT / "benchmarks" / "score_extraction.py"
+    "score_extraction", ROOT / "benchmarks" / "pdf" / "score_extraction.py"
 )
 scorer = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scorer)

@@ -27,8 +27,8 @@ def vqa_json(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, tiny_models, vqa_json):
     """One 20-step run per model kind: {kind: (out_dir, metrics, in-memory peft model, processor)}."""
-    from mmskin.train.config import load_train_config
-    from mmskin.train.sft import train_model
+    from mmskin.train.config import TrainRun, load_train_config
+    from mmskin.train.sft import run
 
     runs = {}
     for kind in KINDS:
@@ -36,8 +36,8 @@ def trained(tmp_path_factory, tiny_models, vqa_json):
         src = {"path": str(vqa_json), "image_root": str(SHARED)}
         cfg = load_train_config(write_config(folder / "cfg.yaml", f"tiny:{kind}", [src]))
         out = folder / "out"
-        metrics, model, processor = train_model(cfg, out=out, quiet=True)
-        runs[kind] = (out, metrics, model.eval(), processor)
+        result = run(TrainRun(train=cfg, out=str(out), quiet=True))
+        runs[kind] = (out, result.extra["metrics"], result.extra["model"].eval(), result.extra["processor"])
     return runs
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/train_mfu_gpu.py: the --tiny CPU path runs end to end and its FLOPs arithmetic is the documented one."""
+"""benchmarks/train/train_mfu_gpu.py: the --tiny CPU path runs end to end and its FLOPs arithmetic is the documented one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import runpy
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_mfu_gpu.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train" / "train_mfu_gpu.py"
 
 
 def test_tiny_run_and_flops_formula(tmp_path, capsys):
@@ -14,6 +14,7 @@ def test_tiny_run_and_flops_formula(tmp_path, capsys):
     out = tmp_path / "mfu.json"
     assert mod["main"](["--tiny", "--warmup", "1", "--steps", "1", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
+    assert res["provenance"]["stage"] == "train" and res["provenance"]["config"]["tiny"]
     (r,) = res["results"]
     assert not r["oom"] and r["batch"] == 16 and r["seq_len"] == 64 and r["tokens_per_second"] > 0
     p = r["linear_params"]

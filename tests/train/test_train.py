@@ -44,13 +44,16 @@ def test_outputs_and_provenance(kind, trained):
     assert (out / "tokenizer.json").is_file() and (out / "chat_template.jinja").is_file()
     assert not list(out.glob("*.bin"))
     saved = json.loads((out / "metrics.json").read_text())
-    for key in ("initial_loss", "final_loss", "steps", "train_seconds", "mmskin_version", "packages", "seed"):
+    for key in ("initial_loss", "final_loss", "steps", "train_seconds", "loss_history", "provenance"):
         assert key in saved
-    assert saved["mmskin_version"] == __version__ and saved["data"][0]["samples"] == 24
+    prov = saved["provenance"]
+    assert prov["stage"] == "train" and prov["mmskin"] == __version__ and prov["seed"] == 0
+    assert set(prov["packages"]) >= {"torch", "transformers", "peft"} and saved["data"][0]["samples"] == 24
     card = (out / "README.md").read_text()
     assert f"tiny:{kind}" in card and "Smoke run" in card and "| 24 | 0 | 24 |" in card
+    assert f"mmskin {__version__}, Python " in card and f"peft {prov['packages']['peft']}" in card
     again = load_train_config(out / "config.yaml")
-    assert again.to_dict() == m["config"]
+    assert again.to_dict() == prov["config"] == m["provenance"]["config"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -108,7 +111,8 @@ def test_reload_and_merge_give_the_same_logits(kind, trained, tmp_path, tiny_mod
     assert merged_proc.chat_template == processor.chat_template
     assert _sha(tiny_models[kind] / "model.safetensors") == base_hash  # training never wrote into the base
     info = json.loads((tmp_path / "merged" / "mmskin_merge.json").read_text())
-    assert info["training"]["steps"] == 20
+    assert info["training"]["steps"] == 20 and info["training"]["seed"] == 0
+    assert info["provenance"]["stage"] == "merge" and info["provenance"]["config"]["adapter"] == str(out)
 
 
 def _one_line_err(capsys) -> str:

@@ -3,7 +3,7 @@
 Two images are the same picture when their 64-bit pHash and dHash are both very close, or when they are within
 looser candidate distances (a crop of a few percent moves many hash bits) and their band-pass thumbnails
 correlate once aligned (one placed inside the other over a range of crop scales). The thresholds
-(``DedupeThresholds``, set in ``data/curate/config.yaml``) are measured by ``benchmarks/curate_filters.py``:
+(``DedupeThresholds``, set in ``data/curate/config.yaml``) are measured by ``benchmarks/curate/curate_filters.py``:
 every resized, re-encoded, slightly cropped or colour-jittered copy of the dev images found, no false merge
 among the distinct ones. Groups are closed by union-find; the copy with the most pixels is kept (ties: the
 smaller id), the others get ``duplicate_of`` = its id.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 EPILOG_TRAIN = """examples:
   mmskin train configs/train/tiny-cpu.yaml --out runs/tiny          # smoke run, < 1 min on 2 CPU cores
@@ -15,8 +14,9 @@ EPILOG_TRAIN = """examples:
                                                                      # several GPUs, DeepSpeed ZeRO-3 (either line)
 
 writes OUT/adapter_model.safetensors + adapter_config.json (LoRA + projector), the processor, README.md (model
-card), metrics.json (initial_loss, final_loss, steps, train_seconds, loss history), config.yaml (resolved) and
-OUT/checkpoints/ (resumable). exit status: 0 on success, 1 on a data/model/training error, 2 on a bad config.
+card), metrics.json (initial_loss, final_loss, steps, train_seconds, loss history, provenance), config.yaml
+(resolved) and OUT/checkpoints/ (resumable). exit status: 0 on success, 1 on a data/model/training error,
+2 on a bad config.
 
 """
 
@@ -28,54 +28,57 @@ writes a full model (config.json + model*.safetensors), the processor and mmskin
 from_pretrained (AutoModelForImageTextToText) like any Hugging Face model."""
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+def _run(command: str, stage_run, config: object, quiet: bool = False):
+    """``stage_run(config)``'s result, or the exit status of an error that stopped it (one line on stderr)."""
+    from ..config import ConfigError
+    from ..console import ConsoleReporter, stderr
+    from ..stage import StageError
+
+    try:
+        return stage_run(config, ConsoleReporter(quiet=quiet))
+    except ConfigError as e:
+        stderr(f"mmskin {command}: {e}")
+        return 2
+    except StageError as e:
+        stderr(f"mmskin {command}: {e}")
+        return e.exit_code
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ..models.loading import ModelError
-    from .config import ConfigError, load_train_config
+    from ..config import from_args
+    from ..console import finish, stderr
+    from .config import ConfigError, TrainRun, load_train_config
+    from .sft import run
 
     try:
         cfg = load_train_config(args.config, args.set)
     except ConfigError as e:
-        _stderr(f"mmskin train: {e}")
+        stderr(f"mmskin train: {e}")
         return 2
-    from .data import DataError
-    from .sft import TrainError, train
-
-    try:
-        m = train(cfg, out=args.out, resume=args.resume, quiet=args.quiet)
-    except (DataError, ModelError, TrainError) as e:
-        _stderr(f"mmskin train: {e}")
-        return 1
-    for line in m["rejected_samples"][:20]:
-        _stderr(f"skipped: {line}")
-    skipped = len(m["rejected_samples"])
-    note = f", {skipped} bad samples skipped" if skipped else ""
-    print(
-        f"trained {m['steps']} steps in {m['train_seconds']:.1f} s: loss {m['initial_loss']:.4f} -> "
-        f"{m['final_loss']:.4f}{note}; adapter: {cfg.output_dir}"
-    )
-    return 0
+    result = _run("train", run, from_args(TrainRun, args, train=cfg), args.quiet)
+    if isinstance(result, int):
+        return result
+    for line in result.extra["metrics"]["rejected_samples"][
+        :20
+    ]:  # trained without them (on_bad_sample: skip)
+        stderr(f"skipped: {line}")
+    return finish(result)
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from ..models.loading import ModelError
-    from .merge import merge_adapter
+    from ..config import from_args
+    from ..console import finish
+    from .config import MergeConfig
+    from .merge import run
 
-    try:
-        info = merge_adapter(args.adapter, args.out, base=args.base, dtype=args.dtype)
-    except ModelError as e:
-        _stderr(f"mmskin merge: {e}")
-        return 1
-    print(f"merged {args.adapter} into {info['base_model']}: {args.out}")
-    return 0
+    result = _run("merge", run, from_args(MergeConfig, args))
+    return result if isinstance(result, int) else finish(result)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``merge`` to the mmskin parser."""
-    from .config import config_help
+    from ..config import add_arguments
+    from .config import MergeConfig, TrainRun, config_help
 
     t = sub.add_parser(
         "train",
@@ -85,10 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("config", metavar="CONFIG.yaml", help="training config (see configs/train/)")
-    t.add_argument("--out", default=None, metavar="DIR", help="output folder (overrides output_dir)")
-    t.add_argument(
-        "--resume", action="store_true", help="continue from the last checkpoint in DIR/checkpoints"
-    )
+    add_arguments(t, TrainRun)
     t.add_argument(
         "--set",
         action="append",
@@ -96,7 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="override a config key (YAML value), e.g. --set max_steps=20; repeatable",
     )
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_train)
 
     m = sub.add_parser(
@@ -106,7 +105,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m.add_argument("adapter", metavar="ADAPTER", help="folder written by mmskin train")
-    m.add_argument("--out", required=True, metavar="DIR", help="folder for the merged model")
-    m.add_argument("--base", default=None, help="base model (default: the one recorded in the adapter)")
-    m.add_argument("--dtype", default="auto", help="auto (as saved), bf16, fp16 or fp32 (default: auto)")
+    add_arguments(m, MergeConfig)
     m.set_defaults(func=_cmd_merge)

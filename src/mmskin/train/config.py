@@ -1,6 +1,8 @@
-"""The training config: one dataclass that is the YAML schema, the defaults and the ``mmskin train --help`` text.
+"""The train stage's configs: ``TrainConfig`` is the YAML schema, the defaults and the ``mmskin train --help`` text;
+``TrainRun`` adds the options of one run (``--out``, ``--resume``, ``--quiet``); ``MergeConfig`` is ``mmskin merge``.
 
     cfg = load_train_config("configs/train/mm.yaml", overrides=["max_steps=20"])
+    run = TrainRun(train=cfg, out="runs/mm")    # what mmskin.train.sft.run takes
     print(config_help())                        # every field with its default and meaning
 
 Relative paths in a config (base model folder, data files, image roots, output dir, DeepSpeed JSON) are taken
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -20,7 +22,16 @@ import yaml
 from ..config import ConfigError, build_config, option, parse_override, read_yaml_mapping
 from ..config import config_help as field_help
 
-__all__ = ["ConfigError", "DataSource", "TrainConfig", "config_help", "dump_config", "load_train_config"]
+__all__ = [
+    "ConfigError",
+    "DataSource",
+    "MergeConfig",
+    "TrainConfig",
+    "TrainRun",
+    "config_help",
+    "dump_config",
+    "load_train_config",
+]
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -121,6 +132,28 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass
+class TrainRun:
+    """One ``mmskin train`` run: the training config plus the options that belong to this run only."""
+
+    train: TrainConfig = field(
+        default_factory=TrainConfig, metadata={"help": "the training config (CONFIG.yaml)", "cli": False}
+    )
+    out: str | None = option(None, "output folder (overrides output_dir)", metavar="DIR")
+    resume: bool = option(False, "continue from the last checkpoint in DIR/checkpoints")
+    quiet: bool = option(False, "no progress bar")
+
+
+@dataclass
+class MergeConfig:
+    """``mmskin merge``: a LoRA adapter folder merged into its base model."""
+
+    adapter: str = option("", "folder written by mmskin train", cli=False, required=True)
+    out: str = option("", "folder for the merged model", metavar="DIR", required=True)
+    base: str | None = option(None, "base model (default: the one recorded in the adapter)")
+    dtype: str = option("auto", "auto (as saved), bf16, fp16 or fp32")
 
 
 def validate(cfg: TrainConfig, where: str) -> TrainConfig:

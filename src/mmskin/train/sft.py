@@ -1,8 +1,13 @@
-"""LoRA supervised fine-tuning (SkinVL) of any Hugging Face image-text-to-text model.
+"""LoRA supervised fine-tuning (SkinVL) of any Hugging Face image-text-to-text model: ``mmskin train``.
 
-    from mmskin.train.config import load_train_config
-    from mmskin.train.sft import train
-    metrics = train(load_train_config("configs/train/tiny-cpu.yaml"), out="runs/tiny")
+    from mmskin.train.config import TrainRun, load_train_config
+    from mmskin.train.sft import run
+    result = run(TrainRun(train=load_train_config("configs/train/tiny-cpu.yaml"), out="runs/tiny"))
+    print(result.summary)   # trained 20 steps in 0.7 s: loss 6.2277 -> 6.0094; adapter: runs/tiny
+
+:func:`run` is five named steps: :func:`load_data` (every image checked before any model is loaded),
+:func:`load_model` (base + LoRA), :func:`build_trainer`, :func:`fit`, :func:`save_outputs` (adapter, processor,
+``config.yaml``, ``metrics.json`` with the provenance block, the model card).
 
 Built on ``transformers.Trainer`` + ``peft`` rather than TRL's SFTTrainer: the label masking (prompt, expanded image
 tokens, padding) is ours and tested for any processor, the projector gets its own learning rate through one
@@ -16,26 +21,25 @@ frozen base is loaded in bf16 and the forward runs under autocast.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import math
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..models.loading import ModelError, architecture, load_config, resolve_model_path
-from ..provenance import package_versions
+from ..provenance import provenance, write_info
 from ..records import atomic_write_bytes
-from .config import TrainConfig, dump_config
-from .data import Collator, DataError, SFTDataset, load_sources
+from ..stage import Reporter, StageError, StageResult
+from .card import model_card
+from .config import TrainConfig, TrainRun, dump_config, validate
+from .data import Collator, DataError, Sample, SFTDataset, SourceReport, load_sources
 
 CHECKPOINTS = "checkpoints"
-
-
-class TrainError(RuntimeError):
-    """Training cannot go on; the message is one line saying what to change."""
+PACKAGES = ("torch", "transformers", "peft", "accelerate", "deepspeed")  # the versions that shape the numbers
 
 
 def lora_target_regex(lm_fragment: str, targets: list[str]) -> str:
@@ -107,10 +111,6 @@ def _fp32():
     import torch
 
     return torch.float32
-
-
-def _package_versions() -> dict[str, str]:
-    return package_versions(("torch", "transformers", "peft", "accelerate", "deepspeed"))
 
 
 def _report_to(cfg: TrainConfig) -> list[str]:
@@ -194,95 +194,83 @@ def _loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def model_card(cfg: TrainConfig, base_ref: str, reports: list, metrics: dict[str, Any]) -> str:
-    from ..models.tiny import MARKER
+@dataclass
+class TrainData:
+    """Step 1's output: the weighted, shuffled samples and what each source gave."""
 
-    mix = "\n".join(
-        f"| {r.name} | `{r.path}` | {r.format} | {r.weight:g} | {r.read} | {len(r.bad)} | {r.used} |"
-        for r in reports
-    )
-    targets = ", ".join(cfg.lora_target_modules)
-    packages = ", ".join(f"{k} {v}" for k, v in metrics["packages"].items())
-    smoke = cfg.base_model.startswith("tiny:") or (Path(metrics["base_model_path"]) / MARKER).is_file()
-    warn = (
-        "\n> **Smoke run**: the base model is a tiny random-weight test model. This adapter is not a real model "
-        "and its answers mean nothing.\n"
-        if smoke
-        else ""
-    )
-    return f"""---
-library_name: peft
-base_model: {base_ref}
-pipeline_tag: image-text-to-text
-tags: [mmskin, skinvl, lora, dermatology]
----
-
-# SkinVL LoRA adapter (mmskin {__version__})
-{warn}
-LoRA fine-tune of `{base_ref}` made with `mmskin train` (MM-Skin, arXiv 2505.06152).
-
-- LoRA r={cfg.lora_r}, alpha={cfg.lora_alpha:g}, dropout={cfg.lora_dropout:g} on the language model's {targets}
-- projector trained: {cfg.train_projector}; vision tower trained: {cfg.train_vision_tower}
-
-## Data mix
-
-| source | file | format | weight | samples | rejected | used |
-|---|---|---|---|---|---|---|
-{mix}
-
-## Training
-
-- steps: {metrics["steps"]}, epochs: {metrics["epochs"]:.3g}, seed: {cfg.seed}
-- learning rate {cfg.learning_rate:g} (projector {cfg.projector_learning_rate:g}), {cfg.lr_scheduler} schedule, \
-warmup ratio {cfg.warmup_ratio:g}, weight decay {cfg.weight_decay:g}
-- per-device batch {cfg.per_device_batch_size} x accumulation {cfg.gradient_accumulation_steps}, max length \
-{cfg.max_length}, precision {cfg.precision}, gradient checkpointing {cfg.gradient_checkpointing}
-- loss: {metrics["initial_loss"]:.4f} (first step) -> {metrics["final_loss"]:.4f} (last step)
-- time: {metrics["train_seconds"]:.1f} s; trainable parameters {metrics["trainable_params"]:,} of \
-{metrics["total_params"]:,}
-- packages: {packages}
-
-## Config
-
-```yaml
-{dump_config(cfg).rstrip()}
-```
-
-The same config is in `config.yaml` (`mmskin train config.yaml` reruns it); numbers are in `metrics.json`. Merge
-into a full model with `mmskin merge {{this folder}} --out DIR`.
-"""
+    samples: list[Sample]
+    reports: list[SourceReport]
+    rejected: list[str]  # one line per rejected sample (trained without them: on_bad_sample: skip)
 
 
-def train(
-    cfg: TrainConfig, out: str | os.PathLike[str] | None = None, resume: bool = False, quiet: bool = False
-) -> dict[str, Any]:
-    """Train, save adapter + processor + model card + metrics.json + config.yaml into ``out``; return metrics."""
-    return train_model(cfg, out, resume, quiet)[0]
+@dataclass
+class LoadedModel:
+    """Step 2's output: the base with LoRA applied, its processor and parameter counts (before any sharding)."""
+
+    model: Any
+    processor: Any
+    base_path: str
+    trainable_params: int
+    total_params: int
 
 
-def train_model(
-    cfg: TrainConfig, out: str | os.PathLike[str] | None = None, resume: bool = False, quiet: bool = False
-) -> tuple[dict[str, Any], Any, Any]:
-    """As :func:`train`, also returning the trained (peft) model and the processor."""
+def run(config: TrainRun, reporter: Reporter | None = None) -> StageResult:
+    """Train; write the adapter, processor, model card, ``metrics.json`` and ``config.yaml`` to the output folder.
+
+    Raises StageError (one line, exit status 1) when the data, the model or the training cannot go on, and
+    ConfigError for settings that cannot work. ``result.extra`` holds ``metrics`` (as in metrics.json),
+    ``output_dir``, the trained peft ``model`` and its ``processor``.
+    """
+    reporter = reporter or Reporter()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
-    from transformers import TrainingArguments
+    out_dir = Path(config.out or config.train.output_dir)
+    cfg = dataclasses.replace(validate(config.train, "config"), output_dir=str(out_dir))
+    try:
+        resume_from = checkpoint_to_resume(out_dir, config.resume)
+        data = load_data(cfg)  # first: a bad file should fail in seconds, not after loading a 7B model
+        loaded = load_model(cfg)
+        trainer = build_trainer(cfg, loaded, data, out_dir / CHECKPOINTS, config.quiet)
+        outcome, seconds = fit(trainer, cfg, resume_from)
+    except (DataError, ModelError) as e:
+        raise StageError("", str(e)) from None
+    metrics = training_metrics(cfg, trainer, outcome, seconds, data, loaded, resume_from)
+    if "warning" in metrics:
+        reporter.warning(f"{out_dir}: {metrics['warning']}")
+    save_outputs(trainer, out_dir, cfg, data.reports, metrics)
+    note = f", {len(data.rejected)} bad samples skipped" if data.rejected else ""
+    summary = (
+        f"trained {metrics['steps']} steps in {metrics['train_seconds']:.1f} s: loss {metrics['initial_loss']:.4f}"
+        f" -> {metrics['final_loss']:.4f}{note}; adapter: {cfg.output_dir}"
+    )
+    counts = {"steps": metrics["steps"], "samples": len(data.samples), "rejected": len(data.rejected)}
+    extra = {"metrics": metrics, "output_dir": out_dir, "model": trainer.model, "processor": loaded.processor}
+    return StageResult("train", counts, [], summary, extra)
+
+
+def resume_decision(last_checkpoint: str | None, resume: bool, out_dir: Path) -> str | None:
+    """The checkpoint to resume from (None: start afresh); StageError when ``resume`` and the folder disagree."""
+    if resume and last_checkpoint is None:
+        raise StageError(
+            out_dir / CHECKPOINTS, "no checkpoint to resume from (run without --resume to start)"
+        )
+    if not resume and last_checkpoint is not None:
+        raise StageError(
+            out_dir, "holds checkpoints of an earlier run; pass --resume or choose another --out"
+        )
+    return last_checkpoint
+
+
+def checkpoint_to_resume(out_dir: Path, resume: bool) -> str | None:
+    """Step 0: the last checkpoint under ``out_dir/checkpoints`` when resuming (see :func:`resume_decision`)."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    from ..models.loading import load_vlm
-
-    out_dir = Path(out or cfg.output_dir)
-    cfg.output_dir = str(out_dir)
     ckpt_dir = out_dir / CHECKPOINTS
-    last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    if resume and last_ckpt is None:
-        raise TrainError(f"{ckpt_dir}: no checkpoint to resume from (run without --resume to start)")
-    if not resume and last_ckpt is not None:
-        raise TrainError(
-            f"{out_dir}: holds checkpoints of an earlier run; pass --resume or choose another --out"
-        )
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    return resume_decision(last, resume, out_dir)
 
-    # data first: a bad file should fail in seconds, not after loading a 7B model
+
+def load_data(cfg: TrainConfig) -> TrainData:
+    """Step 1: read every source and check every image; bad samples stop the run unless on_bad_sample: skip."""
     samples, reports = load_sources(cfg.data, seed=cfg.seed)
     bad = [line for r in reports for line in r.bad]
     if bad and cfg.on_bad_sample == "error":
@@ -291,9 +279,17 @@ def train_model(
             if len(bad) > 1
             else ""
         )
-        raise DataError(bad[0] + more)
+        raise StageError("", bad[0] + more)
     if not samples:
-        raise DataError("no usable training samples in " + ", ".join(r.path for r in reports))
+        raise StageError("", "no usable training samples in " + ", ".join(r.path for r in reports))
+    return TrainData(samples, reports, bad)
+
+
+def load_model(cfg: TrainConfig) -> LoadedModel:
+    """Step 2: the base model (bf16 for bf16 training, else fp32) with LoRA + the trained projector."""
+    import torch
+
+    from ..models.loading import load_vlm
 
     base_path = resolve_model_path(cfg.base_model)
     if Path(base_path).is_dir():
@@ -308,9 +304,15 @@ def train_model(
     model = apply_lora(model, cfg, cfg.base_model, upcast=not cfg.deepspeed)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
+    return LoadedModel(model, processor, base_path, trainable, total)
 
-    dataset = SFTDataset(samples, processor, cfg.max_length)
-    args = TrainingArguments(
+
+def training_arguments(cfg: TrainConfig, ckpt_dir: Path, quiet: bool):
+    """``transformers.TrainingArguments`` of the config (checkpoints under ``ckpt_dir``)."""
+    import torch
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(ckpt_dir),
         per_device_train_batch_size=cfg.per_device_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -337,67 +339,89 @@ def train_model(
         deepspeed=cfg.deepspeed,
         disable_tqdm=quiet,
     )
+
+
+def build_trainer(cfg: TrainConfig, loaded: LoadedModel, data: TrainData, ckpt_dir: Path, quiet: bool):
+    """Step 3: the Trainer over the label-masked dataset, with the projector's own learning rate."""
     trainer_cls = _make_trainer_class()
     trainer_cls.projector_lr = cfg.projector_learning_rate
     trainer = trainer_cls(
-        model=model,
-        args=args,
-        train_dataset=dataset,
-        data_collator=Collator(processor),
-        processing_class=processor,
+        model=loaded.model,
+        args=training_arguments(cfg, ckpt_dir, quiet),
+        train_dataset=SFTDataset(data.samples, loaded.processor, cfg.max_length),
+        data_collator=Collator(loaded.processor),
+        processing_class=loaded.processor,
     )
-    threads = torch.get_num_threads()
-    if cfg.cpu_threads > 0:
-        torch.set_num_threads(cfg.cpu_threads)
     if quiet:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def fit(trainer, cfg: TrainConfig, resume_from: str | None) -> tuple[Any, float]:
+    """Step 4: train (from ``resume_from`` when given); (Trainer's TrainOutput, seconds). Out of memory is one line."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if cfg.cpu_threads > 0:
+        torch.set_num_threads(cfg.cpu_threads)
     t0 = time.perf_counter()
     try:
-        result = trainer.train(resume_from_checkpoint=last_ckpt if resume else None)
+        outcome = trainer.train(resume_from_checkpoint=resume_from)
     except Exception as e:  # noqa: BLE001 - OOM comes as several exception types
         if _is_oom(e):
-            raise TrainError(oom_message(cfg, e)) from None
+            raise StageError("", oom_message(cfg, e)) from None
         raise
     finally:
         torch.set_num_threads(threads)
-    seconds = time.perf_counter() - t0
+    return outcome, time.perf_counter() - t0
 
+
+def training_metrics(
+    cfg: TrainConfig,
+    trainer,
+    outcome,
+    seconds: float,
+    data: TrainData,
+    loaded: LoadedModel,
+    resume_from: str | None,
+) -> dict[str, Any]:
+    """What ``metrics.json`` holds: losses, speed, sizes, the data mix and the provenance block."""
     history = _loss_history(trainer.state.log_history)
     if not history:
-        raise TrainError("training logged no loss (no optimizer step ran); check num_epochs / max_steps")
-    steps = trainer.state.global_step
+        raise StageError("", "training logged no loss (no optimizer step ran); check num_epochs / max_steps")
     metrics: dict[str, Any] = {
         "initial_loss": history[0]["loss"],
         "final_loss": history[-1]["loss"],
-        "steps": steps,
+        "steps": trainer.state.global_step,
         "epochs": float(trainer.state.epoch or 0.0),
         "train_seconds": round(seconds, 3),
-        "steps_per_second": round(result.metrics.get("train_steps_per_second", 0.0), 4),
-        "samples_per_second": round(result.metrics.get("train_samples_per_second", 0.0), 4),
-        "resumed_from": Path(last_ckpt).name if resume and last_ckpt else None,
-        "trainable_params": trainable,
-        "total_params": total,
+        "steps_per_second": round(outcome.metrics.get("train_steps_per_second", 0.0), 4),
+        "samples_per_second": round(outcome.metrics.get("train_samples_per_second", 0.0), 4),
+        "resumed_from": Path(resume_from).name if resume_from else None,
+        "trainable_params": loaded.trainable_params,
+        "total_params": loaded.total_params,
         "base_model": cfg.base_model,
-        "base_model_path": base_path,
-        "data": [r.as_dict() for r in reports],
-        "rejected_samples": bad,
+        "base_model_path": loaded.base_path,
+        "data": [r.as_dict() for r in data.reports],
+        "rejected_samples": data.rejected,
         "loss_history": history,
-        "seed": cfg.seed,
-        "mmskin_version": __version__,
-        "packages": _package_versions(),
-        "config": cfg.to_dict(),
+        "provenance": provenance("train", config=cfg, packages=PACKAGES, seed=cfg.seed),
     }
     if not all(math.isfinite(h["loss"]) for h in history):
         metrics["warning"] = "non-finite loss during training"
-    trainer.save_model(
-        str(out_dir)
-    )  # every rank: gathers the adapter under ZeRO-3; rank 0 writes it + processor
-    if trainer.is_world_process_zero():
-        (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml says the same in YAML
-        atomic_write_bytes(out_dir / "config.yaml", dump_config(cfg).encode("utf-8"))
-        atomic_write_bytes(out_dir / "metrics.json", (json.dumps(metrics, indent=2) + "\n").encode("utf-8"))
-        card = model_card(cfg, cfg.base_model, reports, metrics)
-        atomic_write_bytes(out_dir / "README.md", card.encode("utf-8"))
-    return metrics, trainer.model, processor
+    return metrics
+
+
+def save_outputs(
+    trainer, out_dir: Path, cfg: TrainConfig, reports: list[SourceReport], metrics: dict[str, Any]
+) -> None:
+    """Step 5: adapter + processor (every rank: gathers the adapter under ZeRO-3), then rank 0's files."""
+    trainer.save_model(str(out_dir))
+    if not trainer.is_world_process_zero():
+        return
+    (out_dir / "training_args.bin").unlink(missing_ok=True)  # a pickle; config.yaml says the same in YAML
+    atomic_write_bytes(out_dir / "config.yaml", dump_config(cfg).encode("utf-8"))
+    write_info(out_dir / "metrics.json", metrics)
+    atomic_write_bytes(out_dir / "README.md", model_card(cfg, reports, metrics).encode("utf-8"))

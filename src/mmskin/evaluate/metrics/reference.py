@@ -1,6 +1,6 @@
 """The reference path: the metric packages called the way MM-Skin's VQA_test.py calls them, for equality checks.
 
-Used by the tests and ``benchmarks/eval_metrics.py`` to check the native metrics (equal to 1e-9) and to time
+Used by the tests and ``benchmarks/evaluate/eval_metrics.py`` to check the native metrics (equal to 1e-9) and to time
 them against the packages. Needs the packages themselves: nltk (BLEU, METEOR), ``rouge`` 1.0.1 (a dev extra)
 and, for BERTScore, ``bert_score``. Predictions go through mmskin's empty rule first (no letter or digit -> "")
 and a pair the package cannot score (``rouge`` raises on an empty hypothesis, ``bert_score`` fails on an empty

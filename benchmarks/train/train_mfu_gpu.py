@@ -2,11 +2,11 @@
 """Training throughput and model FLOPs utilisation (MFU) of the SkinVL recipe at LLaVA-Med-7B shape, on one GPU.
 
     # one H100/H200 (about 4-6 min incl. building the random 7.6B model; prints one JSON line per setting):
-    python benchmarks/train_mfu_gpu.py --sweep --out benchmarks/results/train_mfu_h100.json
-    python benchmarks/train_mfu_gpu.py --micro-batch 4 --grad-accum 4            # one setting
-    python benchmarks/train_mfu_gpu.py --count-only        # FLOPs per sample and the tokens/s 35% MFU needs
+    python benchmarks/train/train_mfu_gpu.py --sweep       # -> benchmarks/results/train/train_mfu_gpu_<time>.json
+    python benchmarks/train/train_mfu_gpu.py --micro-batch 4 --grad-accum 4      # one setting
+    python benchmarks/train/train_mfu_gpu.py --count-only  # FLOPs per sample and the tokens/s 35% MFU needs
     # CPU check of the script itself (seconds, tiny shape; the MFU printed is against a nominal 0.1 TFLOPS):
-    python benchmarks/train_mfu_gpu.py --tiny
+    python benchmarks/train/train_mfu_gpu.py --tiny
 
 Needs a CUDA build of torch, transformers >= 5 and peft (``pip install -e .[train]``); about 45 GB of GPU memory for
 the weights, LoRA optimizer state and micro-batch 2 (larger micro-batches need gradient checkpointing, see --sweep).
@@ -47,6 +47,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_out_argument, save_results  # noqa: E402
+
 PEAK_TFLOPS = (  # (substring of torch.cuda.get_device_name, dense bf16 TFLOPS); first match wins
     ("H100 PCIe", 756.5),
     ("H100 NVL", 835.5),
@@ -55,6 +58,8 @@ PEAK_TFLOPS = (  # (substring of torch.cuda.get_device_name, dense bf16 TFLOPS);
     ("GH200", 989.4),
     ("A100", 312.0),
 )
+
+PACKAGES = ("torch", "transformers", "peft", "accelerate")  # versions in the results' provenance
 
 # (micro-batch, grad-accum, grad-ckpt) tried by --sweep, every one a batch of 16 per device
 SWEEP = ((16, 1, True), (8, 2, True), (4, 4, False), (2, 8, False))
@@ -287,13 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--count-only", action="store_true", help="build on the meta device, print the FLOPs per sample, exit"
     )
-    p.add_argument("--out", type=Path, default=None, help="also write all results to this JSON file")
+    add_out_argument(p, "train", "train_mfu_gpu", "--out")
     args = p.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from mmskin import __version__
     from mmskin.train.config import TrainConfig
     from mmskin.train.sft import apply_lora
 
@@ -362,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         "params_total": total,
         "params_trainable": trainable,
         "build_seconds": round(build_s, 1),
-        "torch": torch.__version__,
         "attn": args.attn,
-        "mmskin": __version__,
         "tiny": args.tiny,
     }
     print(json.dumps(header), flush=True)
@@ -381,9 +383,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['tokens_per_second']:,.0f} tokens/s, {r['achieved_tflops']} TFLOP/s model, {mfu}, "
             f"peak mem {r['peak_memory_gib']} GiB"
         )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({**header, "results": results}, indent=1) + "\n", encoding="utf-8")
+    save_results(
+        "train", "train_mfu_gpu", {**header, "results": results}, args, out=args.out, packages=PACKAGES
+    )
     if not ok:
         print("every setting ran out of memory", file=sys.stderr)
         return 1

@@ -8,7 +8,7 @@ pages without such a block are skipped. ``image`` is a placeholder: nothing is r
 
 Example::
 
-    .venv/bin/python benchmarks/baseline_nearest.py benchmarks/_work/bookset --out benchmarks/_work/runs/baseline
+    .venv/bin/python benchmarks/pdf/baseline_nearest.py benchmarks/_work/bookset --out benchmarks/_work/runs/baseline
 """
 
 from __future__ import annotations

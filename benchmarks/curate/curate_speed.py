@@ -8,8 +8,8 @@
 Each is curated with ``--workers 1`` and ``--workers 2``; the time includes reading and writing records.jsonl,
 model loading and the worker pool start.
 
-    .venv/bin/python benchmarks/curate_speed.py
-    .venv/bin/python benchmarks/curate_speed.py --repeat 3
+    .venv/bin/python benchmarks/curate/curate_speed.py
+    .venv/bin/python benchmarks/curate/curate_speed.py --repeat 3
 """
 
 from __future__ import annotations
@@ -25,25 +25,25 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import BENCHMARKS, WORK, add_data_argument, save_results  # noqa: E402
 
 from mmskin import __version__  # noqa: E402
 from mmskin.cli import main as mmskin_main  # noqa: E402
 from mmskin.curate.pipeline import CurateConfig, run  # noqa: E402
 from mmskin.records import record_id, sha256_file, write_jsonl  # noqa: E402
 
-WORK = REPO / "benchmarks" / "_work" / "curate_speed"
+SPEED_WORK = WORK / "curate_speed"
 
 
 def bookset_dataset() -> Path:
-    ds = WORK / "bookset_ds"
+    ds = SPEED_WORK / "bookset_ds"
     if (ds / "records.jsonl").is_file():
         return ds
-    books = REPO / "benchmarks" / "_work" / "bookset"
+    books = WORK / "bookset"
     if not any(books.glob("*.pdf")):
         subprocess.run(
-            [sys.executable, str(REPO / "benchmarks" / "make_bookset.py"), "--out", str(books)], check=True
+            [sys.executable, str(BENCHMARKS / "pdf" / "make_bookset.py"), "--out", str(books)], check=True
         )
     pdfs = sorted(str(p) for p in books.glob("*.pdf"))
     rc = mmskin_main(["build", *pdfs, "--out", str(ds), "--workers", "2", "--quiet"])
@@ -53,7 +53,7 @@ def bookset_dataset() -> Path:
 
 
 def dev_dataset(data: Path) -> Path:
-    ds = WORK / "dev_ds"
+    ds = SPEED_WORK / "dev_ds"
     if (ds / "records.jsonl").is_file():
         return ds
     caps = {}
@@ -112,7 +112,7 @@ def time_curate(ds: Path, workers: int, repeat: int) -> tuple[float, int, str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    add_data_argument(ap)
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs")
     a = ap.parse_args(argv)
     import cv2
@@ -122,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     sets = [("book set (make_bookset seed 0 + mmskin build)", bookset_dataset())]
     if (a.data / "images").is_dir():
         sets.append(("dev images (../shared/data/images)", dev_dataset(a.data)))
+    runs = []
     for name, ds in sets:
         for workers in (1, 2):
             sec, n, line = time_curate(ds, workers, a.repeat)
             print(f"{name}: {n} records, --workers {workers}: {sec:.1f} s = {n / sec:.1f} images/s")
+            runs.append({"set": name, "workers": workers, "records": n, "seconds": sec, "last_run": line})
         print(f"    last run: {line}")
+    save_results("curate", "curate_speed", {"runs": runs}, a, packages=["numpy", "opencv-python-headless"])
     return 0
 
 

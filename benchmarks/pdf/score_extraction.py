@@ -9,7 +9,7 @@ figure-label accuracy among matched items; recall per item tag. Records of PDFs 
 
 Example::
 
-    .venv/bin/python benchmarks/score_extraction.py --gt benchmarks/_work/bookset \\
+    .venv/bin/python benchmarks/pdf/score_extraction.py --gt benchmarks/_work/bookset \\
         --records benchmarks/_work/runs/baseline/records.jsonl --json benchmarks/_work/score.json
 """
 
@@ -23,6 +23,9 @@ from collections.abc import Iterable
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_out_argument, save_results  # noqa: E402
 
 IOU_THRESHOLD = 0.8
 SIM_THRESHOLD = 0.9
@@ -346,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--gt", nargs="+", required=True, help="GT folder or *.gt.json files")
     ap.add_argument("--records", required=True, type=Path, help="records.jsonl to score")
-    ap.add_argument("--json", type=Path, help="write the full result (incl. misses and false positives) here")
+    add_out_argument(ap, "pdf", "score_extraction")  # the full result, incl. misses and false positives
     ap.add_argument("--iou", type=float, default=IOU_THRESHOLD)
     ap.add_argument("--sim", type=float, default=SIM_THRESHOLD)
     ap.add_argument("--no-files", action="store_true", help="leave the per-PDF rows out of the table")
@@ -357,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table(res, files=not args.no_files))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    save_results("pdf", "score_extraction", res, args, out=args.json)
     return 0
 
 

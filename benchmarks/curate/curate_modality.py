@@ -7,9 +7,9 @@ textbook-style reproductions (augmented copies, never seen in training). Reports
 per-class confusion matrix and per-source accuracy. Then image-only vs fused with captions on the NCI photos that
 have real expert descriptions (``image_captions.csv``), with the fold model that never saw the NCI source.
 
-    .venv/bin/python benchmarks/curate_modality.py              # targets: accuracy >= 0.97, macro-F1 >= 0.95
-    .venv/bin/python benchmarks/curate_modality.py --augment 4  # faster, fewer training copies
-    .venv/bin/python benchmarks/curate_modality.py --no-resolution  # skip the thumbnail / 2x resize check
+    .venv/bin/python benchmarks/curate/curate_modality.py              # targets: accuracy >= 0.97, macro-F1 >= 0.95
+    .venv/bin/python benchmarks/curate/curate_modality.py --augment 4  # faster, fewer training copies
+    .venv/bin/python benchmarks/curate/curate_modality.py --no-resolution  # skip the thumbnail / 2x resize check
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import REPO, WORK, add_data_argument, save_printed  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
 import train_modality as tm  # noqa: E402
 
 from mmskin.curate.features import FEATURE_NAMES  # noqa: E402
@@ -161,20 +161,19 @@ def fusion_heldout(args: argparse.Namespace, tab: dict, logits: dict[str, np.nda
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=tm.DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--augment", type=int, default=8)
     ap.add_argument("--synthetic", type=int, default=200)
     ap.add_argument("--C", type=float, default=0.01)
     ap.add_argument("--C2", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-resolution", dest="resolution", action="store_false", help="skip the resize check")
-    ap.add_argument("--cache", type=Path, default=REPO / "benchmarks" / "_work")
+    ap.add_argument("--cache", type=Path, default=WORK)
     a = ap.parse_args(argv)
     if not (a.data / "images" / "labels.csv").is_file():
         print(f"{a.data}/images/labels.csv not found", file=sys.stderr)
         return 1
-    loso(a)
-    return 0
+    return save_printed("curate", "curate_modality", lambda: loso(a), a, packages=["numpy", "pillow"])
 
 
 if __name__ == "__main__":

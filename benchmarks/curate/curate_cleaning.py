@@ -14,7 +14,7 @@ Part B — real textbook and article captions (ARCH books set, SciInt PubMed fig
 residual credits / cross-references / marker legends after cleaning, stain and magnification kept, empty
 outputs, idempotence violations and speed.
 
-    .venv/bin/python benchmarks/curate_cleaning.py [--show 5]
+    .venv/bin/python benchmarks/curate/curate_cleaning.py [--show 5] [--data DIR]
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mmskin import __version__
-from mmskin.curate.text import clean_caption
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import DEFAULT_DATA, add_data_argument, add_out_argument, save_results  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from mmskin import __version__  # noqa: E402
+from mmskin.curate.text import clean_caption  # noqa: E402
+
+DATA = DEFAULT_DATA  # set from --data by main()
 PAIRS = DATA / "captions" / "pathvqa_textbook_captions"
 
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -232,15 +235,17 @@ def part_b(show: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--show", type=int, default=4, help="disagreement examples to print")
-    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    add_out_argument(ap, "curate", "curate_cleaning")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
+    global DATA, PAIRS
+    DATA, PAIRS = args.data, args.data / "captions" / "pathvqa_textbook_captions"
     if not (PAIRS / "caption_crawled.txt").is_file():
         print(f"error: {PAIRS}: PathVQA caption pairs not found", file=sys.stderr)
         return 2
     print(f"mmskin {__version__} caption-cleaning benchmark (data: {DATA.resolve()})")
-    res = {"A": part_a(args.show), "B": part_b(args.show), "mmskin": __version__}
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    res = {"A": part_a(args.show), "B": part_b(args.show)}
+    save_results("curate", "curate_cleaning", res, args, out=args.json)
     return 0
 
 

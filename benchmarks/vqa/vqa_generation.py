@@ -1,6 +1,6 @@
 """Benchmark of ``mmskin vqa`` (MM-Skin-O generation) on real captions; prints numbers, asserts nothing.
 
-    .venv/bin/python benchmarks/vqa_generation.py [--seed 0] [--show 2]
+    .venv/bin/python benchmarks/vqa/vqa_generation.py [--seed 0] [--show 2] [--data DIR]
 
 Corpora (../shared/data, see its README): the demo atlas (built from the bundled PDF, through the CLI), NCI nevus
 captions (84 clinical descriptions), ARCH textbook + PubMed captions that mention skin (histopathology), and the
@@ -28,13 +28,22 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from mmskin import __version__
-from mmskin.cli import demo_pdf, main
-from mmskin.vqa.facts import build_support, check_answer, content_words, extract_facts, record_fact_texts
-from mmskin.vqa.lexicon import load_lexicon
-from mmskin.vqa.template import load_templates, template_samples
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import DEFAULT_DATA, add_data_argument, save_printed  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from mmskin import __version__  # noqa: E402
+from mmskin.cli import demo_pdf, main  # noqa: E402
+from mmskin.vqa.facts import (  # noqa: E402
+    build_support,
+    check_answer,
+    content_words,
+    extract_facts,
+    record_fact_texts,
+)
+from mmskin.vqa.lexicon import load_lexicon  # noqa: E402
+from mmskin.vqa.template import load_templates, template_samples  # noqa: E402
+
+SHARED = DEFAULT_DATA  # set from --data by main_bench()
 SKIN = re.compile(
     r"\b(skin|cutaneous|derm\w*|epiderm\w*|subcutaneous|melanocyt\w*|nevus|naevus|melanoma)", re.I
 )
@@ -181,11 +190,18 @@ def openai_cache_rerun(ds: Path) -> None:
         httpd.server_close()
 
 
-def main_bench() -> int:
+def main_bench(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--show", type=int, default=2, help="print the QA of this many captions per corpus")
-    args = ap.parse_args()
+    add_data_argument(ap)
+    args = ap.parse_args(argv)
+    global SHARED
+    SHARED = args.data
+    return save_printed("vqa", "vqa_generation", lambda: bench(args), args, packages=["pyyaml"])
+
+
+def bench(args: argparse.Namespace) -> int:
     if not SHARED.exists():
         print(f"../shared/data not present ({SHARED}): nothing to measure")
         return 1

@@ -5,7 +5,7 @@ script reports how often `mmskin build` and docling agree, and lists every disag
 who is right (look at ``--debug-pages``). Pictures are compared whole (a panel record is merged back into its
 figure) with IoU >= 0.8; the caption must agree too (similarity >= 0.9) when docling linked one.
 
-    python benchmarks/docling_reference.py
+    python benchmarks/pdf/docling_reference.py
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ import tempfile
 from difflib import SequenceMatcher
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_data_argument, save_results  # noqa: E402
 
 from mmskin.pdf.build import BuildConfig, build  # noqa: E402
-
-DATA = ROOT / ".." / "shared" / "data" / "pdfs" / "docling_regression_gt"
 
 
 def docling_pictures(gt: dict) -> list[dict]:
@@ -59,7 +57,7 @@ def sim(a: str, b: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DATA)
+    add_data_argument(ap, "pdfs", "docling_regression_gt", what="PDFs with docling's groundtruth/")
     args = ap.parse_args(argv)
     pdfs = sorted(args.data.glob("*.pdf"))
     if not pdfs:
@@ -111,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         f"docling pictures: {dl_total} ({dl_captioned} with a linked caption); mmskin agrees on {agree} "
         f"({both_captioned} of the captioned ones). mmskin emits only captioned figures by design."
     )
+    totals = {"pdfs": len(pdfs), "docling_pictures": dl_total, "docling_captioned": dl_captioned}
+    totals.update(agree=agree, agree_captioned=both_captioned)
+    save_results("pdf", "docling_reference", totals, args, packages=["pymupdf"])
     return 0
 
 

@@ -5,20 +5,17 @@
 3. runs the real extractor, ``mmskin build PDFs --out DIR --workers N --position-panels`` (through ``mmskin.cli.main``), if it can
    be imported, and scores it; a failure is reported and the table shows the baseline alone;
 4. prints one table, method x style -> P / R / F1 (plus overall, scanned and born-digital rows), and writes
-   ``benchmarks/results/extraction_<UTC time>.json`` with the scores, versions, seed and timestamp.
+   ``benchmarks/results/pdf/extraction_<UTC time>.json`` with the scores, seed, timestamp and provenance.
 
 Example::
 
-    .venv/bin/python benchmarks/extraction.py            # --rebuild to regenerate, --skip-mmskin for baseline only
+    .venv/bin/python benchmarks/pdf/extraction.py        # --rebuild to regenerate, --skip-mmskin for baseline only
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
-import platform
 import shutil
 import sys
 import time
@@ -28,13 +25,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # benchmarks/, for _common
 
 import baseline_nearest  # noqa: E402
 import make_bookset  # noqa: E402
 import score_extraction  # noqa: E402
-
-WORK = HERE / "_work"
-RESULTS = HERE / "results"
+from _common import WORK, add_data_argument, save_results  # noqa: E402
 
 
 def ensure_bookset(bookset: Path, data: Path, seed: int, rebuild: bool) -> None:
@@ -82,17 +78,6 @@ def run_mmskin(pdfs: list[Path], out: Path, workers: int) -> tuple[Path | None, 
     return records, None
 
 
-def versions() -> dict[str, str]:
-    import pymupdf
-
-    v = {"python": platform.python_version(), "pymupdf": pymupdf.__version__, "platform": platform.platform()}
-    with contextlib.suppress(Exception):
-        import mmskin
-
-        v["mmskin"] = getattr(mmskin, "__version__", "?")
-    return v
-
-
 def format_summary(scores: dict[str, dict[str, Any]]) -> str:
     methods = list(scores)
     rows: list[tuple[str, dict[str, dict[str, Any]]]] = [
@@ -129,15 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python benchmarks/extraction.py --rebuild",
+        epilog="example: python benchmarks/pdf/extraction.py --rebuild",
     )
-    ap.add_argument("--data", type=Path, default=make_bookset.DEFAULT_DATA)
+    add_data_argument(ap)
     ap.add_argument("--bookset", type=Path, default=WORK / "bookset")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rebuild", action="store_true", help="regenerate the book set even if present")
     ap.add_argument("--skip-mmskin", action="store_true", help="score the baseline only")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="folder of the results JSON (default: benchmarks/results/pdf)",
+    )
     args = ap.parse_args(argv)
 
     ensure_bookset(args.bookset, args.data, args.seed, args.rebuild)
@@ -164,23 +154,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(format_summary(scores))
-    stamp = dt.datetime.now(dt.UTC)
     result = {
         "benchmark": "figure/panel + caption extraction on the generated textbook set",
-        "timestamp": stamp.isoformat(timespec="seconds"),
         "seed": args.seed,
         "bookset": str(args.bookset),
         "pdfs": len(pdfs),
         "gt_items": gt_items,
-        "versions": versions(),
         "seconds": timing,
         "errors": errors,
         "scores": scores,
     }
-    args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / f"extraction_{stamp.strftime('%Y%m%dT%H%M%SZ')}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"\nresults -> {out}")
+    print()
+    save_results("pdf", "extraction", result, args, folder=args.results, packages=["pymupdf"])
     return 0
 
 

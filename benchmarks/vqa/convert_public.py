@@ -1,6 +1,6 @@
 """Coverage and speed of ``mmskin convert-public`` on MM-Skin's real classification CSVs (no timing in tests).
 
-    .venv/bin/python benchmarks/convert_public.py
+    .venv/bin/python benchmarks/vqa/convert_public.py [--data DIR]
 
 Prints, per MM-Skin test CSV: rows, share of rows whose label resolves to the taxonomy, time to read + label,
 question-generation throughput; match_class throughput on answer-like text; and an end-to-end convert_public run
@@ -9,6 +9,7 @@ on the 70 real HAM10000 images (labels from ../shared/data/images/labels.csv in 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import statistics
 import sys
@@ -16,17 +17,29 @@ import tempfile
 import time
 from pathlib import Path
 
-from mmskin import __version__
-from mmskin.stage import Problems
-from mmskin.taxonomy import list_taxonomies, load_taxonomy
-from mmskin.vqa.metadata import ConvertTally
-from mmskin.vqa.public import ConvertConfig, make_samples, read_items, run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import DEFAULT_DATA, add_data_argument, save_printed  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from mmskin import __version__  # noqa: E402
+from mmskin.stage import Problems  # noqa: E402
+from mmskin.taxonomy import list_taxonomies, load_taxonomy  # noqa: E402
+from mmskin.vqa.metadata import ConvertTally  # noqa: E402
+from mmskin.vqa.public import ConvertConfig, make_samples, read_items, run  # noqa: E402
+
+DATA = DEFAULT_DATA  # set from --data by main()
 CLS = DATA / "mmskin" / "Dataframe" / "test" / "classification"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_argument(ap)
+    args = ap.parse_args(argv)
+    global DATA, CLS
+    DATA, CLS = args.data, args.data / "mmskin" / "Dataframe" / "test" / "classification"
+    return save_printed("vqa", "convert_public", bench, args)
+
+
+def bench() -> int:
     if not CLS.is_dir():
         print(f"../shared/data not present: {CLS}")
         return 1

@@ -19,11 +19,11 @@ Prompts in a batch have one length here; real runs sort prompts by length first 
 
 On an H100 or H200 (about 4-6 minutes, most of it the model build and torch.compile):
 
-    .venv/bin/python benchmarks/eval_generate_gpu.py --out benchmarks/results/eval_generate_gpu.json
+    .venv/bin/python benchmarks/evaluate/eval_generate_gpu.py   # -> benchmarks/results/evaluate/eval_generate_gpu_*.json
 
 Check the code paths on CPU with a tiny shape (about a minute on 2 cores):
 
-    .venv/bin/python benchmarks/eval_generate_gpu.py --tiny
+    .venv/bin/python benchmarks/evaluate/eval_generate_gpu.py --tiny
 
 Target (issue 6): >= 30 samples/s batched on an H100/H200 (plain transformers generate at batch 64 on an H200 was
 measured at 15 samples/s; the memory-bandwidth bound for this shape is roughly 60 samples/s).
@@ -32,17 +32,15 @@ measured at 15 samples/s; the memory-bandwidth bound for this shape is roughly 6
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_out_argument, save_results  # noqa: E402
 
-from mmskin import __version__  # noqa: E402
 from mmskin.evaluate.adapters import HFAdapter  # noqa: E402
 
 IMAGE_TOKEN_ID = 32000  # LLaVA-Med's <image> in the HF vocabulary (32000 base + added tokens = 32064)
@@ -227,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=None, help="batch size of the batched modes (default: 64)")
     ap.add_argument("--samples", type=int, default=None, help="samples per batched mode (default: 128)")
     ap.add_argument("--device", default=None, help="default: cuda (cpu with --tiny)")
-    ap.add_argument("--out", type=Path, default=None, help="write the results JSON here")
+    add_out_argument(ap, "evaluate", "eval_generate_gpu", "--out")
     args = ap.parse_args(argv)
 
     import torch
@@ -300,33 +298,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     if device.startswith("cuda"):
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    if args.out:
-        import transformers
-
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(
-            json.dumps(
-                {
-                    "device": gpu,
-                    "shape": "tiny" if args.tiny else "llava-med-7b",
-                    "params": n_params,
-                    "prompt_tokens": prompt_len,
-                    "new_tokens": shape["new_tokens"],
-                    "results": rows,
-                    "processor_ms_per_image": proc_ms,
-                    "build_s": build_s,
-                    "versions": {
-                        "mmskin": __version__,
-                        "torch": torch.__version__,
-                        "transformers": transformers.__version__,
-                        "python": platform.python_version(),
-                    },
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        print(f"results: {args.out}")
+    results = {
+        "device": gpu,
+        "shape": "tiny" if args.tiny else "llava-med-7b",
+        "params": n_params,
+        "prompt_tokens": prompt_len,
+        "new_tokens": shape["new_tokens"],
+        "results": rows,
+        "processor_ms_per_image": proc_ms,
+        "build_s": build_s,
+    }
+    save_results(
+        "evaluate", "eval_generate_gpu", results, args, out=args.out, packages=["torch", "transformers"]
+    )
     return 0
 
 

@@ -2,14 +2,13 @@
 real book pages, built in a subprocess, and the resident memory of the whole process tree (main + workers) is
 sampled every 20 ms from /proc. Flat means the peak does not grow with the page count.
 
-    python benchmarks/memory.py                       # pages from benchmarks/_work/bookset
-    python benchmarks/memory.py --pages 1000 --workers 2
+    python benchmarks/pdf/memory.py                   # pages from benchmarks/_work/bookset
+    python benchmarks/pdf/memory.py --pages 1000 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pymupdf
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import REPO, WORK, add_out_argument, save_results  # noqa: E402
 
 
 def _children(pid: int) -> list[int]:
@@ -61,7 +61,7 @@ def tree_rss(pid: int) -> tuple[float, float]:
 def make_book(src_dir: Path, pages: int, out: Path) -> Path:
     srcs = sorted(src_dir.glob("*.pdf"))
     if not srcs:
-        raise SystemExit(f"no PDFs in {src_dir}: run benchmarks/make_bookset.py first")
+        raise SystemExit(f"no PDFs in {src_dir}: run benchmarks/pdf/make_bookset.py first")
     doc = pymupdf.open()
     while doc.page_count < pages:
         for s in srcs:
@@ -93,7 +93,7 @@ def measure(pdf: Path, workers: int) -> dict:
             cmd,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
         )
         peak_sum = peak_one = 0.0
         while proc.poll() is None:
@@ -112,10 +112,10 @@ def measure(pdf: Path, workers: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--src", type=Path, default=ROOT / "benchmarks" / "_work" / "bookset")
+    ap.add_argument("--src", type=Path, default=WORK / "bookset")
     ap.add_argument("--pages", type=int, nargs="+", default=[250, 500, 1000])
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "memory.json")
+    add_out_argument(ap, "pdf", "memory")
     args = ap.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mmskin-membook-") as tmp:
@@ -128,9 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{n:5d} pages  {r['seconds']:6.1f} s  peak RSS (all processes) {r['peak_tree_mb']:6.0f} MB"
                 f"  largest process {r['peak_process_mb']:5.0f} MB  rc={r['rc']}"
             )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps({"workers": args.workers, "runs": rows, "pymupdf": pymupdf.__version__}, indent=1) + "\n"
+    save_results(
+        "pdf", "memory", {"workers": args.workers, "runs": rows}, args, out=args.json, packages=["pymupdf"]
     )
     return 0
 

@@ -8,8 +8,8 @@ per pair incl. nltk's WordNet load, recall) vs the native path (score_pairs), be
 the speed ratio. BERTScore (both sides with the packaged all-MiniLM-L6-v2) on the first --bertscore N pairs,
 reported separately (the model forward dominates both sides).
 
-    .venv/bin/python benchmarks/eval_metrics.py                  # BLEU/ROUGE/METEOR/recall, 3 repeats
-    .venv/bin/python benchmarks/eval_metrics.py --bertscore 500  # + BERTScore on 500 pairs
+    .venv/bin/python benchmarks/evaluate/eval_metrics.py                  # BLEU/ROUGE/METEOR/recall, 3 repeats
+    .venv/bin/python benchmarks/evaluate/eval_metrics.py --bertscore 500  # + BERTScore on 500 pairs
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-CSV = ROOT / ".." / "shared" / "data" / "mmskin" / "Dataframe" / "test" / "vqa" / "MM-Skin_test.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_data_argument, save_results  # noqa: E402
+
+CSV = Path("mmskin") / "Dataframe" / "test" / "vqa" / "MM-Skin_test.csv"  # under --data
 METRICS = ("bleu", "rouge", "meteor", "recall")
 
 
@@ -52,15 +53,17 @@ def timed(fn, repeat: int):
     return best, out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", type=Path, default=CSV)
+    add_data_argument(ap)
+    ap.add_argument("--csv", type=Path, default=None, help=f"test pairs (default: DATA/{CSV})")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument(
         "--bertscore", type=int, default=0, metavar="N", help="also BERTScore on the first N pairs"
     )
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    args.csv = args.csv or args.data / CSV
     if not args.csv.is_file():
         print(f"missing {args.csv} (../shared/data)", file=sys.stderr)
         return 1
@@ -116,6 +119,20 @@ def main() -> int:
     )
     print(f"METEOR per pair: max abs diff {meteor_pair_diff:.3e}")
     print(f"(best of {args.repeat} runs each; each run loads its own WordNet: nltk's reader / WordNetLite)")
+    results = {
+        "pairs": len(answers),
+        "empty_predictions": n_empty,
+        "metrics": [
+            {"metric": m, "max_abs_diff": d, "reference_s": tr, "native_s": tn} for m, d, tr, tn in rows
+        ],
+        "all_four": {
+            "reference_s": tot_ref,
+            "native_separately_s": tot_nat,
+            "native_one_call_one_process_s": t_one,
+            "native_one_call_rouge_forked_s": t_all,
+        },
+        "meteor_per_pair_max_abs_diff": meteor_pair_diff,
+    }
 
     if args.bertscore:
         from mmskin.evaluate.metrics.bertscore import BertScorer, packaged_minilm
@@ -139,6 +156,8 @@ def main() -> int:
             f"bert_score {t_ref:.2f} s, native {t_nat:.2f} s ({t_ref / t_nat:.1f}x); "
             f"F1 {nat['bertscore_f1']:.4f}"
         )
+        results["bertscore"] = {"pairs": k, "max_abs_diff": diff, "reference_s": t_ref, "native_s": t_nat}
+    save_results("evaluate", "eval_metrics", results, args, packages=["nltk", "rouge", "bert-score", "numpy"])
     return 0
 
 

@@ -10,13 +10,13 @@ them and keeps one (the largest; ties go to the smaller id).
 Annotated: ``mmskin.curate.filters.annotation_cues`` on
 - the 4 label/no-label pairs: the "overlay" cue (printed letters) must fire on the labelled copy and not on the
   unlabelled one (both still show the handwritten number, the ink circle and often a ruler);
-- the 84 NCI nevus photos, hand-labelled in ``benchmarks/data/nci_annotation_handlabels.csv`` (a HAND LABEL made
+- the 84 NCI nevus photos, hand-labelled in ``benchmarks/curate/data/nci_annotation_handlabels.csv`` (a HAND LABEL made
   by looking at each photo: ruler / ink circle / arrow / printed text): recall of the flag and of each cue;
 - dermoscopy, histopathology (without the Kriegsmann panels, which carry printed panel letters and are reported
   apart) and the clinical openmedlab samples, where no annotation is present: the false-positive rate.
 
-    .venv/bin/python benchmarks/curate_filters.py            # prints every number
-    .venv/bin/python benchmarks/curate_filters.py --sweep    # distance distributions to pick the thresholds
+    .venv/bin/python benchmarks/curate/curate_filters.py            # prints every number
+    .venv/bin/python benchmarks/curate/curate_filters.py --sweep    # distance distributions to pick the thresholds
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # benchmarks/, for _common
+from _common import add_data_argument, save_printed  # noqa: E402
 
 from mmskin.curate.dedupe import aligned_similarity, hamming, image_hashes, same_picture, thumbnail  # noqa: E402
 from mmskin.curate.features import load_image  # noqa: E402
@@ -177,7 +178,7 @@ def bench_annotated(data: Path) -> None:
     )
 
     # 2. NCI nevus photos against the hand labels
-    hl = REPO / "benchmarks" / "data" / "nci_annotation_handlabels.csv"
+    hl = HERE / "data" / "nci_annotation_handlabels.csv"
     with open(hl, encoding="utf-8") as f:
         rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
     flagged = 0
@@ -236,21 +237,24 @@ def bench_annotated(data: Path) -> None:
     print(f"  {n_img / (time.time() - t0):.1f} images/s (annotation cues alone, 1 process)")
 
 
+def bench(a: argparse.Namespace) -> None:
+    cfg = CurateConfig.from_defaults()
+    if a.only in (None, "duplicates"):
+        bench_duplicates(a.data, cfg, a.sweep)
+    if a.only in (None, "annotated"):
+        bench_annotated(a.data)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    add_data_argument(ap)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--only", choices=["duplicates", "annotated"], default=None)
     a = ap.parse_args(argv)
     if not (a.data / "images").is_dir():
         print(f"{a.data}/images not found", file=sys.stderr)
         return 1
-    cfg = CurateConfig.from_defaults()
-    if a.only in (None, "duplicates"):
-        bench_duplicates(a.data, cfg, a.sweep)
-    if a.only in (None, "annotated"):
-        bench_annotated(a.data)
-    return 0
+    return save_printed("curate", "curate_filters", lambda: bench(a), a, packages=["numpy", "pillow"])
 
 
 if __name__ == "__main__":

@@ -5,16 +5,14 @@ placements) — the least any PDF figure extractor has to do. `mmskin build` is 
 fresh dataset, once with one worker (same CPU budget as the floor) and once with all cores. Scanned pages are timed
 separately (pages/s through OCR).
 
-    python benchmarks/speed.py                       # book set (benchmarks/_work/bookset) + ../shared/data/pdfs
-    python benchmarks/speed.py some/books/ --repeat 3
+    python benchmarks/pdf/speed.py                   # book set (benchmarks/_work/bookset) + ../shared/data/pdfs
+    python benchmarks/pdf/speed.py some/books/ --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -24,10 +22,9 @@ from pathlib import Path
 
 import pymupdf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import DEFAULT_DATA, WORK, add_out_argument, save_results  # noqa: E402
 
-from mmskin import __version__  # noqa: E402
 from mmskin.pdf.build import BuildConfig, build, collect_pdfs  # noqa: E402
 from mmskin.pdf.ocr import needs_ocr  # noqa: E402
 
@@ -67,17 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "inputs",
         nargs="*",
-        default=[
-            str(ROOT / "benchmarks" / "_work" / "bookset"),
-            str(ROOT / ".." / "shared" / "data" / "pdfs"),
-        ],
+        default=[str(WORK / "bookset"), str(DEFAULT_DATA / "pdfs")],
     )
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    add_out_argument(ap, "pdf", "speed")
     args = ap.parse_args(argv)
     files, errors = collect_pdfs(args.inputs)
     if not files:
-        print(f"no PDFs under {args.inputs}: run benchmarks/make_bookset.py first", file=sys.stderr)
+        print(f"no PDFs under {args.inputs}: run benchmarks/pdf/make_bookset.py first", file=sys.stderr)
         return 1
     digital, scanned = split_scanned(files)
     cores = os.cpu_count() or 1
@@ -93,14 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         n_scan = sum(pymupdf.open(f).page_count for f in scanned)
         t_scan = build_pass(scanned, cores)
         res.update(scanned_pages=n_scan, scanned_s=t_scan, scanned_pages_per_s=n_scan / t_scan)
-    res["signature"] = {
-        "mmskin": __version__,
-        "pymupdf": pymupdf.__version__,
-        "python": platform.python_version(),
-        "cores": cores,
-        "repeat": args.repeat,
-        "inputs": [str(p) for p in args.inputs],
-    }
     print(
         f"{res['files']} born-digital PDFs, {res['pages']} pages (median of {args.repeat} runs, {cores} cores)"
     )
@@ -114,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  scanned: {res['scanned_pages']} pages in {res['scanned_s']:.1f} s = "
             f"{res['scanned_pages_per_s']:.2f} pages/s ({cores} workers, OCR)"
         )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    save_results("pdf", "speed", res, args, out=args.json, packages=["pymupdf"])
     return 0
 
 

@@ -24,7 +24,7 @@ Boxes are PDF points with a top-left origin. ``caption_bbox`` and ``tags`` are i
 
 Example::
 
-    .venv/bin/python benchmarks/make_bookset.py --out benchmarks/_work/bookset --seed 0
+    .venv/bin/python benchmarks/pdf/make_bookset.py --out benchmarks/_work/bookset --seed 0
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ import numpy as np
 import pymupdf
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-DEFAULT_OUT = Path(__file__).resolve().parent / "_work" / "bookset"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+# DEFAULT_DATA stays a name of this module: callers and tests read make_bookset.DEFAULT_DATA
+from _common import DEFAULT_DATA, WORK, add_data_argument  # noqa: E402, F401
+
+DEFAULT_OUT = WORK / "bookset"
 
 PAGE_SIZES = {"a4": (595.0, 842.0), "letter": (612.0, 792.0), "7x10": (504.0, 720.0)}
 FIG_GAP = 13.0  # vertical space between a figure block and body text
@@ -3325,11 +3328,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python benchmarks/make_bookset.py --out benchmarks/_work/bookset",
+        epilog="example: python benchmarks/pdf/make_bookset.py --out benchmarks/_work/bookset",
     )
-    ap.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default: %(default)s)"
-    )
+    add_data_argument(ap)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-check", action="store_true", help="skip the born-digital self-check")

@@ -16,7 +16,7 @@ What is measured, per text set (histories; image captions):
   it (a predicted sex in a text with no sex word at all; a predicted age that differs from the ground truth
   when the text does not state the ground-truth age). Target: zero.
 
-    .venv/bin/python benchmarks/curate_demographics.py [--data DIR] [--show 10]
+    .venv/bin/python benchmarks/curate/curate_demographics.py [--data DIR] [--show 10]
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-from mmskin import __version__
-from mmskin.curate.demographics import extract_demographics
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
+from _common import add_data_argument, add_out_argument, save_results  # noqa: E402
 
-DEFAULT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "captions" / "medpix2_age_sex_gt"
+from mmskin import __version__  # noqa: E402
+from mmskin.curate.demographics import extract_demographics  # noqa: E402
 
 SEX_WORDS = re.compile(
     r"\b(?:man|woman|male|female|boy|girl|gentleman|lady|he|she|his|her|him|hers|himself|herself|"
@@ -214,9 +215,9 @@ def score(rows: list[tuple[str, str, int | None, str | None]], show: int, name: 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT)
+    add_data_argument(ap, "captions", "medpix2_age_sex_gt", what="MedPix 2.0 case histories and captions")
     ap.add_argument("--show", type=int, default=5, help="examples of each error kind to print")
-    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    add_out_argument(ap, "curate", "curate_demographics")
     args = ap.parse_args(argv)
     if not (args.data / "Case_topic.json").is_file():
         print(f"error: {args.data}: MedPix data not found", file=sys.stderr)
@@ -227,9 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "histories": score(histories, args.show, "case histories"),
         "captions": score(captions, args.show, "image captions"),
     }
-    res["signature"] = {"mmskin": __version__, "data": str(args.data.resolve())}
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    save_results("curate", "curate_demographics", res, args, out=args.json)
     return 0
 
 
