@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 from _common import add_data_argument, save_results  # noqa: E402
 
-from mmskin.pdf.build import BuildConfig, build  # noqa: E402
+from mmskin.pdf.build import BuildConfig, run  # noqa: E402
 
 
 def docling_pictures(gt: dict) -> list[dict]:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no PDFs in {args.data}", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as out:
-        build([str(p) for p in pdfs], BuildConfig(out=Path(out), workers=1), progress=False)
+        run(BuildConfig(inputs=[str(p) for p in pdfs], out=Path(out), workers=1))
         recs = [json.loads(x) for x in (Path(out) / "records.jsonl").read_text().splitlines()]
     # merge panels back into figures
     figs: dict[tuple, dict] = {}

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(HERE))
-DEFAULT_GT = ROOT.parent / "shared" / "data" / "pdfs" / "real_dermatology" / "groundtruth.json"
+sys.path.insert(0, str(HERE.parent))  # benchmarks/, for _common
+sys.path.insert(0, str(HERE))  # baseline_nearest
+from _common import DEFAULT_DATA, add_out_argument, save_results  # noqa: E402
+
+DEFAULT_GT = DEFAULT_DATA / "pdfs" / "real_dermatology" / "groundtruth.json"
 
 
 def norm(text: str) -> str:
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="dataset folder to build into (default: a temp dir)"
     )
     ap.add_argument("--show-misses", action="store_true", help="list misses, wrong panels, unmatched records")
-    ap.add_argument("--json", type=Path, default=None, help="also write the scores here")
+    add_out_argument(ap, "pdf", "real_pdfs")
     args = ap.parse_args(argv)
     gt = load_gt(args.gt or [DEFAULT_GT])
     pdfs = [e["_path"] for e in gt.values()]
@@ -223,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {key}: {line}")
         for f, c in s["per_file"].items():
             print(f"  {f}: {c}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    config = {"gt": [str(p) for p in (args.gt or [DEFAULT_GT])], "workers": args.workers, "build_seconds": secs}
+    save_results("pdf", "real_pdfs", results, config, out=args.json, packages=["pymupdf", "pytesseract"])
     return 0
 
 

@@ -25,7 +25,8 @@ import pymupdf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 from _common import DEFAULT_DATA, WORK, add_out_argument, save_results  # noqa: E402
 
-from mmskin.pdf.build import BuildConfig, build, collect_pdfs  # noqa: E402
+from mmskin.pdf.build import BuildConfig, run  # noqa: E402
+from mmskin.pdf.inputs import collect_pdfs  # noqa: E402
 from mmskin.pdf.ocr import needs_ocr  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def build_pass(files: list[Path], workers: int, ocr: str = "auto") -> float:
     out = Path(tempfile.mkdtemp(prefix="mmskin-speed-"))
     try:
         t = time.perf_counter()
-        build([str(f) for f in files], BuildConfig(out=out, workers=workers, ocr=ocr), progress=False)
+        run(BuildConfig(inputs=[str(f) for f in files], out=out, workers=workers, ocr=ocr))
         return time.perf_counter() - t
     finally:
         shutil.rmtree(out, ignore_errors=True)
