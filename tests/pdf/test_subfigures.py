@@ -76,7 +76,7 @@ class _NoPixels:
     def ocr_marks(self, region, holes, allowed):
         return []
 
-    def glyph_marks(self, region, allowed):
+    def glyph_marks(self, region, allowed, zones=None):
         return []
 
     def composite_leaves(self, atom):

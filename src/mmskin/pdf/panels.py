@@ -30,10 +30,12 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 class _Image:
-    """The analysed (downscaled) image with flatness tests of its lines, memoised per cell."""
+    """The analysed (downscaled) image with flatness tests of its lines, memoised per cell. Images of one
+    picture at other tolerances share ``lines`` (each line's colour and its pixels' deviation from it)."""
 
-    def __init__(self, small: np.ndarray, tol: float):
+    def __init__(self, small: np.ndarray, tol: float, lines: dict | None = None):
         self.a, self.tol = small, tol
+        self._lines: dict[tuple[Cell, int], tuple[np.ndarray, np.ndarray]] = {} if lines is None else lines
         self._memo: dict[tuple[Cell, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def flat_lines(self, cell: Cell, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,13 +43,15 @@ class _Image:
         ``tol`` of its mean), and that colour."""
         key = (cell, axis)
         if key not in self._memo:
-            x0, y0, x1, y1 = cell
-            sub = self.a[y0:y1, x0:x1]
             along = 1 if axis == 0 else 0
-            mean = sub.mean(axis=along)
-            dev = np.abs(sub - (mean[:, None, :] if axis == 0 else mean[None, :, :])).max(axis=2)
-            flat = (dev <= self.tol).mean(axis=along) >= 0.985
-            self._memo[key] = (flat, mean)
+            if key not in self._lines:
+                x0, y0, x1, y1 = cell
+                sub = self.a[y0:y1, x0:x1]
+                mean = sub.mean(axis=along)
+                dev = np.abs(sub - (mean[:, None, :] if axis == 0 else mean[None, :, :])).max(axis=2)
+                self._lines[key] = (dev, mean)
+            dev, mean = self._lines[key]
+            self._memo[key] = ((dev <= self.tol).mean(axis=along) >= 0.985, mean)
         return self._memo[key]
 
 
@@ -56,18 +60,21 @@ class _TooMany(Exception):
 
 
 def _gutters(flat: np.ndarray, colour: np.ndarray, min_run: int, tol: float) -> list[tuple[int, int]]:
-    """Inner runs of flat lines of one colour, at least ``min_run`` long."""
+    """Inner runs of flat lines of one colour, at least ``min_run`` long: a run is cut where the colour jumps
+    from one line to the next (a dark frame line beside a grey gutter), and a piece whose colour drifts by more
+    than ``tol`` overall (a smooth gradient) is not a gutter."""
+    n = flat.shape[0]
+    jump = np.zeros(n, dtype=bool)
+    if n > 1:
+        jump[1:] = np.abs(np.diff(colour, axis=0)).max(axis=1) > tol
     out = []
     for s, e in _runs(flat):
-        if s == 0 or e == flat.shape[0]:
+        if s == 0 or e == n:
             continue
-        # a run of flat lines whose colour drifts (a smooth gradient) is not a gutter: split it where it drifts
-        start = s
-        for i in range(s + 1, e + 1):
-            if i == e or np.abs(colour[i] - colour[start]).max() > tol:
-                if i - start >= min_run:
-                    out.append((start, i))
-                start = i
+        cuts = [s] + (s + 1 + np.flatnonzero(jump[s + 1 : e])).tolist() + [e]
+        for a, b in zip(cuts, cuts[1:]):
+            if b - a >= min_run and np.ptp(colour[a:b], axis=0).max() <= tol:
+                out.append((a, b))
     return out
 
 
@@ -93,7 +100,8 @@ def _split(
         if depth > 0 and found:
             # inside a panel band, a flat run is a gutter only in a gutter colour already cut: a lesion on a flat
             # pink or white background is not cut through its background
-            cuts = [(s, e) for s, e in cuts if any(np.abs(colour[s] - g).max() <= im.tol for g in found)]
+            palette = np.asarray(found)
+            cuts = [(s, e) for s, e in cuts if (np.abs(palette - colour[s]).max(axis=1) <= im.tol).any()]
         if (
             cuts and widest
         ):  # charts: only the gutters about as wide as the widest (not the gaps between rows)
@@ -101,7 +109,9 @@ def _split(
             cuts = [(s, e) for s, e in cuts if e - s >= 0.6 * top]
         if not cuts:
             continue
-        found.extend(colour[s] for s, _ in cuts)
+        for s, _ in cuts:  # the palette of gutter colours seen so far (one entry per colour)
+            if not found or not (np.abs(np.asarray(found) - colour[s]).max(axis=1) <= im.tol).any():
+                found.append(colour[s])
         pieces: list[Cell] = []
         prev = 0
         n = flat.shape[0]
@@ -121,9 +131,10 @@ def _trim(im: _Image, cell: Cell, gutter_colours: list[np.ndarray]) -> Cell | No
 
     def keep(axis: int) -> np.ndarray:
         flat, colour = im.flat_lines(cell, axis)
-        near = np.zeros_like(flat)
-        for g in gutter_colours:
-            near |= np.abs(colour - g).max(axis=1) <= im.tol
+        if not gutter_colours:
+            return np.ones_like(flat)
+        palette = np.asarray(gutter_colours)  # (g, 3) against (n, 3): is each line near a gutter colour
+        near = (np.abs(colour[:, None, :] - palette[None, :, :]).max(axis=2) <= im.tol).any(axis=1)
         return ~(flat & near)
 
     x0, y0, x1, y1 = cell
@@ -238,8 +249,9 @@ def split_composite(
     small, step = _small(img, work_size)
     h, w = small.shape[:2]
     images: dict[float, _Image] = {}
+    lines: dict = {}
     for tol, min_run, widest in _settings(h, w, step):
-        im = images.setdefault(tol, _Image(small, tol))
+        im = images.setdefault(tol, _Image(small, tol, lines))
         found: list[np.ndarray] = []
         try:
             leaves = _split(im, (0, 0, w, h), min_run, 0, 0, [12 * k + 24], found, widest)
@@ -253,19 +265,19 @@ def split_composite(
                 for c in _square_up(cells)
             ]
             return _order(full)
-    bands = _single_cut(small, k)
+    bands = _single_cut(small, k, lines)
     if bands is not None:
         return [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in bands]
     return None
 
 
-def _single_cut(small: np.ndarray, k: int) -> list[Cell] | None:
+def _single_cut(small: np.ndarray, k: int, lines: dict | None = None) -> list[Cell] | None:
     """k panels side by side (or stacked) whose own content has flat gaps too (charts, plots with a table, a
     legend between two panels): one cut level across the whole image at its k-1 widest gutters, when those
     are clearly wider than every other gap and leave bands of comparable size."""
     h, w = small.shape[:2]
     for tol in (6.0, 12.0, 24.0):
-        im = _Image(small, tol)
+        im = _Image(small, tol, lines)
         for ax in (0, 1):
             flat, colour = im.flat_lines((0, 0, w, h), ax)
             runs = sorted(_gutters(flat, colour, 2, tol), key=lambda r: r[0] - r[1])  # widest first

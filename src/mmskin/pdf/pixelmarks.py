@@ -14,7 +14,9 @@ Without pytesseract or the tesseract binary both return no markers and the calle
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -60,6 +62,8 @@ def region_marks(
     for b in holes:
         x0, y0 = (b[0] - ox) * scale - pad, (b[1] - oy) * scale - pad
         draw.rectangle([x0, y0, (b[2] - ox) * scale + pad, (b[3] - oy) * scale + pad], fill=255)
+    if not _glyph_tokens(np.asarray(im), True):
+        return []  # nothing letter-like left around the pictures: no Tesseract call
     out = []
     for text, conf, (x0, y0, x1, y1) in _ocr_tokens(im, 12, allowed):
         mk = parse_mark(text)
@@ -115,47 +119,154 @@ def _glyph_tokens(gray: np.ndarray, dark: bool) -> list[tuple[float, Box]]:
     return out
 
 
-def glyph_marks(
-    img, scale: float, origin: tuple[float, float], allowed: str, min_conf: float = 60, limit: int = 96
-) -> list[Mark]:
-    """Letters printed on or beside pictures ("a" in a corner, "(B)" on a box): isolated glyphs of either
-    polarity, read together in one Tesseract call (a sheet of the glyphs, each in its own cell)."""
+_FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+)
+_SIDE = 24  # templates and glyphs are compared as 24x24 ink masks
+
+
+def _norm_mask(ink: np.ndarray) -> np.ndarray | None:
+    """A binary glyph (True = ink) cropped to its ink and centred in a _SIDE x _SIDE float square."""
     from PIL import Image
 
+    ys, xs = np.nonzero(ink)
+    if ys.size == 0:
+        return None
+    g = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = g.shape
+    side = max(h, w)
+    sq = np.zeros((side, side), np.uint8)
+    sq[(side - h) // 2 : (side - h) // 2 + h, (side - w) // 2 : (side - w) // 2 + w] = g * 255
+    a = np.asarray(Image.fromarray(sq).resize((_SIDE, _SIDE), Image.Resampling.BILINEAR), np.float32) / 255
+    a -= a.mean()
+    n = float(np.sqrt((a * a).sum()))
+    return a / n if n > 0 else None
+
+
+@functools.cache
+def _templates(letters: str) -> tuple[tuple[str, np.ndarray, float], ...]:
+    """(letter, mask, aspect) of each letter in both cases, in six fonts shipped with matplotlib."""
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    out = []
+    for name in _FONTS:
+        try:
+            font = ImageFont.truetype(str(font_dir / name), 64)
+        except OSError:
+            continue
+        for c in letters:
+            for ch in {c.lower(), c.upper()}:
+                im = Image.new("L", (96, 96), 0)
+                ImageDraw.Draw(im).text((16, 8), ch, fill=255, font=font)
+                ink = np.asarray(im) > 127
+                ys, xs = np.nonzero(ink)
+                if (m := _norm_mask(ink)) is not None:
+                    out.append((c.lower(), m, (np.ptp(xs) + 1) / (np.ptp(ys) + 1)))
+    return tuple(out)
+
+
+def _letter_of(crop: np.ndarray, letters: str) -> tuple[str, float] | None:
+    """The caption letter a glyph crop (dark ink on light) shows, by template matching, with its score; None
+    when no letter matches clearly (the caller may ask Tesseract)."""
+    import cv2
+
+    ink = crop < min(128, int(cv2.threshold(crop, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]) + 1)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    if n < 2:
+        return None
+    # the letter is the component with the most ink; brackets and a period beside it are left out
+    k = 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h = (int(v) for v in st[k, :4])
+    glyph = lab[y : y + h, x : x + w] == k
+    m = _norm_mask(glyph)
+    if m is None:
+        return None
+    aspect = w / h
+    best: dict[str, float] = {}
+    for c, t, ta in _templates(letters):
+        if 0.6 < aspect / ta < 1.6:
+            best[c] = max(best.get(c, -1.0), float((m * t).sum()))
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    if not ranked or ranked[0][1] < 0.75 or (len(ranked) > 1 and ranked[0][1] - ranked[1][1] < 0.06):
+        return None
+    return ranked[0]
+
+
+def glyph_marks(
+    img,
+    scale: float,
+    origin: tuple[float, float],
+    allowed: str,
+    zones: list[Box] | None = None,
+    min_conf: float = 60,
+    limit: int = 96,
+) -> list[Mark]:
+    """Letters printed on or beside pictures ("a" in a corner, "(B)" on a box): isolated glyphs of either
+    polarity, matched against the caption's letters rendered in six fonts; when that reads fewer than half of
+    them, the glyphs left are read together in one Tesseract call (a sheet, one glyph per cell). With ``zones``
+    (panel boxes, page points) only glyphs in a panel's corner count, and none are read unless half the panels
+    have one."""
     g = np.asarray(img.convert("L"))
+    ox, oy = origin
+
+    def page_box(b: Box) -> Box:
+        return (ox + b[0] / scale, oy + b[1] / scale, ox + b[2] / scale, oy + b[3] / scale)
+
     found = [(frac, b, dark) for dark in (True, False) for frac, b in _glyph_tokens(g, dark)]
-    found.sort(
-        key=lambda t: (t[0], t[1])
-    )  # the cleanest margins first: labels before cell nuclei and texture
-    crops: list[tuple[Box, np.ndarray]] = []
-    for _, b, dark in found[:limit]:
-        c = g[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])]
-        crops.append((b, c if dark else 255 - c))
-    if not crops:
-        return []
-    per, cw, ch, gh = (
-        12,
-        110,
-        90,
-        36,
-    )  # a sheet of 12 glyphs a row, each scaled to 36 px high in a 110x90 cell
+    if zones is not None:
+        found = [t for t in found if _corner_of(page_box(t[1]), zones) is not None]
+        if len({_corner_of(page_box(t[1]), zones) for t in found}) * 2 < len(zones):
+            return []  # most panels have no letter-like glyph in a corner
+    found.sort(key=lambda t: (t[0], t[1]))  # the cleanest margins first: labels before nuclei and texture
+    crops = [(b, g[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])]) for _, b, _ in found[:limit]]
+    crops = [(b, c if dark else 255 - c) for (b, c), (_, _, dark) in zip(crops, found)]
+    letters = "".join(sorted({c.lower() for c in allowed if c.isalpha()}))
+    out, left = [], []
+    for b, c in crops:
+        hit = _letter_of(c, letters) if letters else None
+        if hit is None:
+            left.append((b, c))
+        else:
+            out.append(Mark(hit[0], page_box(b)))
+    if letters and len({m.name for m in out}) * 2 < len(letters) and left:
+        out += [Mark(name, page_box(b)) for name, b in _sheet_read(left, allowed, min_conf)]
+    return out
+
+
+def _corner_of(b: Box, zones: list[Box], frac: float = 0.35) -> int | None:
+    """The panel in whose corner a glyph is printed (within the outer 35 % of its width and height)."""
+    cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    for i, z in enumerate(zones):
+        w, h = z[2] - z[0], z[3] - z[1]
+        if z[0] <= cx <= z[2] and z[1] <= cy <= z[3]:
+            near = min(cx - z[0], z[2] - cx) <= frac * w and min(cy - z[1], z[3] - cy) <= frac * h
+            return i if near else None
+    return None
+
+
+def _sheet_read(crops: list[tuple[Box, np.ndarray]], allowed: str, min_conf: float) -> list[tuple[str, Box]]:
+    """Tesseract on a sheet of glyph crops (12 a row, each 36 px high in a 110x90 cell): (name, crop box)."""
+    from PIL import Image
+
+    per, cw, ch, gh = 12, 110, 90, 36
     sheet = np.full(((len(crops) + per - 1) // per * ch + 40, per * cw + 40), 255, np.uint8)
     for k, (_, c) in enumerate(crops):
         r, q = divmod(k, per)
-        im = np.asarray(
-            Image.fromarray(c).resize((max(1, min(cw - 10, round(c.shape[1] * gh / c.shape[0]))), gh))
-        )
-        x, y = 20 + q * cw + (cw - im.shape[1]) // 2, 20 + r * ch + (ch - gh) // 2
-        sheet[y : y + gh, x : x + im.shape[1]] = im
+        w = max(1, min(cw - 10, round(c.shape[1] * gh / c.shape[0])))
+        im = np.asarray(Image.fromarray(c).resize((w, gh)))
+        x, y = 20 + q * cw + (cw - w) // 2, 20 + r * ch + (ch - gh) // 2
+        sheet[y : y + gh, x : x + w] = im
     out = []
-    ox, oy = origin
     for text, conf, (x0, y0, x1, y1) in _ocr_tokens(Image.fromarray(sheet), 11, allowed):
         k = int(((y0 + y1) / 2 - 20) // ch) * per + int(((x0 + x1) / 2 - 20) // cw)
         mk = parse_mark(text)
-        if mk is None or mk.number or conf < min_conf or not 0 <= k < len(crops):
-            continue
-        b = crops[k][0]
-        out.append(
-            Mark(mk.name, (ox + b[0] / scale, oy + b[1] / scale, ox + b[2] / scale, oy + b[3] / scale))
-        )
+        if mk is not None and not mk.number and conf >= min_conf and 0 <= k < len(crops):
+            out.append((mk.name, crops[k][0]))
     return out

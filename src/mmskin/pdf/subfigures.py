@@ -70,7 +70,7 @@ class FigurePixels(Protocol):
 
     def ocr_marks(self, region: Box, holes: list[Box], allowed: str) -> list[Mark]: ...
 
-    def glyph_marks(self, region: Box, allowed: str) -> list[Mark]: ...
+    def glyph_marks(self, region: Box, allowed: str, zones: list[Box] | None = None) -> list[Mark]: ...
 
     def composite_leaves(self, atom: Atom) -> list[tuple[Box, tuple[int, int, int, int]]]: ...
 
@@ -455,7 +455,8 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
         else:
             pieces = [Piece(bbox, (atom,), cell) for bbox, cell in cells]
             if not marks and _is_2d(pieces):
-                marks = _in_corners(_known(pixels.glyph_marks(fig.bbox, allowed), split), pieces)
+                zones = [p.bbox for p in pieces]
+                marks = _in_corners(_known(pixels.glyph_marks(fig.bbox, allowed, zones), split), pieces)
             names = name_pieces(pieces, marks, split)
     else:
         options = [pieces] + ([tiled] if len(tiled) != len(pieces) else [])

@@ -224,12 +224,12 @@ class _Pixels:
             return crop_scan(self.scan, region), self.scan[1]
         return render_region(self.pg, region, dpi), dpi / 72
 
-    def glyph_marks(self, region: Box, allowed: str):
+    def glyph_marks(self, region: Box, allowed: str, zones: list[Box] | None = None):
         """Letters printed on the figure's pictures (read from the page as shown, overlays included)."""
         from .pixelmarks import glyph_marks
 
         img, scale = self._region(region, 150)
-        return glyph_marks(img, scale, (region[0], region[1]), allowed)
+        return glyph_marks(img, scale, (region[0], region[1]), allowed, zones)
 
     def composite_leaves(self, atom):
         """[(page bbox, pixel cell)] of every piece between the gutters of a single raster."""
