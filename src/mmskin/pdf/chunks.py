@@ -20,6 +20,7 @@ from .. import __version__
 from ..records import atomic_write_bytes, dumps
 from ..stage import Problem, reason_of
 from . import ocr as ocr_mod
+from .captions import parse_label
 from .layout import assemble
 from .page import Page, read_page
 from .writer import PageWriter
@@ -62,11 +63,19 @@ def _is_page_scan(page: Page) -> bool:
     )
 
 
-def read_any_page(pg, pno: int, ocr: str):
+def _may_have_caption(lines) -> bool:
+    """A line that opens with a figure label: without one, no figure can be assembled on the page."""
+    return any(parse_label(ln.text) is not None for ln in lines)
+
+
+def read_any_page(pg, pno: int, ocr: str, keep_uncaptioned: bool = False):
     """The page model of any page: born-digital, OCR'd (no text layer) or a page scan under a text layer.
 
-    Returns (page, scan, ocr_used); ``scan`` is (page image, pixels per point) when pixels come from a scan."""
-    page = read_page(pg, pno) if ocr != "always" else None
+    Returns (page, scan, ocr_used); ``scan`` is (page image, pixels per point) when pixels come from a scan.
+    Vector drawings are read only where a figure can be: on pages with a caption (or all pages when
+    uncaptioned pictures are kept)."""
+    vectors = True if keep_uncaptioned else _may_have_caption
+    page = read_page(pg, pno, with_vectors=vectors) if ocr != "always" else None
     # born-digital pages pay for one text pass: the OCR decision reuses the text just read
     chars = None if page is None else sum(len(ln.text) - ln.text.count(" ") for ln in page.lines)
     if ocr_mod.needs_ocr(pg, ocr, chars=chars):
@@ -95,7 +104,7 @@ def process_chunk(
             res.pages += 1
             try:
                 pg = doc[pno - 1]
-                page, scan, used_ocr = read_any_page(pg, pno, opts.ocr)
+                page, scan, used_ocr = read_any_page(pg, pno, opts.ocr, opts.keep_uncaptioned)
                 res.ocr_pages += used_ocr
                 figures, leftovers = assemble(page, leftovers=opts.keep_uncaptioned)
                 for fig in figures:

@@ -13,7 +13,7 @@ same ``Page`` from a page image).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -517,11 +517,15 @@ def read_vectors(pg, page_box: Box, images: list[Graphic], tol: float = 4.0) -> 
     return out
 
 
-def read_page(pg, page_no: int, with_vectors: bool = True) -> Page:
-    """Build the page model of a PyMuPDF page (born-digital; see ``mmskin.pdf.ocr`` for scans)."""
+def read_page(pg, page_no: int, with_vectors: bool | Callable[[list[TextLine]], bool] = True) -> Page:
+    """Build the page model of a PyMuPDF page (born-digital; see ``mmskin.pdf.ocr`` for scans).
+
+    ``with_vectors`` may be a test on the page's text lines: vector drawings (the costliest part to read) are
+    only read when it passes, e.g. when the page has a caption at all."""
     r = pg.rect
     page_box: Box = (r.x0, r.y0, r.x1, r.y1)
     lines = read_text_lines(pg)
     images = read_images(pg, page_box)
-    vectors = read_vectors(pg, page_box, images) if with_vectors else []
+    wanted = with_vectors(lines) if callable(with_vectors) else with_vectors
+    vectors = read_vectors(pg, page_box, images) if wanted else []
     return Page(page_no, r.width, r.height, tuple(lines), tuple(images + vectors), scanned=False)

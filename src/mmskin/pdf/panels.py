@@ -240,7 +240,7 @@ def _cells(im: _Image, leaves: list[Cell], found: list, min_fraction: float) -> 
 
 
 def split_composite(
-    img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700
+    img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 500
 ) -> list[Cell] | None:
     """Cells (pixel boxes, reading order) of a composite with exactly ``k`` panels, or None if not found."""
     H, W = img.shape[:2]
@@ -299,7 +299,7 @@ def _single_cut(small: np.ndarray, k: int, lines: dict | None = None) -> list[Ce
     return None
 
 
-def split_leaves(img: np.ndarray, work_size: int = 700, budget: int = 400) -> list[Cell]:
+def split_leaves(img: np.ndarray, work_size: int = 500, budget: int = 400) -> list[Cell]:
     """Every piece between gutters (strict flatness, narrowest gutters), for grouping by printed letters when
     no clean k-way split exists. Pixel boxes; [] when the image has no gutter at all."""
     small, step = _small(img, work_size)
