@@ -235,9 +235,9 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
                 same_block
                 and not nx_label
                 and abs(nx.bbox[1] - last.bbox[1]) < 0.5 * lh
-                and nx.bbox[0] >= last.bbox[2] - 1
+                and last.bbox[2] - 1 <= nx.bbox[0] <= last.bbox[2] + 3 * max(lh, 1.0)
             ):
-                # the same printed line, split into two spans
+                # the same printed line, split into two spans (a label in a figure beside it is not)
                 group.append(nx)
                 used.add(j)
                 continue

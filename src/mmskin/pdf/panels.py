@@ -148,14 +148,17 @@ def _trim(im: _Image, cell: Cell, gutter_colours: list[np.ndarray]) -> Cell | No
 
 
 def _bands(cells: list[Cell], lo: int, hi: int) -> list[list[int]]:
-    """Cells grouped into bands (rows for lo, hi = 1, 3) that overlap by more than half the smaller extent."""
+    """Cells grouped into bands (rows for lo, hi = 1, 3) that overlap by more than half the smaller extent,
+    and lie side by side (two cells stacked beside a tall one are not one row)."""
+    olo, ohi = (0, 2) if lo == 1 else (1, 3)
     idx = sorted(range(len(cells)), key=lambda i: cells[i][lo])
     out: list[list[int]] = []
     for i in idx:
         for band in out:
             b0, b1 = min(cells[j][lo] for j in band), max(cells[j][hi] for j in band)
             size = min(cells[i][hi] - cells[i][lo], b1 - b0)
-            if min(cells[i][hi], b1) - max(cells[i][lo], b0) > 0.5 * size:
+            beside = all(min(cells[i][ohi], cells[j][ohi]) <= max(cells[i][olo], cells[j][olo]) for j in band)
+            if beside and min(cells[i][hi], b1) - max(cells[i][lo], b0) > 0.5 * size:
                 band.append(i)
                 break
         else:
@@ -163,9 +166,25 @@ def _bands(cells: list[Cell], lo: int, hi: int) -> list[list[int]]:
     return out
 
 
+def _apart(before: list[list[int]], after: list[list[int]]) -> list[list[int]]:
+    """``after``, except that a cell whose new box overlaps another cell keeps its ``before`` box (a short
+    panel beside a tall one must not grow over the panel stacked under it)."""
+
+    def hit(a: list[int], b: list[int]) -> bool:
+        return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+
+    out = [list(c) for c in after]
+    for i, c in enumerate(after):
+        if any(hit(c, q) for j, q in enumerate(after) if j != i):
+            out[i] = list(before[i])
+    return out
+
+
 def _square_up(cells: list[Cell]) -> list[Cell]:
     """Cells of one row share its top and bottom, cells of one column its left and right; then each cell grows
-    towards its neighbour up to the narrowest gutter seen (its content may not have reached the gutter)."""
+    towards its neighbour up to the narrowest gutter seen (its content may not have reached the gutter). No
+    step lets a cell grow into another."""
+    start = [list(c) for c in cells]
     out = [list(c) for c in cells]
     rows = _bands(cells, 1, 3)
     for band in rows:
@@ -179,6 +198,8 @@ def _square_up(cells: list[Cell]) -> list[Cell]:
             a, b = min(cells[j][0] for j in col), max(cells[j][2] for j in col)
             for j in col:
                 out[j][0], out[j][2] = a, b
+    out = _apart(start, out)
+    aligned = [list(c) for c in out]
     gaps = []
     for i, p in enumerate(out):
         for q in out[i + 1 :]:
@@ -199,7 +220,7 @@ def _square_up(cells: list[Cell]) -> list[Cell]:
                 p[hi] = max(p[hi], min(after) - g)
             if before:
                 p[lo] = min(p[lo], max(before) + g)
-    return [tuple(int(v) for v in c) for c in out]  # type: ignore[misc]
+    return [tuple(int(v) for v in c) for c in _apart(aligned, out)]  # type: ignore[misc]
 
 
 def _small(img: np.ndarray, work_size: int) -> tuple[np.ndarray, int]:

@@ -87,7 +87,7 @@ def parse_mark(token: str) -> Mark | None:
     return None
 
 
-def text_marks(page: Page, fig: Figure, margin: float = 14.0) -> list[Mark]:
+def text_marks(page: Page, fig: Figure, margin: float = 20.0) -> list[Mark]:
     """Panel markers in the text layer, inside the figure or within ``margin`` points of it: lines made of
     marker tokens only ("(a)", "a   b", "1)"), each token with its estimated box."""
     cap_lines = {id(ln) for ln in fig.caption.lines}
@@ -114,7 +114,9 @@ def text_marks(page: Page, fig: Figure, margin: float = 14.0) -> list[Mark]:
         marks = [(parse_mark(t), box) for t, box in toks]
         if marks and all(mk is not None for mk, _ in marks):
             out += [Mark(mk.name, box, mk.number) for mk, box in marks if mk is not None]
-    return out
+    # a subscript or superscript split off a label ("V" + "e") is smaller than the panel letters
+    tallest = max((m.bbox[3] - m.bbox[1] for m in out), default=0.0)
+    return [m for m in out if m.bbox[3] - m.bbox[1] >= 0.8 * tallest]
 
 
 def content_pieces(fig: Figure) -> list[Piece]:
@@ -142,6 +144,19 @@ def _off_backdrop(atom: Atom) -> list[Atom]:
     if not backdrop or any(area(v.bbox) > 0.02 * area(atom.bbox) for v in vectors if v not in backdrop):
         return [atom]
     return [Atom(g.bbox, (g,)) for g in rasters]
+
+
+def _graphic_pieces(pieces: list[Piece]) -> list[Piece]:
+    """Every drawing or picture of the pieces' atoms as a piece of its own."""
+    out = []
+    for p in pieces:
+        for a in p.atoms:
+            out += (
+                [Piece(g.bbox, (Atom(g.bbox, (g,)),)) for g in a.graphics]
+                if len(a.graphics) > 1
+                else [Piece(a.bbox, (a,))]
+            )
+    return out
 
 
 def split_tiles(pieces: list[Piece]) -> list[Piece]:
@@ -274,8 +289,8 @@ def group_by_marks(
     pieces: list[Piece], marks: list[Mark], letters: list[str]
 ) -> list[tuple[str, Piece]] | None:
     """Pieces gathered into the panels whose letters are printed at them: every caption letter printed once;
-    each piece joins the nearest letter printed above-left of it (a panel's letter at its top-left corner), or
-    else the nearest letter printed under it. None unless every letter gets pieces and the panels do not
+    each piece joins the region of the letter at its top-left (a letter owns the area up to the next letter of
+    its row and the next row of letters), or else the nearest letter printed under it. None unless every letter gets pieces and the panels do not
     overlap. This joins a panel drawn as several pictures (a photo and its zoomed inset, an image and its
     colour bar) and the pieces of a vector chart."""
     by_name: dict[str, Mark] = {}
@@ -291,11 +306,30 @@ def group_by_marks(
     def centre(b: Box) -> tuple[float, float]:
         return (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
 
+    # letters printed at the top-left of their panels: each letter owns the region from itself to the next
+    # letter of its row (rightwards) and to the next row of letters (downwards); a piece belongs to the region
+    # its top edge's middle lies in (a tall panel starts in its own row; a letter inset from the panel's edge
+    # does not push the panel into its left neighbour)
+    anchors = sorted(by_name.values(), key=lambda m: (m.bbox[1], m.bbox[0]))
+    rows: list[list[Mark]] = []
+    for m in anchors:
+        if rows and abs(m.bbox[1] - rows[-1][0].bbox[1]) <= 1.2 * (m.bbox[3] - m.bbox[1]):
+            rows[-1].append(m)
+        else:
+            rows.append([m])
+    regions: dict[str, Box] = {}
+    for r, row in enumerate(rows):
+        row.sort(key=lambda m: m.bbox[0])
+        tol = max(m.bbox[3] - m.bbox[1] for m in row)
+        bottom = min(m.bbox[1] for m in rows[r + 1]) - tol if r + 1 < len(rows) else float("inf")
+        for i, m in enumerate(row):
+            right = row[i + 1].bbox[0] - tol if i + 1 < len(row) else float("inf")
+            regions[m.name] = (m.bbox[0] - tol, m.bbox[1] - tol, right, bottom)
+
     def top_left(p: Piece) -> str | None:
-        px, py = centre(p.bbox)
-        corner = (p.bbox[0], p.bbox[1], p.bbox[0], p.bbox[1])
-        cands = [m for m in by_name.values() if centre(m.bbox)[0] <= px and centre(m.bbox)[1] <= py]
-        return min(cands, key=lambda m: gap(m.bbox, corner)).name if cands else None
+        x, y = (p.bbox[0] + p.bbox[2]) / 2, p.bbox[1] + 1  # its middle across, its top down
+        hits = [n for n, b in regions.items() if b[0] <= x < b[2] and b[1] <= y < b[3]]
+        return hits[0] if len(hits) == 1 else None
 
     def under(p: Piece) -> str | None:
         px, py = centre(p.bbox)
@@ -476,8 +510,13 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
                     break
             if names is not None:
                 break
-        if names is None and (grouped := group_by_marks(options[0], marks, split.letters)) is not None:
-            names, pieces = [n for n, _ in grouped], [p for _, p in grouped]
+        if names is None:
+            # letters printed at the panels may still show which pictures belong together; a vector figure's
+            # atoms can hold several charts, so its single drawings are tried too
+            for ps in (options[0], _graphic_pieces(options[0])):
+                if (grouped := group_by_marks(ps, marks, split.letters)) is not None:
+                    names, pieces = [n for n, _ in grouped], [p for _, p in grouped]
+                    break
     if names is None:
         why = f"caption names {_plural(k, 'panel')} ({', '.join(split.letters)}) but the figure has "
         why += f"{_plural(len(pieces), 'picture piece')}"
