@@ -175,6 +175,8 @@ def _run_from_a(marks: list[Mark]) -> list[Mark]:
     while chr(ord(last) + 1) in single:
         last = chr(ord(last) + 1)
     keep = {chr(c) for c in range(ord("a"), ord(last) + 1)} if "a" in single else set()
+    if len(keep) >= 2:  # lettered panels: "(S1)" for an electrode is not a grid name
+        return [m for m in marks if all(c in keep for c in m[2])]
     return [m for m in marks if all(len(c) > 1 or c in keep for c in m[2])]
 
 

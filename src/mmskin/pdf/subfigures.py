@@ -294,12 +294,9 @@ def group_by_marks(
     overlap. This joins a panel drawn as several pictures (a photo and its zoomed inset, an image and its
     colour bar) and the pieces of a vector chart."""
     by_name: dict[str, Mark] = {}
-    for mk in marks:
-        if mk.number or mk.name not in letters:
-            continue
-        if mk.name in by_name:
-            return None  # a letter printed twice: not an anchor
-        by_name[mk.name] = mk
+    for mk in sorted(marks, key=lambda m: (m.bbox[1] - m.bbox[3], m.bbox[1], m.bbox[0])):
+        if not mk.number and mk.name in letters:
+            by_name.setdefault(mk.name, mk)  # a letter printed twice: its tallest, then top-left-most, copy
     if sorted(by_name) != sorted(letters) or len(pieces) < len(letters):
         return None
 
