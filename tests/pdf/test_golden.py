@@ -21,6 +21,15 @@ def test_golden_case(name: str, tmp_path: Path) -> None:
     result = run(BuildConfig(inputs=[str(GOLDEN / f"{name}.pdf")], out=tmp_path, workers=1))
     assert not result.problems
     recs = list(read_records(tmp_path / "records.jsonl"))
+    by_key = {(r["figure_label"], r["panel"]): r for r in recs}
+    for t in truth["items"]:
+        rec = by_key.get((t["figure_label"], t["panel"]))
+        if rec is not None and "caption_endswith" in t:
+            assert rec["caption_raw"].endswith(t["caption_endswith"]), (
+                f"{truth['doc']}\n{rec['caption_raw']!r}"
+            )
+        if rec is not None and "flags" in t:
+            assert rec["flags"] == t["flags"] and rec.get("panel_note"), f"{truth['doc']}\n{rec}"
     got = [(r["source"]["page"], r["source"]["bbox"], r["figure_label"], r["panel"]) for r in recs]
     want = [(t["page"], t["bbox"], t["figure_label"], t["panel"]) for t in truth["items"]]
     unmatched = list(got)

@@ -157,10 +157,10 @@ def _is_bold(span: dict) -> bool:
 # Δ, ×, µ and ° are kept as printed
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st"})
 # a run of 18 letters and digits (some lower case) is words glued together by a PDF that positions glyphs without space
-# characters ("structureoftheRgt2glucosesensor"), or a rare long word: on such a page every space-free span has
+# characters ("structureoftheRgt2glucosesensor"), or a rare long word: on such a page every span has
 # its glyph gaps looked at (long chemical names pay one extra text pass; sequences in capitals do not)
 _GLUED_RUN = re.compile(r"(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{18,}")
-_NO_SPACE = re.compile(r"^\S{4,}$")
+_RESPACE = re.compile(r"\S{4}")
 
 
 def respace_glyphs(chars: list[tuple[str, float, float]], size: float) -> str:
@@ -196,7 +196,7 @@ class _Frag:
 
 def _span_text(s: dict, raw_chars) -> str:
     text = s["text"]
-    if raw_chars is not None and _NO_SPACE.match(text):
+    if raw_chars is not None and _RESPACE.search(text):
         chars = [(c["c"], c["bbox"][0], c["bbox"][2]) for c in raw_chars]
         if "".join(c for c, _, _ in chars) == text:
             text = respace_glyphs(chars, float(s.get("size", 0)) or 1.0)

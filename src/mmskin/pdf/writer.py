@@ -155,6 +155,7 @@ class PageWriter:
         )
         if plan.note:
             rec["panel_note"] = plan.note
+            rec["flags"] = ["unsplit_panels"]
         return [rec]
 
     def _store_piece(self, pg, piece: Piece, scan, pixels: _Pixels) -> tuple[str, tuple[int, int], str]:

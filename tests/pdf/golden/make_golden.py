@@ -68,10 +68,26 @@ class Case:
     def image(self, rect, seed, **kw):
         self.page.insert_image(pymupdf.Rect(rect), stream=jpeg(texture(seed, **kw)))
 
-    def expect(self, rect, label, panel=None):
-        self.items.append(
-            {"page": 1, "bbox": [float(v) for v in rect], "figure_label": label, "panel": panel}
-        )
+    def expect(self, rect, label, panel=None, **extra):
+        """``extra``: ``caption_endswith`` (the record's caption_raw must end so), ``flags`` (exactly these)."""
+        item = {"page": 1, "bbox": [float(v) for v in rect], "figure_label": label, "panel": panel}
+        self.items.append({**item, **extra})
+
+    def words(self, x, y, text, size=8.5, font="helv", gap=None):
+        """Place each word on its own (right to left, so PyMuPDF reads one line per word), or, with ``gap``
+        (in em), glue the words with that much space and no space characters. Returns the end x."""
+        f = pymupdf.Font(font)
+        spans = []
+        for w in text.split():
+            spans.append((x, w))
+            x += f.text_length(w, fontsize=size) + (gap if gap is not None else 0.28) * size
+        if gap is not None:
+            for x0, w in spans:
+                self.page.insert_text((x0, y), w, fontsize=size, fontname=font)
+        else:
+            for x0, w in reversed(spans):
+                self.page.insert_text((x0, y), w, fontsize=size, fontname=font)
+        return x
 
     def save(self):
         self.pdf.set_metadata({})  # no dates: the same script gives the same bytes
@@ -239,6 +255,111 @@ def springer_panels():
     c.save()
 
 
+def word_per_line_caption():
+    c = Case(
+        "word_per_line_caption",
+        "Every word drawn on its own (Elsevier's layout): PyMuPDF reports one line per word and starts a new "
+        "block on the caption's second line; the label is followed only by spaces. The caption must be read "
+        "to its end.",
+    )
+    c.text((60, 60, 535, 130), BODY)
+    c.image((60, 140, 300, 300), 40)
+    c.words(60, 316, "Figure 1")
+    c.words(110, 316, "Overview of the rash. Rubelliform rash, on the third")
+    c.words(60, 327, "day of clinical evolution. The right axillary region was spared.")
+    c.expect((60, 140, 300, 300), "1", caption_endswith="The right axillary region was spared.")
+    c.text((60, 350, 535, 450), BODY)
+    c.save()
+
+
+def glued_words():
+    c = Case(
+        "glued_words",
+        "Words placed one by one with 0.15 em between them and no space characters: a plain extraction reads "
+        "'Diffusemaculopapularrash…'; the caption must come out with its spaces.",
+    )
+    c.image((60, 80, 300, 240), 41)
+    c.words(60, 256, "Fig. 2 Diffuse maculopapular rash on the trunk of a febrile patient.", gap=0.15)
+    c.expect((60, 80, 300, 240), "2", caption_endswith="rash on the trunk of a febrile patient.")
+    c.save()
+
+
+def grid_row_col_labels():
+    c = Case(
+        "grid_row_col_labels",
+        "A 3x2 grid named by row numbers left of the rows and column letters under the columns, the caption "
+        "naming both: six panels 1a … 3b (IEEE Access, Fig. 10).",
+    )
+    for r in range(3):
+        c.page.insert_text((64, 150 + 90 * r), f"{r + 1})", fontsize=9, fontname="tiro")
+        for k in range(2):
+            box = (80 + 130 * k, 80 + 90 * r, 200 + 130 * k, 160 + 90 * r)
+            c.image(box, 50 + 2 * r + k, w=120, h=80)
+            c.expect(box, "10", f"{r + 1}{'ab'[k]}")
+    for k in range(2):
+        c.page.insert_text((130 + 130 * k, 362), f"({'ab'[k]})", fontsize=9, fontname="tiro")
+    c.caption(
+        (60, 372, 535, 410),
+        "Fig. 10.",
+        "Significance maps for three networks: 1) DenseNet; 2) Inception; 3) ResNeXt. Original image (a). "
+        "Significance map (b).",
+    )
+    c.save()
+
+
+def header_logo():
+    c = Case(
+        "header_logo",
+        "A journal logo in the running head, 30 pt above a figure: it must not be grown into the figure.",
+    )
+    c.page.insert_image(pymupdf.Rect(460, 18, 535, 32), stream=jpeg(texture(60, 150, 28)))
+    c.image((60, 62, 535, 300), 61, w=475, h=238)
+    c.caption((60, 306, 535, 330), "FIGURE 4.", "Scheme of the multimodal network.")
+    c.expect((60, 62, 535, 300), "4")
+    c.save()
+
+
+def unsplit_panels():
+    c = Case(
+        "unsplit_panels",
+        "The caption names panels (a) and (b) but the figure holds five unlettered pictures: kept whole, "
+        "flagged unsplit_panels with the reason, never lettered wrongly.",
+    )
+    for k in range(5):
+        c.image((60 + 95 * k, 80, 150 + 95 * k, 180), 70 + k, w=90, h=100)
+    c.caption((60, 188, 535, 220), "Fig. 7", "Tiles of the lesion (a) and of the control (b).")
+    c.expect((60, 80, 530, 180), "7", flags=["unsplit_panels"])
+    c.save()
+
+
+def column_major_letters():
+    c = Case(
+        "column_major_letters",
+        "One 2x2 composite lettered down the columns, the letters burned into the pixels: a and b on the "
+        "left, c and d on the right. Reading order would call the top-right panel b.",
+    )
+    from PIL import ImageDraw, ImageFont
+
+    cells = [(0, 0), (0, 1), (1, 0), (1, 1)]  # (column, row) of a, b, c, d
+    comp = Image.new("RGB", (410, 330), (255, 255, 255))
+    font = ImageFont.truetype(
+        str(Path(__import__("matplotlib").get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 22
+    )
+    for i, (col, row) in enumerate(cells):
+        x, y = 210 * col, 170 * row
+        comp.paste(texture(80 + i, 200, 160), (x, y))
+        d = ImageDraw.Draw(comp)
+        d.rectangle([x + 4, y + 4, x + 30, y + 32], fill=(255, 255, 255))
+        d.text((x + 9, y + 4), "abcd"[i], fill=(0, 0, 0), font=font)
+    c.page.insert_image(pymupdf.Rect(60, 80, 470, 410), stream=jpeg(comp))
+    s = 410 / 410
+    for i, (col, row) in enumerate(cells):
+        x0, y0 = 60 + 210 * col * s, 80 + 170 * row * s
+        c.expect((x0, y0, x0 + 200 * s, y0 + 160 * s), "8", "abcd"[i])
+    c.caption((60, 416, 535, 450), "Fig. 8", "Naevus. (a) Day 1. (b) Month 1. (c) Year 1. (d) Year 2.")
+    c.save()
+
+
 def main() -> None:
     for fn in (
         side_by_side,
@@ -250,6 +371,12 @@ def main() -> None:
         tiled_image,
         vector_chart_and_decor,
         springer_panels,
+        word_per_line_caption,
+        glued_words,
+        grid_row_col_labels,
+        header_logo,
+        unsplit_panels,
+        column_major_letters,
     ):
         fn()
     print("golden cases written to", HERE)
