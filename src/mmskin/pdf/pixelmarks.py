@@ -209,7 +209,7 @@ def glyph_marks(
     limit: int = 96,
 ) -> list[Mark]:
     """Letters printed on or beside pictures ("a" in a corner, "(B)" on a box): isolated glyphs of either
-    polarity, matched against the caption's letters rendered in six fonts; when that reads fewer than half of
+    polarity, matched against the caption's letters rendered in six fonts; when that reads none of
     them, the glyphs left are read together in one Tesseract call (a sheet, one glyph per cell). With ``zones``
     (panel boxes, page points) only glyphs in a panel's corner count, and none are read unless half the panels
     have one."""
@@ -235,7 +235,7 @@ def glyph_marks(
             left.append((b, c))
         else:
             out.append(Mark(hit[0], page_box(b)))
-    if letters and len({m.name for m in out}) * 2 < len(letters) and left:
+    if not out and left:
         out += [Mark(name, page_box(b)) for name, b in _sheet_read(left, allowed, min_conf)]
     return out
 
