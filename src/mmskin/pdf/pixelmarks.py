@@ -151,10 +151,13 @@ def _norm_mask(ink: np.ndarray) -> np.ndarray | None:
 @functools.cache
 def _templates(letters: str) -> tuple[tuple[str, np.ndarray, float], ...]:
     """(letter, mask, aspect) of each letter in both cases, in six fonts shipped with matplotlib."""
-    import matplotlib
+    import importlib.util
+
     from PIL import Image, ImageDraw, ImageFont
 
-    font_dir = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    # matplotlib's packaged fonts, found without importing matplotlib (tens of MB in every build worker)
+    spec = importlib.util.find_spec("matplotlib")
+    font_dir = Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf" if spec and spec.origin else Path()
     out = []
     for name in _FONTS:
         try:
