@@ -130,24 +130,33 @@ def parse_override(item: str, where: str) -> tuple[str, Any]:
         raise ConfigError(f"{where}: {item!r}: not a YAML value ({str(e).splitlines()[0]})") from None
 
 
-def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The top-level mapping of a YAML config file (``safe_load``); ConfigError naming the file otherwise."""
+def read_yaml_file(
+    path: str | os.PathLike[str], error: type[ConfigError] = ConfigError, empty_ok: bool = True
+) -> tuple[dict[str, Any], str]:
+    """(top-level mapping, sha256 of the bytes) of a YAML file read with ``safe_load``; ``error`` (a
+    ConfigError) naming the file when it cannot be read, is not YAML or is not a mapping."""
+    import hashlib
+
     import yaml
 
-    where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as e:
-        raise ConfigError(f"{where}: cannot read ({e.strerror or e})") from None
+        raise error(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        loaded = yaml.safe_load(text)
+        loaded = yaml.safe_load(data)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{where}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if loaded is None:
-        return {}
+        raise error(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if loaded is None and empty_ok:
+        loaded = {}
     if not isinstance(loaded, dict):
-        raise ConfigError(f"{where}: expected a mapping of settings at the top level")
-    return loaded
+        raise error(f"{path}: expected a mapping of settings at the top level")
+    return loaded, hashlib.sha256(data).hexdigest()
+
+
+def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file (``safe_load``); ConfigError naming the file otherwise."""
+    return read_yaml_file(path)[0]
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -63,6 +63,25 @@ class ConsoleReporter(Reporter):
             yield lambda n=1: bar.advance(task, n)
 
 
+def run_guarded(
+    prefix: str, run: Callable[..., StageResult], config: object, quiet: bool = False
+) -> StageResult | int:
+    """``run(config, ConsoleReporter(quiet))``, or the exit status of an error that stopped the stage: settings
+    it cannot use (ConfigError) exit 2, a stage that cannot run (StageError) its own status; one line on
+    stderr, ``PREFIX: REASON``."""
+    from .config import ConfigError
+    from .stage import StageError
+
+    try:
+        return run(config, ConsoleReporter(quiet=quiet))
+    except ConfigError as e:
+        stderr(f"{prefix}: {e}")
+        return 2
+    except StageError as e:
+        stderr(f"{prefix}: {e}")
+        return e.exit_code
+
+
 def finish(result: StageResult) -> int:
     """Print the stage's summary line on stdout and return its exit status."""
     if result.summary:

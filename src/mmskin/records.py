@@ -296,6 +296,35 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool 
         raise
 
 
+def store_content(root: str | os.PathLike[str], data: bytes, ext: str) -> str:
+    """Store bytes content-addressed under ``root/images/ab/abcd….ext`` (written once, atomically); returns the
+    path relative to ``root``, as a record's ``image``."""
+    digest = hashlib.sha256(data).hexdigest()
+    rel = f"images/{digest[:2]}/{digest}.{ext.lstrip('.')}"
+    full = Path(root) / rel
+    if not full.is_file():
+        atomic_write_bytes(full, data)
+    return rel
+
+
+def open_csv(path: str | os.PathLike[str], error: type[Exception] = ValueError):
+    """(file, csv.DictReader) of a UTF-8 CSV (a BOM is fine); a file that cannot be opened raises ``error``
+    naming it. Read the header with :func:`csv_header`; close the file (``with``) when done."""
+    import csv
+
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise error(f"{path}: cannot read ({e.strerror})") from None
+    return fh, csv.DictReader(fh)
+
+
+def csv_header(reader) -> list[str]:
+    """The reader's header names, stripped of spaces (and set so rows use the stripped names)."""
+    reader.fieldnames = [h.strip() for h in (reader.fieldnames or [])]
+    return list(reader.fieldnames)
+
+
 def write_jsonl(path: str | os.PathLike[str], rows: Iterable[dict[str, Any]]) -> int:
     """Atomically write rows as sorted-key JSON Lines; returns the number of rows."""
     lines = [dumps(r) for r in rows]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..records import csv_header, open_csv
 from ..stage import Problem
 
 UNPARSED = "(unparsed)"
@@ -232,14 +233,9 @@ def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[Prob
     path = Path(path)
     rows: list[dict[str, str]] = []
     errors: list[Problem] = []
-    try:
-        f = open(path, encoding="utf-8-sig", newline="")
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read ({e.strerror})") from None
+    f, reader = open_csv(path)
     with f:
-        reader = csv.DictReader(f)
-        cols = [c.strip() for c in reader.fieldnames or []]
-        reader.fieldnames = cols
+        cols = csv_header(reader)
         if "image" not in cols or not ({"categories", "label"} & set(cols)):
             raise ValueError(
                 f"{path}: needs an 'image' column and a 'categories' or 'label' column (has {cols})"

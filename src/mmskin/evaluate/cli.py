@@ -13,9 +13,9 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from ..config import ConfigError, add_arguments, from_args
-from ..console import ConsoleReporter, finish, stderr
-from ..stage import Reporter, StageError, StageResult
+from ..config import add_arguments, from_args
+from ..console import finish, run_guarded
+from ..stage import Reporter, StageResult
 from . import cli_models
 from .predict import ModelConfig
 
@@ -78,14 +78,9 @@ def run_command(
 ) -> int:
     """Run a task with a console reporter: its table and summary on stdout, problems on stderr; the exit status
     (2 for settings or inputs that cannot be used, 1 when something failed, 0 otherwise)."""
-    try:
-        result = run(config, ConsoleReporter(quiet=quiet))
-    except ConfigError as e:
-        stderr(f"error: mmskin eval {task}: {e}")
-        return 2
-    except StageError as e:
-        stderr(f"error: mmskin eval {task}: {e}")
-        return e.exit_code
+    result = run_guarded(f"error: mmskin eval {task}", run, config, quiet)
+    if isinstance(result, int):
+        return result
     if result.extra.get("table"):
         print(result.extra["table"], flush=True)
     return finish(result)

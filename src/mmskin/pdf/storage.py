@@ -9,21 +9,15 @@ written by PIL; everything else is rendered from the page (or cropped from a sca
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
-from ..records import atomic_write_bytes
+from ..records import store_content
 from .page import Box
 
 
 def store_image(root: Path, data: bytes, ext: str) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    rel = f"images/{digest[:2]}/{digest}.{ext}"
-    full = root / rel
-    if not full.exists():
-        atomic_write_bytes(full, data)
-    return rel
+    return store_content(root, data, ext)
 
 
 def pil_to_bytes(img, photo: bool) -> tuple[bytes, str]:

@@ -239,6 +239,12 @@ def _names_from_own_marks(marks: list[Mark], boxes: list[Box]) -> list[str] | No
     return out if len(set(out)) == len(out) else None
 
 
+def _bands_at(bands: list[list[int]], boxes: list[Box], lo: int, v: float) -> list[int]:
+    """The bands (rows for lo = 1, columns for lo = 0) whose extent holds ``v`` (2 pt of slack)."""
+    spans = [union([boxes[j] for j in band]) for band in bands]
+    return [i for i, b in enumerate(spans) if b[lo] - 2 <= v <= b[lo + 2] + 2]
+
+
 def _names_from_axes(marks: list[Mark], boxes: list[Box]) -> list[str] | None:
     """Markers along a grid's edges: numbers left of the rows, letters under (or over) the columns; a piece is
     named by its row and column ("1a"); a repeated name gets "-2", "-3" in reading order."""
@@ -254,24 +260,10 @@ def _names_from_axes(marks: list[Mark], boxes: list[Box]) -> list[str] | None:
     for mk in marks:
         mb = mk.bbox
         cx, cy = (mb[0] + mb[2]) / 2, (mb[1] + mb[3]) / 2
-        if mb[2] <= g[0] + 3:  # left of the grid: a row marker
-            hit = [
-                r
-                for r, band in enumerate(rows)
-                if union([boxes[j] for j in band])[1] - 2 <= cy <= union([boxes[j] for j in band])[3] + 2
-            ]
-            if len(hit) == 1:
-                clash |= row_names.setdefault(hit[0], mk.name) != mk.name
-                continue
-        if mb[1] >= g[3] - 3 or mb[3] <= g[1] + 3:  # under or over the grid: a column marker
-            hit = [
-                c
-                for c, band in enumerate(cols)
-                if union([boxes[j] for j in band])[0] - 2 <= cx <= union([boxes[j] for j in band])[2] + 2
-            ]
-            if len(hit) == 1:
-                clash |= col_names.setdefault(hit[0], mk.name) != mk.name
-                continue
+        if mb[2] <= g[0] + 3 and len(hit := _bands_at(rows, boxes, 1, cy)) == 1:  # left of the grid: a row
+            clash |= row_names.setdefault(hit[0], mk.name) != mk.name
+        elif (mb[1] >= g[3] - 3 or mb[3] <= g[1] + 3) and len(hit := _bands_at(cols, boxes, 0, cx)) == 1:
+            clash |= col_names.setdefault(hit[0], mk.name) != mk.name  # under or over the grid: a column
     full_rows = len(row_names) == len(rows) or (len(rows) == 1 and not row_names)
     full_cols = len(col_names) == len(cols) or (len(cols) == 1 and not col_names)
     if clash or not (row_names or col_names) or not (full_rows and full_cols):

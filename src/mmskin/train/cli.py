@@ -28,25 +28,9 @@ writes a full model (config.json + model*.safetensors), the processor and mmskin
 from_pretrained (AutoModelForImageTextToText) like any Hugging Face model."""
 
 
-def _run(command: str, stage_run, config: object, quiet: bool = False):
-    """``stage_run(config)``'s result, or the exit status of an error that stopped it (one line on stderr)."""
-    from ..config import ConfigError
-    from ..console import ConsoleReporter, stderr
-    from ..stage import StageError
-
-    try:
-        return stage_run(config, ConsoleReporter(quiet=quiet))
-    except ConfigError as e:
-        stderr(f"mmskin {command}: {e}")
-        return 2
-    except StageError as e:
-        stderr(f"mmskin {command}: {e}")
-        return e.exit_code
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     from ..config import from_args
-    from ..console import finish, stderr
+    from ..console import finish, run_guarded, stderr
     from .config import ConfigError, TrainRun, load_train_config
     from .sft import run
 
@@ -55,7 +39,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as e:
         stderr(f"mmskin train: {e}")
         return 2
-    result = _run("train", run, from_args(TrainRun, args, train=cfg), args.quiet)
+    result = run_guarded("mmskin train", run, from_args(TrainRun, args, train=cfg), args.quiet)
     if isinstance(result, int):
         return result
     for line in result.extra["metrics"]["rejected_samples"][
@@ -67,11 +51,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_merge(args: argparse.Namespace) -> int:
     from ..config import from_args
-    from ..console import finish
+    from ..console import finish, run_guarded
     from .config import MergeConfig
     from .merge import run
 
-    result = _run("merge", run, from_args(MergeConfig, args))
+    result = run_guarded("mmskin merge", run, from_args(MergeConfig, args))
     return result if isinstance(result, int) else finish(result)
 
 

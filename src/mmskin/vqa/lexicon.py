@@ -12,16 +12,13 @@ categories at the same length (e.g. "erythematous": a colour and a morphology) y
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ..config import ConfigError
+from ..config import ConfigError, read_yaml_file
 from ..resources import data_path
 
 # words, numbers, "&" (H&E) and the punctuation that ends a negation scope
@@ -179,17 +176,7 @@ def default_lexicon_path() -> Path:
 
 def read_yaml(path: Path) -> tuple[dict[str, Any], str]:
     """(parsed mapping, sha256 of the bytes); malformed YAML raises LexiconError naming the file."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise LexiconError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        obj = yaml.safe_load(data)
-    except yaml.YAMLError as e:
-        raise LexiconError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    if not isinstance(obj, dict):
-        raise LexiconError(f"{path}: top level must be a mapping")
-    return obj, hashlib.sha256(data).hexdigest()
+    return read_yaml_file(path, LexiconError, empty_ok=False)
 
 
 # words before a body-site word that make it a site ("on the back", "of her hand")

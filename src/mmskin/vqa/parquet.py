@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -16,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..records import RecordError, atomic_write_bytes, resolve_in_root
+from ..records import RecordError, resolve_in_root, store_content
 from ..stage import Problems
 from .samples import ExportError, Tally
 
@@ -124,13 +123,7 @@ def image_of(img: Any, root: Path) -> str | None:
 
 
 def store_image(root: Path, data: bytes, name: str | None) -> str:
-    ext = PurePosixPath(name or "").suffix.lower() or _sniff_ext(data)
-    sha = hashlib.sha256(data).hexdigest()
-    rel = f"images/{sha[:2]}/{sha}{ext}"
-    dest = root / rel
-    if not dest.is_file():
-        atomic_write_bytes(dest, data)
-    return rel
+    return store_content(root, data, PurePosixPath(name or "").suffix.lower() or _sniff_ext(data))
 
 
 def _sniff_ext(data: bytes) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..records import csv_header, open_csv
 from ..stage import Problem, Problems, StageError
 
 IMAGE_TOKEN = "<image>"
@@ -60,15 +61,11 @@ def read_csv(
     under the key None. A malformed CSV stops at the bad line with one problem (earlier rows stay); a file that
     cannot be read, is not UTF-8 or has no header raises ``error``."""
     rows: list[tuple[int, dict[str, str]]] = []
-    try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except OSError as e:
-        raise error(f"{path}: cannot read ({e.strerror})") from None
+    header: list[str] = []
+    fh, reader = open_csv(path, error)
     with fh:
-        reader = csv.DictReader(fh)
         try:
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
+            header = csv_header(reader)
             for row in reader:
                 rows.append((reader.line_num, row))
         except csv.Error as e:
