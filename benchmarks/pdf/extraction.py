@@ -62,7 +62,15 @@ def run_mmskin(pdfs: list[Path], out: Path, workers: int) -> tuple[Path | None, 
         return None, f"mmskin.cli is not importable ({type(e).__name__}: {e})"
     shutil.rmtree(out, ignore_errors=True)
     # the book set's ground truth counts "Left: … Right: …" figures as two panels
-    argv = ["build", *[str(p) for p in pdfs], "--out", str(out), "--workers", str(workers), "--position-panels"]
+    argv = [
+        "build",
+        *[str(p) for p in pdfs],
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--position-panels",
+    ]
     try:
         rc = mmskin_main(argv)
     except SystemExit as e:

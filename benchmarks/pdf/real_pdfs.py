@@ -17,7 +17,8 @@ no boxes, so the scores are about what a dataset user sees:
 The nearest-caption baseline (``baseline_nearest.py``) is scored the same way in the same run.
 
     .venv/bin/python benchmarks/pdf/real_pdfs.py                       # ../shared/data/pdfs/real_dermatology
-    .venv/bin/python benchmarks/pdf/real_pdfs.py --gt other/groundtruth.json --gt more.json --show-misses
+    .venv/bin/python benchmarks/pdf/real_pdfs.py --more                # + 16 more articles (data/real_more_…)
+    .venv/bin/python benchmarks/pdf/real_pdfs.py --gt other/groundtruth.json --show-misses
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ sys.path.insert(0, str(HERE))  # baseline_nearest
 from _common import DEFAULT_DATA, add_out_argument, save_results  # noqa: E402
 
 DEFAULT_GT = DEFAULT_DATA / "pdfs" / "real_dermatology" / "groundtruth.json"
+# our own hand-made list of 16 more real articles (other publishers and layouts) in ../shared/data/pdfs
+MORE_GT = HERE / "data" / "real_more_groundtruth.json"
 
 
 def norm(text: str) -> str:
@@ -94,13 +97,14 @@ def words_in_order(record_caption: str, gt_start: str) -> tuple[int, int]:
     return found, len(gt)
 
 
-def load_gt(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """file name -> GT entry (with ``_path``: the PDF to build)."""
+def load_gt(paths: list[Path], data_dir: Path = DEFAULT_DATA) -> dict[str, dict[str, Any]]:
+    """file name -> GT entry (with ``_path``: the PDF to build). An entry's ``path`` is relative to the shared
+    data folder; without one the PDF lies beside the list."""
     out: dict[str, dict[str, Any]] = {}
     for p in paths:
         data = json.loads(Path(p).read_text(encoding="utf-8"))
         for name, entry in data.items():
-            pdf = Path(entry.get("path") or Path(p).parent / name)
+            pdf = data_dir / entry["path"] if entry.get("path") else Path(p).parent / name
             out[name] = {**entry, "_path": pdf}
     return out
 
@@ -195,6 +199,10 @@ def report(name: str, s: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gt", type=Path, action="append", help=f"figure list(s) (default: {DEFAULT_GT})")
+    ap.add_argument("--more", action="store_true", help=f"also score {MORE_GT.name} (16 more real articles)")
+    ap.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (default: %(default)s)"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
         "--out", type=Path, default=None, help="dataset folder to build into (default: a temp dir)"
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-misses", action="store_true", help="list misses, wrong panels, unmatched records")
     add_out_argument(ap, "pdf", "real_pdfs")
     args = ap.parse_args(argv)
-    gt = load_gt(args.gt or [DEFAULT_GT])
+    gt = load_gt((args.gt or [DEFAULT_GT]) + ([MORE_GT] if args.more else []), args.data)
     pdfs = [e["_path"] for e in gt.values()]
     missing = [p for p in pdfs if not p.is_file()]
     if missing:
@@ -224,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {key}: {line}")
         for f, c in s["per_file"].items():
             print(f"  {f}: {c}")
-    config = {"gt": [str(p) for p in (args.gt or [DEFAULT_GT])], "workers": args.workers, "build_seconds": secs}
+    config = {
+        "gt": sorted({e["_path"].parent.name for e in gt.values()}),
+        "files": len(gt),
+        "workers": args.workers,
+    }
+    results["build_seconds"] = secs
     save_results("pdf", "real_pdfs", results, config, out=args.json, packages=["pymupdf", "pytesseract"])
     return 0
 
