@@ -261,7 +261,7 @@ def _cells(im: _Image, leaves: list[Cell], found: list, min_fraction: float) -> 
 
 
 def split_composite(
-    img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 500
+    img: np.ndarray, k: int, min_fraction: float = 0.02, work_size: int = 700
 ) -> list[Cell] | None:
     """Cells (pixel boxes, reading order) of a composite with exactly ``k`` panels, or None if not found."""
     H, W = img.shape[:2]
@@ -271,6 +271,7 @@ def split_composite(
     h, w = small.shape[:2]
     images: dict[float, _Image] = {}
     lines: dict = {}
+    best: tuple[float, list[Cell]] | None = None
     for tol, min_run, widest in _settings(h, w, step):
         im = images.setdefault(tol, _Image(small, tol, lines))
         found: list[np.ndarray] = []
@@ -281,15 +282,30 @@ def split_composite(
         cells, dropped = _cells(im, leaves, found, min_fraction)
         # a segmentation that throws away more than letters and slivers cut a picture, not a gutter
         if len(cells) == k and dropped <= 0.03 * h * w:
-            full = [
-                (c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step))
-                for c in _square_up(cells)
-            ]
-            return _order(full)
+            cells = _square_up(cells)
+            quality = _quality(cells, h * w)
+            if quality >= 0.5:
+                return _full(cells, step, H, W)
+            # panels very unequal, or covering little of the image: perhaps a flat background inside a photo was
+            # cut and trimmed away rather than the gutter; a later setting may do better, else the best one stands
+            if best is None or quality > best[0]:
+                best = (quality, cells)
     bands = _single_cut(small, k, lines)
-    if bands is not None:
-        return [(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in bands]
-    return None
+    if bands is not None and (best is None or _quality(bands, h * w) > best[0]):
+        best = (_quality(bands, h * w), bands)
+    return _full(best[1], step, H, W) if best is not None else None
+
+
+def _quality(cells: list[Cell], total: float) -> float:
+    """How plausible a k-way split is: the share of the image its panels cover, times how even they are (the
+    smallest panel's area over the largest's, up to 1/4, scaled to 1)."""
+    areas = [(c[2] - c[0]) * (c[3] - c[1]) for c in cells]
+    return sum(areas) / total * min(1.0, 4 * min(areas) / max(areas))
+
+
+def _full(cells: list[Cell], step: int, H: int, W: int) -> list[Cell]:
+    """Cells of the analysed copy as boxes of the full-size image, in reading order."""
+    return _order([(c[0] * step, c[1] * step, min(W, c[2] * step), min(H, c[3] * step)) for c in cells])
 
 
 def _single_cut(small: np.ndarray, k: int, lines: dict | None = None) -> list[Cell] | None:
@@ -320,7 +336,7 @@ def _single_cut(small: np.ndarray, k: int, lines: dict | None = None) -> list[Ce
     return None
 
 
-def split_leaves(img: np.ndarray, work_size: int = 500, budget: int = 400) -> list[Cell]:
+def split_leaves(img: np.ndarray, work_size: int = 700, budget: int = 400) -> list[Cell]:
     """Every piece between gutters (strict flatness, narrowest gutters), for grouping by printed letters when
     no clean k-way split exists. Pixel boxes; [] when the image has no gutter at all."""
     small, step = _small(img, work_size)
