@@ -263,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr("interrupted")
         return 130
+    except BrokenPipeError:  # the reader of our output went away (| head): nothing left to say
+        sys.stderr.close()
+        return 0
 
 
 def entry() -> None:
