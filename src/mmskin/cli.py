@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         stderr("interrupted")
         return 130
     except BrokenPipeError:  # the reader of our output went away (| head): nothing left to say
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
         return 0
 
 
