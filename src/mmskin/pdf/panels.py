@@ -272,13 +272,19 @@ def split_composite(
     images: dict[float, _Image] = {}
     lines: dict = {}
     best: tuple[float, list[Cell]] | None = None
+    too_few: set[tuple[float, bool]] = set()  # settings whose gutters already gave fewer than k panels
     for tol, min_run, widest in _settings(h, w, step):
+        if (tol, widest) in too_few:
+            continue  # wider minimum gutters only cut less
         im = images.setdefault(tol, _Image(small, tol, lines))
         found: list[np.ndarray] = []
         try:
             leaves = _split(im, (0, 0, w, h), min_run, 0, 0, [12 * k + 24], found, widest)
         except _TooMany:
             continue  # a chart or a photo with many flat stripes: not a clean grid at this setting
+        if len(leaves) < k:
+            too_few.add((tol, widest))
+            continue
         cells, dropped = _cells(im, leaves, found, min_fraction)
         # a segmentation that throws away more than letters and slivers cut a picture, not a gutter
         if len(cells) == k and dropped <= 0.03 * h * w:
