@@ -124,3 +124,22 @@ def test_text_layer_markers_inside_the_figure():
     assert [m.name for m in text_marks(page, fig)] == ["b", "a"]
     plan = plan_panels(fig, split_panels(fig.caption.text), page, _NoPixels())
     assert [(p.name, p.bbox) for p in plan.panels] == [("b", ps[0].bbox), ("a", ps[1].bbox)]
+
+
+def test_a_failing_panel_split_keeps_the_figure_with_the_reason(tmp_path, monkeypatch):
+    """An exception inside the panel planner (a bad image, an OCR crash) costs the split, never the figure."""
+    from pathlib import Path
+
+    from mmskin.pdf import writer
+    from mmskin.pdf.build import BuildConfig, run
+    from mmskin.records import read_records
+
+    def boom(*a, **k):
+        raise RuntimeError("tesseract crashed")
+
+    monkeypatch.setattr(writer, "plan_panels", boom)
+    pdf = Path(__file__).parent / "golden" / "composite_panels.pdf"
+    result = run(BuildConfig(inputs=[str(pdf)], out=tmp_path, workers=1))
+    (rec,) = list(read_records(tmp_path / "records.jsonl"))
+    assert not result.problems and rec["panel"] is None and rec["flags"] == ["unsplit_panels"]
+    assert rec["panel_note"] == "panel split failed (RuntimeError: tesseract crashed)"
