@@ -35,10 +35,32 @@ CASES = [
     ("small", _rec(), _ev(width=120, height=90), {"low_resolution": "shorter side 90 px < 150"}),
     ("exactly the minimum", _rec(), _ev(width=150, height=900), {}),
     (
-        "annotated",
+        "a few marks, a ruler and a panel letter only inform",
         _rec(),
-        _ev(annotation={"overlay": "2 printed glyphs/arrows", "ruler": "9 ruler ticks"}),
-        {"annotated": "2 printed glyphs/arrows; 9 ruler ticks"},
+        _ev(
+            annotation={
+                "overlay": "2 printed letter/arrow-like marks",
+                "ruler": "9 evenly spaced ruler ticks",
+                "panel_letter": "1 printed glyph in a corner",
+            }
+        ),
+        {
+            "marked": "2 printed letter/arrow-like marks",
+            "scale_bar": "9 evenly spaced ruler ticks",
+            "panel_letter": "1 printed glyph in a corner",
+        },
+    ),
+    (
+        "ink ring",
+        _rec(),
+        _ev(annotation={"marker_circle": "ink curve around 80% of an ellipse"}),
+        {"marked": "ink curve around 80% of an ellipse"},
+    ),
+    (
+        "many marks: annotated (excluding)",
+        _rec(),
+        _ev(annotation={"overlay": "4 printed letter/arrow-like marks", "marker_circle": "ink ring"}),
+        {"annotated": "4 printed letter/arrow-like marks inside the picture (more than 3)"},
     ),
     ("one face", _rec(), _ev(faces=1), {"sensitive": "1 face detected"}),
     ("two faces", _rec(), _ev(faces=2), {"sensitive": "2 faces detected"}),
@@ -85,7 +107,7 @@ CASES = [
         _rec("other", caption=""),
         _ev(_model("other", 0.5), width=20, height=20, faces=3, annotation={"ruler": "8 ruler ticks"}),
         {
-            "annotated": "8 ruler ticks",
+            "scale_bar": "8 ruler ticks",
             "low_resolution": "shorter side 20 px < 150",
             "sensitive": "3 faces detected",
             "review": "modality other at 0.50 < 0.75",
@@ -109,6 +131,8 @@ def test_decide_flags(record: dict, evidence: Evidence, expected: dict[str, str]
 
 def test_thresholds_come_from_the_config() -> None:
     assert decide_flags(_rec(), _ev(width=120, height=90), CurateConfig(min_side=64)) == {}
+    many = _ev(annotation={"overlay": "5 printed letter/arrow-like marks"})
+    assert set(decide_flags(_rec(), many, CurateConfig(max_marks=5))) == {"marked"}
     lenient = CurateConfig(review_below=0.5)
     assert decide_flags(_rec(), _ev(_model(score=0.6)), lenient) == {}
 

@@ -12,7 +12,7 @@ import pytest
 
 from mmskin.cli import demo_pdf, main
 from mmskin.curate.pipeline import CurateConfig, run
-from mmskin.records import MODALITIES, read_records, write_jsonl
+from mmskin.records import MODALITIES, is_usable, read_records, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,11 @@ def test_fields_filled_and_rerun_identical(built: Path, tmp_path: Path) -> None:
         assert {"age", "age_group", "sex", "demographics_evidence", "duplicate_of"} <= set(r)
     mods = {r["modality"] for r in after}
     assert {"clinical", "pathology"} <= mods  # the demo holds NCI photographs and H&E panels
-    assert any("annotated" in r["flags"] for r in after)  # NCI photos carry rulers and ink circles
+    # NCI photos carry rulers, ink circles and case numbers: flagged, and still usable
+    marked = [r for r in after if {"marked", "scale_bar", "panel_letter"} & set(r["flags"])]
+    assert marked and all(
+        is_usable(r) for r in marked if r["modality"] == "clinical" and len(r["flags"]) == 1
+    )
     info = json.loads((ds / "curate_info.json").read_text())
     assert info["counts"]["records"] == len(after) and len(info["modality_weights"]["sha256"]) == 64
     prov = info["provenance"]

@@ -16,7 +16,7 @@ numpy + OpenCV on the image scaled to at most ``ANNOT_SIDE`` pixels (no OCR: tes
   that freckles in a close-up are not faces.
 
     >>> from mmskin.curate.filters import annotation_cues, detect_faces
-    >>> annotation_cues(rgb)        # {"overlay": "2 printed glyphs/arrows", "ruler": "9 ruler ticks"}
+    >>> annotation_cues(rgb)        # {"panel_letter": "1 printed glyph in a corner", "ruler": "9 ruler ticks"}
     >>> detect_faces(rgb)           # [(x, y, w, h), ...] in pixels of rgb
 """
 
@@ -39,9 +39,9 @@ def _components(mask: np.ndarray):
     return cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
 
 
-def overlay_glyphs(rgb: np.ndarray) -> int:
-    """Number of isolated, sharp-edged components of pure black / pure white / pure primary colour that have the
-    size of a printed letter or arrow."""
+def overlay_glyphs(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the isolated, sharp-edged components of pure black / pure white / pure primary
+    colour that have the size of a printed letter or arrow."""
     cv2 = _cv2()
     img = rgb.astype(np.int16)
     h, w = img.shape[:2]
@@ -54,7 +54,7 @@ def overlay_glyphs(rgb: np.ndarray) -> int:
         masks.append(("light", mn > 238))
     sat = (mx - mn > 170) & (mx > 200)  # pure red / green / blue / yellow marks
     masks.append(("colour", sat))
-    count = 0
+    boxes: list[tuple[int, int, int, int]] = []
     k5 = np.ones((5, 5), np.uint8)
     for kind, m in masks:
         if m.mean() > 0.3:  # the picture's own background (radiology, dark field) - not an overlay
@@ -93,8 +93,18 @@ def overlay_glyphs(rgb: np.ndarray) -> int:
                     > 90
                 )
             if sharp and inner.std() < 28:
-                count += 1
-    return count
+                boxes.append((x, y, bw, bh))
+    return boxes
+
+
+CORNER_REL = 0.2  # a glyph wholly within this share of the shorter side from two edges sits in a corner
+
+
+def in_corner(box: tuple[int, int, int, int], h: int, w: int) -> bool:
+    """Whether a glyph box lies in a corner of the picture, where panel letters are printed."""
+    x, y, bw, bh = box
+    m = CORNER_REL * min(h, w)
+    return (x + bw <= m or x >= w - m) and (y + bh <= m or y >= h - m)
 
 
 def ruler_ticks(rgb: np.ndarray) -> int:
@@ -207,12 +217,20 @@ def marker_circle(rgb: np.ndarray) -> float:
 
 
 def annotation_cues(rgb: np.ndarray) -> dict[str, str]:
-    """Reasons the image looks annotated: {"overlay": ..., "ruler": ..., "marker_circle": ...} (empty if none)."""
+    """What is printed or drawn on the picture, each with its reason: ``panel_letter`` (glyphs in a corner),
+    ``overlay`` (other letters and arrows; the reason starts with their number), ``ruler`` (ruler ticks or a
+    scale), ``marker_circle`` (an ink ring). Empty when none. :func:`mmskin.curate.flags.decide_flags` decides
+    which of them only inform and which make the picture unusable."""
     img = resize_max(rgb, ANNOT_SIDE) if max(rgb.shape[:2]) > ANNOT_SIDE else rgb
+    h, w = img.shape[:2]
     out: dict[str, str] = {}
-    g = overlay_glyphs(img)
-    if g:
-        out["overlay"] = f"{g} printed letter/arrow-like mark{'s' if g > 1 else ''}"
+    glyphs = overlay_glyphs(img)
+    corner = sum(in_corner(b, h, w) for b in glyphs)
+    inside = len(glyphs) - corner
+    if corner:
+        out["panel_letter"] = f"{corner} printed glyph{'s' if corner > 1 else ''} in a corner"
+    if inside:
+        out["overlay"] = f"{inside} printed letter/arrow-like mark{'s' if inside > 1 else ''}"
     t = ruler_ticks(img)
     if t:
         out["ruler"] = f"{t} evenly spaced ruler ticks"
@@ -220,6 +238,13 @@ def annotation_cues(rgb: np.ndarray) -> dict[str, str]:
     if c >= 0.6:
         out["marker_circle"] = f"ink curve around {c:.0%} of an ellipse"
     return out
+
+
+def overlay_count(cues: dict[str, str]) -> int:
+    """How many printed letters/arrows inside the picture ``annotation_cues`` found (its ``overlay`` reason
+    starts with the number)."""
+    head = cues.get("overlay", "0").split(" ", 1)[0]
+    return int(head) if head.isdigit() else 1
 
 
 # ---------------------------------------------------------------- faces

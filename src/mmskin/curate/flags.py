@@ -60,7 +60,7 @@ def decide_flags(record: dict[str, Any], evidence: Evidence, config: CurateConfi
     """Curate's flags for one record, each with its reason (``duplicate`` aside).
 
     ``record`` is read for its final ``modality``, ``modality_source`` and cleaned ``caption``; ``config`` for
-    ``min_side`` and ``review_below``.
+    ``min_side``, ``max_marks`` and ``review_below``.
     """
     reasons: dict[str, str] = {}
     if evidence.error is not None:
@@ -81,10 +81,22 @@ def decide_flags(record: dict[str, Any], evidence: Evidence, config: CurateConfi
 
 
 def _image_flags(evidence: Evidence, config: CurateConfig) -> dict[str, str]:
-    """annotated, low_resolution and sensitive (faces), from a readable image."""
+    """The marks on the picture (annotated, marked, panel_letter, scale_bar), low_resolution and sensitive
+    (faces), from a readable image. Only many marks inside the picture exclude it (``annotated``); a panel
+    letter, a ruler, an ink ring or a few arrows only inform."""
+    from .filters import overlay_count
+
     reasons: dict[str, str] = {}
-    if evidence.annotation:
-        reasons["annotated"] = "; ".join(evidence.annotation.values())
+    a = evidence.annotation
+    marks = overlay_count(a)
+    if marks > config.max_marks:
+        reasons["annotated"] = f"{a['overlay']} inside the picture (more than {config.max_marks})"
+    elif pointers := [a[k] for k in ("overlay", "marker_circle") if k in a]:
+        reasons["marked"] = "; ".join(pointers)
+    if "panel_letter" in a:
+        reasons["panel_letter"] = a["panel_letter"]
+    if "ruler" in a:
+        reasons["scale_bar"] = a["ruler"]
     short = min(evidence.width, evidence.height)
     if short < config.min_side:
         reasons["low_resolution"] = f"shorter side {short} px < {config.min_side}"
