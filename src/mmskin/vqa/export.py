@@ -40,7 +40,16 @@ from ..records import (
 )
 from ..resources import load_yaml
 from ..stage import SILENT, Problems, Reporter, StageResult
-from .samples import ExportError, Tally, add_line_errors, add_missing, llava_item, short_hash, tally_counts
+from .samples import (
+    ExportError,
+    Tally,
+    add_line_errors,
+    add_missing,
+    check_flag_names,
+    llava_item,
+    short_hash,
+    tally_counts,
+)
 
 SUBSETS = ("captions", "demographics", "vqa")
 FORMATS = ("hf", "llava", "mmskin-csv")
@@ -92,10 +101,14 @@ class ExportConfig:
     subset: str = option("vqa", "MM-Skin-C captions, MM-Skin-D demographics, MM-Skin-O vqa", choices=SUBSETS)
     seed: int = option(0, "seed of the instruction phrasings")
     include_flagged: bool = option(False, "also export records with excluding flags")
+    exclude_flags: list[str] = option(
+        [], "informative flags that exclude a record too (e.g. marked panel_letter scale_bar)", metavar="FLAG"
+    )
     batch_rows: int = option(64, "rows per Parquet write (hf)", cli=False)
 
     def __post_init__(self) -> None:
         self.dataset, self.out = Path(self.dataset), Path(self.out)
+        check_flag_names(self.exclude_flags)
         if self.format not in FORMATS:
             raise ConfigError(f"--format must be one of {', '.join(FORMATS)} (got {self.format!r})")
         if self.subset not in SUBSETS:
@@ -160,7 +173,7 @@ def _vqa_rows(
     for s in read_jsonl(vqa_path, problems, _check_sample):
         tally.read += 1
         rec = records.get(s.get("record_id") or "")
-        if rec is not None and not cfg.include_flagged and not is_usable(rec):
+        if rec is not None and not usable(rec, cfg):
             tally.flagged += 1
             continue
         yield {
@@ -176,12 +189,20 @@ def _vqa_rows(
         }
 
 
+def usable(rec: dict[str, Any], cfg: ExportConfig) -> bool:
+    """Whether a record goes into the export: no excluding flag, none of ``--exclude-flags`` (unless
+    ``--include-flagged``)."""
+    if cfg.include_flagged:
+        return True
+    return is_usable(rec) and not set(rec.get("flags") or ()) & set(cfg.exclude_flags)
+
+
 def _record_rows(cfg: ExportConfig, records: dict[str, dict], tally: Tally) -> Iterator[dict[str, Any]]:
     """MM-Skin-C (caption as the answer to a seeded instruction) or MM-Skin-D (an age/sex question) rows."""
     instructions = export_templates()["caption_instructions"]
     for rec in records.values():
         tally.read += 1
-        if not cfg.include_flagged and not is_usable(rec):
+        if not usable(rec, cfg):
             tally.flagged += 1
             continue
         caption = (rec.get("caption") or "").strip()
@@ -305,6 +326,7 @@ def run(config: ExportConfig, reporter: Reporter | None = None) -> StageResult:
         "format": cfg.format,
         "seed": cfg.seed,
         "include_flagged": cfg.include_flagged,
+        "exclude_flags": list(cfg.exclude_flags),
         "excluding_flags": list(EXCLUDING_FLAGS),
         "columns": list(COLUMNS[cfg.subset]) if cfg.format == "hf" else TEXT_COLUMNS,
         "counts": counts,

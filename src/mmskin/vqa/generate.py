@@ -41,7 +41,7 @@ from ..resources import data_path
 from ..stage import SILENT, Problems, Reporter, StageError, StageResult
 from .facts import Facts, build_support, check_answer, extract_facts, record_fact_texts
 from .lexicon import Lexicon, load_lexicon
-from .samples import add_line_errors
+from .samples import add_line_errors, check_flag_names
 from .template import Templates, load_templates, template_samples
 
 NEAR_DUPLICATE_JACCARD = 0.8
@@ -67,6 +67,9 @@ class VQAConfig:
     )
     seed: int = option(0, "random seed for phrasings and the per-image choice")
     include_flagged: bool = option(False, "also use records with excluding flags")
+    exclude_flags: list[str] = option(
+        [], "informative flags that exclude a record too (e.g. marked panel_letter scale_bar)", metavar="FLAG"
+    )
     base_url: str | None = option(
         None, "OpenAI-compatible API base, e.g. http://localhost:8000/v1", metavar="URL"
     )
@@ -88,6 +91,7 @@ class VQAConfig:
 
     def __post_init__(self) -> None:
         self.dataset = Path(self.dataset)
+        check_flag_names(self.exclude_flags)
         if self.generator not in GENERATORS:
             raise ConfigError(f"unknown generator {self.generator!r} (choose from {', '.join(GENERATORS)})")
         for name, value, ok, want in (
@@ -111,9 +115,10 @@ class VQAConfig:
 
 
 # --- step 1: the usable records ------------------------------------------------------------------------------
-def drop_reason(rec: dict[str, Any], include_flagged: bool) -> str | None:
-    """Why a (schema-valid) record is not used, judged from its fields alone; None when it is used."""
-    flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS]
+def drop_reason(rec: dict[str, Any], include_flagged: bool, exclude: tuple[str, ...] = ()) -> str | None:
+    """Why a (schema-valid) record is not used, judged from its fields alone; None when it is used. ``exclude``:
+    informative flags that exclude too (``--exclude-flags``)."""
+    flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS or f in exclude]
     if flags and not include_flagged:
         return f"flag:{flags[0]}"
     if not rec["caption"].strip():
@@ -130,13 +135,17 @@ def read_dataset_records(path: Path, problems: Problems) -> tuple[list[dict[str,
 
 
 def select_usable(
-    records: list[dict[str, Any]], root: Path, include_flagged: bool, problems: Problems
+    records: list[dict[str, Any]],
+    root: Path,
+    include_flagged: bool,
+    problems: Problems,
+    exclude: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """The records to generate from, and the others counted by reason; a bad image path is also a problem."""
     dropped: Counter[str] = Counter()
     usable: list[dict[str, Any]] = []
     for rec in records:
-        reason = drop_reason(rec, include_flagged)
+        reason = drop_reason(rec, include_flagged, exclude)
         if reason is None:
             try:
                 path = resolve_in_root(root, rec["image"])
@@ -323,7 +332,7 @@ def vqa_info(
         "seed": cfg.seed,
         "per_image": cfg.per_image,
         "include_flagged": cfg.include_flagged,
-        "exclude_flags": list(EXCLUDING_FLAGS),
+        "exclude_flags": [*EXCLUDING_FLAGS, *cfg.exclude_flags],
         "lexicon": {"version": lex.version, "sha256": lex.sha256, "path": shown_path(lex.path)},
         "templates": {
             "version": templates.version,
@@ -364,7 +373,9 @@ def run(config: VQAConfig, reporter: Reporter | None = None) -> StageResult:
     problems = Problems(reporter)
     lex, templates = load_lexicon(config.lexicon), load_templates(config.templates)
     records, invalid = read_dataset_records(root / "records.jsonl", problems)
-    usable, dropped_records = select_usable(records, root, config.include_flagged, problems)
+    usable, dropped_records = select_usable(
+        records, root, config.include_flagged, problems, tuple(config.exclude_flags)
+    )
     uncurated = bool(records) and not any("modality" in r for r in records)
     if uncurated:
         reporter.warning(

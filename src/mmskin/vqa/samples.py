@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..records import csv_header, open_csv
+from ..config import ConfigError
+from ..records import FLAGS, csv_header, open_csv
 from ..stage import Problem, Problems, StageError
 
 IMAGE_TOKEN = "<image>"
@@ -127,3 +128,11 @@ class Tally:
             f"{what}: {self.rows} rows from {self.read} read{flagged}{skipped}, "
             f"{len(missing)} missing images, {len(errors)} errors{f' -> {out}' if out else ''}"
         )
+
+
+def check_flag_names(names: list[str]) -> None:
+    """ConfigError for a name of ``--exclude-flags`` that is not in the flag table."""
+    known = [f.name for f in FLAGS]
+    for n in names:
+        if n not in known:
+            raise ConfigError(f"--exclude-flags: unknown flag {n!r} (flags: {', '.join(known)})")
