@@ -21,16 +21,20 @@ EPILOG_CURATE = f"""example:
 fills, in DATASET/records.jsonl (rewritten atomically; no record is ever deleted): the cleaned caption
 (caption_uncleaned keeps the text before cleaning), modality + modality_score + modality_evidence, age, age_group,
 sex, flags with flag_reasons, duplicate_of and split; writes DATASET/curate_info.json (provenance, config, seed,
-weights hash, counts). --corrections takes a CSV with header 'id,modality'; a corrected record keeps its
-modality on later runs. A rerun gives a byte-identical records.jsonl.
+weights hash, counts). Human corrections: DATASET/corrections.csv (what `mmskin review --serve` writes) is applied
+on every run; --corrections CSV names another file. Header 'id,modality[,exclude,caption]': modality, exclude
+yes/no, an edited caption; a corrected modality is kept on later runs. A rerun gives a byte-identical records.jsonl.
 curate's flags (recomputed on every run): {", ".join(CURATE_FLAGS)}.
 exit status: 0 when nothing failed, 1 when an image, a corrections line or the records file failed, 2 when the
 corrections file is missing."""
 
 EPILOG_REVIEW = """example:
-  mmskin review data/derm --out review/
-  # look at review/index.html, edit review/corrections.csv, then:
-  mmskin curate data/derm --corrections review/corrections.csv"""
+  mmskin review data/derm --serve            # web app on http://127.0.0.1:8765/; decisions -> data/derm/corrections.csv
+  mmskin curate data/derm                    # applies data/derm/corrections.csv (and on every later run)
+  mmskin review data/derm --out review/      # static contact sheets + a corrections template instead
+
+web app keys: 1-4 modality (clinical, dermoscopy, pathology, other), x exclude, i include, 0 clear, e edit the
+caption (Ctrl+Enter saves, Esc cancels), u undo, j/k or arrows to move. Every decision is saved at once."""
 
 
 def _ratios(text: str) -> tuple[float, float, float]:
@@ -70,8 +74,12 @@ def _cmd_curate(args: argparse.Namespace) -> int:
 
 def _cmd_review(args: argparse.Namespace) -> int:
     from ..config import from_args
+    from ..console import stderr
     from .review import ReviewConfig, run
 
+    if not args.serve and args.out is None:
+        stderr("error: mmskin review needs --out DIR (contact sheets) or --serve (web app)")
+        return 2
     return _run(run, from_args(ReviewConfig, args, dataset=Path(args.dataset)), quiet=True)
 
 
@@ -102,10 +110,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     r = sub.add_parser(
         "review",
-        help="HTML contact sheets per modality for the manual check, and a corrections template",
+        help="the review web app (--serve), or HTML contact sheets per modality and a corrections template",
         epilog=EPILOG_REVIEW,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("dataset", metavar="DATASET", help="a curated dataset folder")
-    add_arguments(r, ReviewConfig)  # --out
+    add_arguments(r, ReviewConfig)  # --out, --serve, --host, --port, --corrections
     r.set_defaults(func=_cmd_review)

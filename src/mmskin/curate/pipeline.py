@@ -39,7 +39,7 @@ from ..provenance import provenance, write_info
 from ..records import MODALITIES, RecordError, read_records, resolve_in_root, sha256_file, write_jsonl
 from ..resources import load_yaml
 from ..stage import SILENT, Problems, Reporter, StageError, StageResult
-from .corrections import Corrections, read_corrections
+from .corrections import DATASET_FILE, Corrections, human_flags, read_corrections
 from .flags import Evidence, decide_flags, duplicate_flag, merge_flags
 
 # the packages whose versions shape curate's output (whichever OpenCV wheel is installed is recorded)
@@ -61,7 +61,11 @@ class CurateConfig:
         cli=False,
         required=True,
     )
-    corrections: Path | None = option(None, "human modality corrections (id,modality)", metavar="CSV")
+    corrections: Path | None = option(
+        None,
+        "human corrections (id,modality[,exclude,caption]); default: DATASET/corrections.csv when present",
+        metavar="CSV",
+    )
     workers: int = option(0, "worker processes for image work; 0 = all cores")
     seed: int = option(0, "seed of the train/val/test split")
     ratios: tuple[float, float, float] = option(
@@ -70,6 +74,7 @@ class CurateConfig:
     review_below: float = _threshold("modality", "review_below", "fused probability under this: flag review")
     cue_cap: float = _threshold("modality", "cue_cap", "most log-odds the caption may add to one class")
     min_side: int = _threshold("low_resolution", "min_side", "px; a shorter side under this: low_resolution")
+    max_marks: int = _threshold("annotated", "max_marks", "printed marks inside a picture up to this: marked")
     face_min_rel: float = _threshold(
         "sensitive", "face_min_rel", "faces under this share of the shorter side: ignored"
     )
@@ -122,8 +127,9 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     problems = Problems(reporter)
     rec_path, records = read_dataset(dataset)
     corrections = None
-    if config.corrections is not None:
-        corrections = read_corrections(Path(config.corrections), {r["id"] for r in records}, problems)
+    fix = config.corrections if config.corrections is not None else dataset / DATASET_FILE
+    if config.corrections is not None or fix.is_file():  # the dataset's own file: what mmskin review saved
+        corrections = read_corrections(Path(fix), {r["id"] for r in records}, problems)
 
     clean_text(records)
     apply_corrections(records, corrections)
@@ -136,8 +142,11 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
             problems.add(f"{rec_path}: record {rec['id']}: {rec['image']}", image["error"])
         evidence = Evidence.of(image, intimate_regions(rec["caption"]))
         decided.append(decide_flags(rec, evidence, config))
-    duplicates = find_duplicates(records, images, config)
+    duplicates = find_duplicates(records, images, config, paths)
     set_flags(records, decided, duplicates)
+    for rec in records:  # a curator's exclude / include, over curate's own flags
+        if (human := human_flags(rec, corrections)) is not None:
+            rec["flags"], rec["flag_reasons"] = human
     set_splits(records, config)
 
     write_jsonl(rec_path, records)
@@ -177,7 +186,11 @@ def clean_text(records: list[dict[str, Any]]) -> None:
 
 
 def apply_corrections(records: list[dict[str, Any]], corrections: Corrections | None) -> None:
-    """A human's modality for each corrected record (``modality_source: human``, file and line noted)."""
+    """A human's modality and caption for each corrected record (``modality_source``/``caption_source: human``,
+    file and line noted). A human modality whose line was taken out of that same file (undone in review)
+    goes back to the model."""
+    from .demographics import extract_demographics
+
     if corrections is None:
         return
     for rec in records:
@@ -185,6 +198,14 @@ def apply_corrections(records: list[dict[str, Any]], corrections: Corrections | 
             mod, line = corrections.applied[rec["id"]]
             rec["modality"], rec["modality_source"] = mod, "human"
             rec["modality_correction"] = {"file": corrections.path.name, "line": line}
+        elif (rec.get("modality_correction") or {}).get("file") == corrections.path.name:
+            rec["modality_source"], rec["modality_correction"] = "model", None
+        rec.pop("caption_source", None)
+        if rec["id"] in corrections.captions:
+            rec["caption"], rec["caption_source"] = corrections.captions[rec["id"]][0], "human"
+            d = extract_demographics(rec["caption"])
+            rec["age"], rec["age_group"], rec["sex"] = d.age, d.age_group, d.sex
+            rec["demographics_evidence"] = d.evidence
 
 
 def locate_images(
@@ -214,10 +235,14 @@ def apply_image_results(rec: dict[str, Any], image: dict[str, Any]) -> None:
 
 
 def find_duplicates(
-    records: list[dict[str, Any]], images: list[dict[str, Any]], config: CurateConfig
+    records: list[dict[str, Any]],
+    images: list[dict[str, Any]],
+    config: CurateConfig,
+    paths: list[str | None] | None = None,
 ) -> dict[str, str]:
-    """{record id: id of the kept copy} for every near-duplicate among the readable images."""
-    from .dedupe import duplicate_groups
+    """{record id: id of the kept copy} for every near-duplicate among the readable images (candidate pairs are
+    checked again on their pixels when ``paths`` are given: look-alike charts are not duplicates)."""
+    from .dedupe import detail_loader, duplicate_groups
 
     hashes: dict[str, tuple[int, int]] = {}
     pixels: dict[str, int] = {}
@@ -230,7 +255,8 @@ def find_duplicates(
         pixels[rec["id"]] = res["width"] * res["height"]
         aspects[rec["id"]] = res["width"] / res["height"]
         thumbs[rec["id"]] = res["thumb"]
-    return duplicate_groups(hashes, pixels, thumbs, aspects, dedupe_thresholds(config))
+    detail = detail_loader({r["id"]: p for r, p in zip(records, paths)}) if paths else None
+    return duplicate_groups(hashes, pixels, thumbs, aspects, dedupe_thresholds(config), detail)
 
 
 def set_flags(
@@ -279,7 +305,7 @@ def count(
         "flags": tally(f for r in records for f in r["flags"]),
         "duplicates": len(duplicates),
         "splits": tally(r["split"] for r in records if r["split"]),
-        "corrections": len(corrections.applied) if corrections else 0,
+        "corrections": corrections.records() if corrections else 0,
         "errors": len(problems),
     }
 

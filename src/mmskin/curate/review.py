@@ -49,8 +49,14 @@ class ReviewConfig:
     """Settings of ``mmskin review``."""
 
     dataset: Path | None = option(None, "a curated dataset folder", cli=False, required=True)
-    out: Path | None = option(None, "folder for index.html and the sheets", metavar="DIR", required=True)
+    out: Path | None = option(None, "folder for index.html and the sheets (contact sheets)", metavar="DIR")
     per_page: int = option(PER_PAGE, "records per contact sheet page", cli=False)
+    serve: bool = option(False, "run the local review web app instead of writing contact sheets")
+    host: str = option("127.0.0.1", "address the web app listens on (loopback only unless you change it)")
+    port: int = option(8765, "port of the web app (0: any free port)")
+    corrections: Path | None = option(
+        None, "corrections file the web app writes (default: DATASET/corrections.csv)", metavar="CSV"
+    )
 
 
 def _review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
@@ -76,10 +82,13 @@ def _sheet_name(cls: str, i: int) -> str:
 
 
 def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
-    """Write the review contact sheets and the corrections template under ``config.out``.
+    """Write the review contact sheets and the corrections template under ``config.out`` (or, with
+    ``config.serve``, run the web app until interrupted: :func:`serve`).
 
     An unusable image or line is one problem (its card shows a placeholder); StageError (exit status 2) when
     the dataset folder has no records.jsonl."""
+    if config.serve:
+        return serve(config, reporter)
     problems = Problems(reporter)
     pages = Pages.open("review", config.dataset, config.out, problems)
     dataset, out, records, thumbs = pages.dataset, pages.out, pages.records, pages.thumbs
@@ -125,3 +134,37 @@ def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
     write_text(index, page("mmskin review: modality contact sheets", body))
     counts = {"records": len(records), "review": n_review_all, "errors": len(problems)}
     return StageResult("review", counts, problems, f"review: {index}", {"index": index})
+
+
+def serve(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
+    """Run ``mmskin review DATASET --serve`` until Ctrl+C; the summary counts the decisions in the file."""
+    from ..console import stderr
+    from ..stage import StageError
+    from .corrections import load_decisions
+    from .review_server import ReviewServer
+
+    if config.dataset is None or not (Path(config.dataset) / "records.jsonl").is_file():
+        raise StageError(config.dataset or "", "no records.jsonl (not a dataset folder)", exit_code=2)
+    try:
+        server = ReviewServer(Path(config.dataset), config.host, config.port, config.corrections)
+    except OSError as e:
+        raise StageError(
+            f"{config.host}:{config.port}", f"cannot listen ({e.strerror or e})", exit_code=2
+        ) from None
+    problems = Problems(reporter)
+    problems.take(server.state.problems)  # records.jsonl lines that are not records
+    if config.host not in ("127.0.0.1", "localhost", "::1"):
+        stderr(f"warning: listening on {config.host}: anyone who can reach it can change the corrections")
+    stderr(
+        f"review: {server.url} ({len(server.state.records)} records; decisions -> {server.state.corrections})"
+    )
+    stderr("press Ctrl+C to stop")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+    n = len(load_decisions(server.state.corrections))
+    counts = {"records": len(server.state.records), "decisions": n, "errors": len(problems)}
+    return StageResult("review", counts, problems, f"review: {n} decisions in {server.state.corrections}")
