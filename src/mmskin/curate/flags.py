@@ -115,7 +115,8 @@ def _review_reason(evidence: Evidence, config: CurateConfig) -> str | None:
     if m["score"] < config.review_below:
         return f"modality {m['modality']} at {m['score']:.2f} < {config.review_below}"
     if top_img != m["modality"]:
-        return f"caption cues overrode the image ({top_img} {imgp[top_img]:.2f})"
+        by = "caption cues" if not m.get("figure") else "caption cues or the figure's other panels"
+        return f"{by} overrode the image ({top_img} {imgp[top_img]:.2f})"
     return None
 
 

@@ -192,3 +192,38 @@ def weights_meta(weights: Path | None = None) -> dict:
 
 def entropy_bits(probs: dict[str, float]) -> float:
     return -sum(p * math.log2(p) for p in probs.values() if p > 0)
+
+
+def figure_key(rec: dict) -> tuple | None:
+    """The figure a record belongs to (its PDF, page and label), or None for a record without a label."""
+    src = rec.get("source") if isinstance(rec.get("source"), dict) else {}
+    label = rec.get("figure_label")
+    return (src.get("sha256") or src.get("file"), src.get("page"), label) if label else None
+
+
+def apply_figure_context(
+    model: ModalityModel, records: list[dict], images: list[dict], weight: float
+) -> None:
+    """Join each panel's image probabilities with the other panels of its figure, in the image pass results.
+
+    Panels of one figure usually share a modality, so the mean of the other panels' image probabilities is a
+    prior: ``weight`` times its log is added to the panel's own image log-probabilities before the caption cues
+    (the record's cleaned caption). A panel with clear evidence of its own keeps its class (a figure of a
+    clinical photo beside its dermoscopy); one the image model is unsure about follows its figure. Unreadable
+    images and figures of one readable record are left as they are; the fused result gains ``figure`` (the
+    prior)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, rec in enumerate(records):
+        k = figure_key(rec)
+        if k is not None and "error" not in images[i]:
+            groups.setdefault(k, []).append(i)
+    for members in groups.values():
+        if len(members) < 2 or weight <= 0:
+            continue
+        own = [images[i]["modality"]["image_probs"] for i in members]
+        probs = np.array([[p[c] for c in CLASSES] for p in own], np.float64)
+        for j, i in enumerate(members):
+            prior = (probs.sum(0) - probs[j]) / (len(members) - 1)
+            z = np.log(np.maximum(probs[j], 1e-6)) + weight * np.log(np.maximum(prior, 1e-3))
+            r = model.fuse(z, records[i].get("caption") or "")
+            images[i]["modality"] = dict(r.__dict__, image_probs=own[j], figure=_probs(prior))

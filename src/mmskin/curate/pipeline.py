@@ -73,6 +73,7 @@ class CurateConfig:
     )
     review_below: float = _threshold("modality", "review_below", "fused probability under this: flag review")
     cue_cap: float = _threshold("modality", "cue_cap", "most log-odds the caption may add to one class")
+    figure_weight: float = _threshold("modality", "figure_weight", "weight of the other panels of a figure")
     min_side: int = _threshold("low_resolution", "min_side", "px; a shorter side under this: low_resolution")
     max_marks: int = _threshold("annotated", "max_marks", "printed marks inside a picture up to this: marked")
     face_min_rel: float = _threshold(
@@ -135,6 +136,7 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     apply_corrections(records, corrections)
     paths = locate_images(dataset, rec_path, records, problems)
     images = image_pass(records, paths, config, reporter or SILENT)
+    figure_context(records, images, config)
     decided = []
     for rec, image, path in zip(records, images, paths):
         apply_image_results(rec, image)
@@ -222,6 +224,14 @@ def locate_images(
     return paths
 
 
+def figure_context(records: list[dict[str, Any]], images: list[dict[str, Any]], config: CurateConfig) -> None:
+    """Panels of one figure inform each other's modality (:func:`mmskin.curate.modality.apply_figure_context`)."""
+    from .modality import ModalityModel, apply_figure_context
+
+    model = ModalityModel.load(Path(config.weights) if config.weights else None, cue_cap=config.cue_cap)
+    apply_figure_context(model, records, images, config.figure_weight)
+
+
 def apply_image_results(rec: dict[str, Any], image: dict[str, Any]) -> None:
     """The model's modality (unless a human set it), its evidence, and the decoded image size."""
     m = image["modality"]
@@ -230,6 +240,8 @@ def apply_image_results(rec: dict[str, Any], image: dict[str, Any]) -> None:
     else:
         rec["modality"], rec["modality_score"], rec["modality_source"] = m["modality"], m["score"], "model"
     rec["modality_evidence"] = {"image": m["image_probs"], "caption_cues": m["cues"], "fused": m["probs"]}
+    if m.get("figure"):  # the prior from the figure's other panels
+        rec["modality_evidence"]["figure"] = m["figure"]
     if "error" not in image:
         rec["width"], rec["height"] = image["width"], image["height"]
 
