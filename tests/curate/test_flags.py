@@ -59,8 +59,8 @@ CASES = [
     (
         "many marks: annotated (excluding)",
         _rec(),
-        _ev(annotation={"overlay": "4 printed letter/arrow-like marks", "marker_circle": "ink ring"}),
-        {"annotated": "4 printed letter/arrow-like marks inside the picture (more than 3)"},
+        _ev(annotation={"overlay": "6 printed letter/arrow-like marks", "marker_circle": "ink ring"}),
+        {"annotated": "6 printed letter/arrow-like marks inside the picture (more than 5)"},
     ),
     ("one face", _rec(), _ev(faces=1), {"sensitive": "1 face detected"}),
     ("two faces", _rec(), _ev(faces=2), {"sensitive": "2 faces detected"}),
@@ -131,8 +131,8 @@ def test_decide_flags(record: dict, evidence: Evidence, expected: dict[str, str]
 
 def test_thresholds_come_from_the_config() -> None:
     assert decide_flags(_rec(), _ev(width=120, height=90), CurateConfig(min_side=64)) == {}
-    many = _ev(annotation={"overlay": "5 printed letter/arrow-like marks"})
-    assert set(decide_flags(_rec(), many, CurateConfig(max_marks=5))) == {"marked"}
+    many = _ev(annotation={"overlay": "7 printed letter/arrow-like marks"})
+    assert set(decide_flags(_rec(), many, CurateConfig(max_marks=7))) == {"marked"}
     lenient = CurateConfig(review_below=0.5)
     assert decide_flags(_rec(), _ev(_model(score=0.6)), lenient) == {}
 
