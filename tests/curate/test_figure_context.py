@@ -14,7 +14,11 @@ def _image(probs: dict[str, float], model: ModalityModel) -> dict:
 
 
 def _rec(label: str | None, page: int = 1, caption: str = "") -> dict:
-    return {"figure_label": label, "source": {"sha256": "x", "file": "a.pdf", "page": page}, "caption": caption}
+    return {
+        "figure_label": label,
+        "source": {"sha256": "x", "file": "a.pdf", "page": page},
+        "caption": caption,
+    }
 
 
 def test_an_unsure_panel_follows_its_figure_a_clear_one_keeps_its_class() -> None:
