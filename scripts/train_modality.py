@@ -45,16 +45,27 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"
 FEATURES_SRC = REPO / "src" / "mmskin" / "curate" / "features.py"
 
 
-def load_labels(data: Path) -> list[tuple[Path, str, str]]:
-    """(image path, class, source folder) for every row of images/labels.csv whose file exists."""
+LABEL_FILES = ("labels.csv", "labels_more.csv")
+
+
+def load_labels(data: Path, files: tuple[str, ...] = LABEL_FILES) -> list[tuple[Path, str, str]]:
+    """(image path, class, source) for every row of the label files under ``data/images`` whose image exists.
+
+    The source is the repository the image came from (``source_repo``): a repository's folders of different
+    classes (its H&E examples and its diagrams) share a camera, a style and a resolution, so leave-one-source-out
+    holds them out together."""
     rows = []
-    with open(data / "images" / "labels.csv", newline="", encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            cls = LABEL_MAP.get(r["modality"].strip())
-            p = data / r["file"]
-            if cls is None or not p.is_file():
-                continue
-            rows.append((p, cls, str(Path(r["file"]).parent)))
+    for name in files:
+        path = data / "images" / name
+        if not path.is_file():
+            continue
+        with open(path, newline="", encoding="utf-8") as f:
+            for r in csv.DictReader(f):
+                cls = LABEL_MAP.get(r["modality"].strip())
+                p = data / r["file"]
+                if cls is None or not p.is_file():
+                    continue
+                rows.append((p, cls, r.get("source_repo") or str(Path(r["file"]).parent)))
     return rows
 
 
@@ -237,7 +248,7 @@ def synthetic_other(rng: np.random.Generator) -> np.ndarray:
 
 def grey_p_for(cls: str) -> float:
     # old textbooks print clinical photos in black and white; radiology must not become the only grey class
-    return {"clinical": 0.12, "dermoscopy": 0.04, "pathology": 0.0, "other": 0.2}[cls]
+    return {"clinical": 0.03, "dermoscopy": 0.0, "pathology": 0.0, "other": 0.35}[cls]
 
 
 def feature_table(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 WORK_SIDE = 128  # features are computed on the image resized so its longer side is this many pixels
+TINY_SIDE = 8  # px: an image whose shorter side is under this is too small to judge (an error, not a record)
 
 
 class UnreadableImage(Exception):
@@ -37,7 +38,8 @@ def _cv2():
 def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     """RGB uint8 array (H, W, 3) of an image file; alpha is composited on white, 16-bit and grey are converted.
 
-    Raises UnreadableImage with a short reason for missing, empty or undecodable files."""
+    Raises UnreadableImage with a short reason for missing, empty, undecodable or tiny (shorter side under
+    TINY_SIDE px) files."""
     cv2 = _cv2()
     p = Path(path)
     if not p.is_file():
@@ -50,20 +52,25 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
         img = _load_with_pil(p)
         if img is None:
             raise UnreadableImage("cannot decode image data")
-        return img
+        return _not_tiny(img)
     if img.dtype == np.uint16:
         img = (img / 257.0).round().astype(np.uint8)
     elif img.dtype != np.uint8:
         img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     if img.ndim == 2:
-        return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+        return _not_tiny(np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2)))
     if img.shape[2] == 4:
         bgr = img[:, :, :3].astype(np.float32)
         a = img[:, :, 3:4].astype(np.float32) / 255.0
         img = (bgr * a + 255.0 * (1 - a)).round().astype(np.uint8)
-    if img.shape[0] < 1 or img.shape[1] < 1:
-        raise UnreadableImage("image has no pixels")
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return _not_tiny(np.ascontiguousarray(img[:, :, ::-1]))
+
+
+def _not_tiny(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    if min(h, w) < TINY_SIDE:
+        raise UnreadableImage(f"image too small to judge ({w}x{h} px)")
+    return img
 
 
 def _load_with_pil(p: Path) -> np.ndarray | None:

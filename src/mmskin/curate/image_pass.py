@@ -32,7 +32,8 @@ def _init_worker(weights: str | None, cue_cap: float) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from .modality import ModalityModel
 
-    _WORKER["model"] = ModalityModel.load(Path(weights) if weights else None, cue_cap=cue_cap)
+    # unusable weights: captions only (the main process reports the file and the reason once)
+    _WORKER["model"] = ModalityModel.load_checked(Path(weights) if weights else None, cue_cap=cue_cap)[0]
 
 
 def image_task(task: ImageTask) -> tuple[int, dict[str, Any]]:

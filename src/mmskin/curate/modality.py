@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import re
+import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -149,6 +150,31 @@ class ModalityModel:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             w = {k: z[k] for k in z.files}
         return cls(w, load_cues(cues), cue_cap, hashlib.sha256(raw).hexdigest())
+
+    @classmethod
+    def load_checked(
+        cls, weights: Path | None = None, cues: Path | None = None, cue_cap: float = 6.0
+    ) -> tuple[ModalityModel, str | None]:
+        """``(model, None)``, or, when the weights file is missing or corrupt, ``(a caption-only model, the
+        reason)``: the image then says nothing (uniform probabilities), the caption cues decide, and the low
+        confidence flags every record for review."""
+        try:
+            return cls.load(weights, cues, cue_cap), None
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            reason = (
+                f"modality weights unusable ({type(e).__name__}: {str(e)[:120]}); modality from captions only"
+            )
+            return cls.caption_only(load_cues(cues), cue_cap), reason
+
+    @classmethod
+    def caption_only(cls, cues: list[Cue], cue_cap: float = 6.0) -> ModalityModel:
+        """A model whose image part is uniform: only caption cues move the decision."""
+        from .features import FEATURE_NAMES
+
+        n = len(FEATURE_NAMES)
+        w = {"mean": np.zeros(n), "scale": np.ones(n), "coef": np.zeros((len(CLASSES), n))}
+        w |= {"intercept": np.zeros(len(CLASSES)), "feature_names": np.array(FEATURE_NAMES)}
+        return cls(w | {"classes": np.array(CLASSES)}, cues, cue_cap, sha256="")
 
     def image_logits(self, feats: np.ndarray) -> np.ndarray:
         """Logits over CLASSES (for the two-stage model: log-probabilities, so softmax gives the probabilities)."""

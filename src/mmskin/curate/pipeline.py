@@ -119,6 +119,7 @@ def dedupe_thresholds(cfg: CurateConfig):
 def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     """Curate ``config.dataset`` in place. StageError when its records cannot be read at all."""
     from .image_pass import image_pass
+    from .modality import apply_figure_context
     from .text import intimate_regions
 
     t0 = time.time()
@@ -135,8 +136,9 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     clean_text(records)
     apply_corrections(records, corrections)
     paths = locate_images(dataset, rec_path, records, problems)
+    model = modality_model(config, problems)
     images = image_pass(records, paths, config, reporter or SILENT)
-    figure_context(records, images, config)
+    apply_figure_context(model, records, images, config.figure_weight)
     decided = []
     for rec, image, path in zip(records, images, paths):
         apply_image_results(rec, image)
@@ -224,12 +226,16 @@ def locate_images(
     return paths
 
 
-def figure_context(records: list[dict[str, Any]], images: list[dict[str, Any]], config: CurateConfig) -> None:
-    """Panels of one figure inform each other's modality (:func:`mmskin.curate.modality.apply_figure_context`)."""
-    from .modality import ModalityModel, apply_figure_context
+def modality_model(config: CurateConfig, problems: Problems):
+    """The modality model; a missing or corrupt weights file is one problem and captions alone decide."""
+    from .modality import ModalityModel, weights_path
 
-    model = ModalityModel.load(Path(config.weights) if config.weights else None, cue_cap=config.cue_cap)
-    apply_figure_context(model, records, images, config.figure_weight)
+    model, why = ModalityModel.load_checked(
+        Path(config.weights) if config.weights else None, cue_cap=config.cue_cap
+    )
+    if why:
+        problems.add(weights_path(config.weights), why)
+    return model
 
 
 def apply_image_results(rec: dict[str, Any], image: dict[str, Any]) -> None:
@@ -343,7 +349,7 @@ def write_curate_info(
         "provenance": provenance("curate", config=settings, packages=PACKAGES, seed=config.seed),
         "config": settings,
         "seed": config.seed,
-        "modality_weights": {"file": wpath.name, "sha256": sha256_file(wpath)},
+        "modality_weights": {"file": wpath.name, "sha256": sha256_file(wpath) if wpath.is_file() else None},
         "corrections": corrections.info() if corrections else None,
         "counts": {k: counts[k] for k in INFO_COUNTS},
         "seconds": round(seconds, 2),
