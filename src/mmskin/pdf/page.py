@@ -12,6 +12,7 @@ same ``Page`` from a page image).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -147,10 +148,12 @@ class Page:
 
 
 def _is_bold(span: dict) -> bool:
-    font = span.get("font", "")
-    return bool(span.get("flags", 0) & 16) or any(
-        k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold")
-    )
+    return bool(span.get("flags", 0) & 16) or _bold_font(span.get("font", ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _bold_font(font: str) -> bool:
+    return any(k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold"))
 
 
 # typographic ligatures are decomposed (search, tokenisers and caption cleaning expect letters); symbols such as
@@ -208,7 +211,8 @@ def _fragments(pg) -> list[_Frag]:
 
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
     # what a viewer shows (mediabox clip on); no image data in the dict: placements come from get_image_info
-    d = pg.get_text("dict", flags=flags)
+    tp = pg.get_textpage(flags=flags)  # one text page for the dict and, where needed, the glyph boxes
+    d = pg.get_text("dict", textpage=tp)
     raw = None
     if any(
         _GLUED_RUN.search(s["text"])
@@ -217,7 +221,7 @@ def _fragments(pg) -> list[_Frag]:
         for ln in b["lines"]
         for s in ln["spans"]
     ):
-        raw = pg.get_text("rawdict", flags=flags)["blocks"]  # glyph boxes, only for pages that need them
+        raw = pg.get_text("rawdict", textpage=tp)["blocks"]  # glyph boxes, only for pages that need them
     frags: list[_Frag] = []
     for bno, b in enumerate(d["blocks"]):
         if b.get("type") != 0:

@@ -70,11 +70,16 @@ def native_image(doc, xref: int):
     return data, ext, img
 
 
-def render_region(pg, bbox: Box, dpi: float):
+def render_region(display, bbox: Box, dpi: float):
+    """A page region as shown, at ``dpi``. ``display``: the page's display list (``pg.get_displaylist()``; one
+    per page, made once: building it costs as much as rendering), or the page itself."""
     import pymupdf
     from PIL import Image
 
-    pix = pg.get_pixmap(clip=pymupdf.Rect(bbox), dpi=int(dpi), alpha=False)
+    zoom = int(dpi) / 72
+    if isinstance(display, pymupdf.Page):
+        display = display.get_displaylist()
+    pix = display.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, clip=pymupdf.Rect(bbox))
     mode = "L" if pix.n == 1 else "RGB"
     return Image.frombytes(mode, (pix.width, pix.height), pix.samples)
 

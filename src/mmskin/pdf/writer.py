@@ -46,6 +46,13 @@ class PageWriter:
     def __init__(self, root: Path, doc, file_name: str, file_sha: str, position_panels: bool = False):
         self.root, self.doc, self.file_name, self.file_sha = root, doc, file_name, file_sha
         self.position_panels = position_panels
+        self._shown: tuple[Any, Any] | None = None  # (page, its display list) of the page being written
+
+    def render(self, pg, bbox: Box, dpi: float):
+        """A region of ``pg`` as shown; the page's display list is made once for all its regions."""
+        if self._shown is None or self._shown[0] is not pg:
+            self._shown = (pg, pg.get_displaylist())
+        return render_region(self._shown[1], bbox, dpi)
 
     def _record(
         self,
@@ -111,7 +118,7 @@ class PageWriter:
                 img = crop_scan(scan, bbox)
                 how = how or "scan"
             else:
-                img = render_region(pg, bbox, _render_dpi(graphics))
+                img = self.render(pg, bbox, _render_dpi(graphics))
                 how = how or "render"
         data, ext = pil_to_bytes(img, photo)
         return store_image(self.root, data, ext), img.size, how
@@ -198,7 +205,7 @@ class _Pixels:
                 img = Image.open(io.BytesIO(data))
                 img.load()
             return img
-        return render_region(self.pg, atom.bbox, _render_dpi(atom.graphics))
+        return self.writer.render(self.pg, atom.bbox, _render_dpi(atom.graphics))
 
     def composite_cells(self, atom, k: int):
         """[(page bbox, pixel cell)] of a single raster cut into ``k`` panels, or None."""
@@ -223,7 +230,7 @@ class _Pixels:
     def _region(self, region: Box, dpi: int):
         if self.scan is not None:
             return crop_scan(self.scan, region), self.scan[1]
-        return render_region(self.pg, region, dpi), dpi / 72
+        return self.writer.render(self.pg, region, dpi), dpi / 72
 
     def glyph_marks(self, region: Box, allowed: str, zones: list[Box] | None = None):
         """Letters printed on the figure's pictures (read from the page as shown, overlays included)."""
