@@ -36,6 +36,7 @@ from ..config import ConfigError, option
 from ..stage import SILENT, Problem, Problems, Reporter, StageError, StageResult, reason_of
 from .metrics import (
     COMPATS,
+    EMPTY_RULES,
     GROUPS,
     KEYS,
     METRIC_NAMES,
@@ -51,7 +52,6 @@ from .results import INTERVAL, eval_provenance, input_files, write_results
 from .vqa_inputs import UNKNOWN, InputError, assign_modality, modality_map, read_table, samples_from_rows
 
 BOOTSTRAP = {"interval": INTERVAL, "unit": "pairs, resampled within each group"}
-EMPTY_RULE = "no letter or digit -> scored as the empty string (0, counted)"
 
 
 @dataclass
@@ -251,7 +251,7 @@ def _provenance(
         metrics=list(metrics),
         deselected_metrics=[k for m in METRIC_NAMES if m not in metrics for k in GROUPS[m]],
         bootstrap={"n_boot": config.bootstrap, **BOOTSTRAP},
-        empty_prediction_rule=EMPTY_RULE,
+        empty_prediction_rule=EMPTY_RULES[config.compat],
         inputs=input_files(inputs.files),
         malformed_rows=len(inputs.errors),
         **setup,
