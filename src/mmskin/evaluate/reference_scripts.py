@@ -112,6 +112,14 @@ class ReferenceScripts:
         )
         return _run([wrapper], path, {})["parse"]
 
+    def zeroshot_question(self, classes: list[str]) -> str:
+        """The question ZS_classification.py asks (its f-string, evaluated with ``possible_diseases=classes``)."""
+        tree, path = self._tree("ZS_classification.py")
+        (fn,) = _functions(tree, ("eval_model",), path)
+        node = next(n for n in ast.walk(fn) if _assigns(n, "question") and isinstance(n.value, ast.JoinedStr))
+        expr = compile(ast.Expression(node.value), str(path), "eval")
+        return eval(expr, {}, {"possible_diseases": list(classes)})  # noqa: S307 - the script's own f-string
+
     def process_categories(self, seed: int):
         """ZS_classification.py's ground-truth pick with its ``random`` replaced by ``random.Random(seed)``."""
         tree, path = self._tree("ZS_classification.py")
@@ -135,7 +143,8 @@ class ReferenceScripts:
 
     def probe_fit(self):
         """SFT_classification.py's ``fit_model`` and ``pool_features`` as written; its unpublished
-        ``binary_metrics``/``prob_metrics`` are stand-ins that return the rounded predictions and probabilities."""
+        ``binary_metrics``/``prob_metrics`` are stand-ins that return the rounded predictions and probabilities, and
+        its grid search runs in one process (``n_jobs``, ``verbose`` dropped)."""
         import numpy as np
         from sklearn.base import clone
         from sklearn.ensemble import RandomForestClassifier
@@ -151,7 +160,8 @@ class ReferenceScripts:
             "StandardScaler": StandardScaler,
             "LogisticRegression": LogisticRegression,
             "RandomForestClassifier": RandomForestClassifier,
-            "GridSearchCV": GridSearchCV,
+            # n_jobs and verbose change no number: one process, no progress lines
+            "GridSearchCV": lambda *a, n_jobs=None, verbose=0, **k: GridSearchCV(*a, **k),
             "StratifiedKFold": StratifiedKFold,
             "clone": clone,
             "print": lambda *a, **k: None,
@@ -177,3 +187,35 @@ class ReferenceScripts:
         from PIL import Image
 
         return _run([fn], path, {"Image": Image})["expand2square"]
+
+
+ANSWER_TEMPLATES = (
+    "{a}",
+    "The diagnosis is {a}.",
+    "Based on the image, the most likely diagnosis is {a}.",
+    "This appears to be {a}, although {b} cannot be excluded.",
+    "{a} or {b}",
+    "The lesion shows features consistent with {a}; another possibility is {b}.",
+    "Diagnosis: {A}",
+    "It is difficult to determine; the differential includes {a}, {b} and {c}.",
+    "I cannot determine the diagnosis from this image.",
+    "The image shows a skin lesion with scarring and irregular pigmentation.",
+    "From the following categories: {all}, the answer is {a}.",
+    "{a}s are common; this one is {b}.",
+    "Actinic keratosis",
+    "The lesion is an actinic keratosis.",
+    "Findings suggest Actinic Keratosis with {b}.",
+)
+
+
+def fake_zeroshot_answers(classes: list[str], n: int, seed: int = 0) -> list[str]:
+    """``n`` seeded answers that look like a VLM's zero-shot outputs over ``classes``: a class named plainly, in
+    lower or upper case, next to a second or third class, inside longer words, the class list echoed, none at all."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a, b, c = (rng.choice(classes) for _ in range(3))
+        case = rng.choice((str, str.lower, str.upper, str.title))
+        t = rng.choice(ANSWER_TEMPLATES)
+        out.append(t.format(a=case(a), b=case(b), c=c.lower(), A=a.upper(), all=", ".join(classes)))
+    return out
