@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from train_support import write_config
+from train_support import SHARED, write_config
 
 from mmskin.cli import main
 
 
 def _cfg(tmp_path, vqa_json, kind="llava", **over):
     from mmskin.train.config import load_train_config
-    from train_support import SHARED
 
     src = {"path": str(vqa_json), "image_root": str(SHARED)}
     return load_train_config(write_config(tmp_path / "cfg.yaml", f"tiny:{kind}", [src], **over))
@@ -48,8 +47,6 @@ def test_pad_and_layer_reach_the_merged_model_and_eval(tmp_path, vqa_json, tiny_
 
 def test_layer_on_a_model_without_the_setting_is_one_line(tmp_path, vqa_json, tiny_models, capsys):
     cfg = tmp_path / "qwen.yaml"
-    from train_support import SHARED
-
     write_config(
         cfg,
         "tiny:qwen2_5_vl",
