@@ -103,11 +103,70 @@ def _register_vqa(eval_sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=_cmd_vqa)
 
 
+EPILOG_BENCHMARK = """examples:
+  mmskin benchmark configs/benchmark/mmskin.yaml --out results/bench          # every model, every dataset
+  mmskin benchmark configs/benchmark/mmskin.yaml --out results/bench --only zeroshot,probe
+
+runs MM-Skin's benchmark for each model of CONFIG: open VQA on MM-Skin_test.csv (per modality), zero-shot on the
+datasets of ZS_classify_test.sh, the linear probe on those of SFT_classify_test.sh, --compat mmskin by default.
+Writes OUT/runs/<model>/*.json (each task's results and predictions), OUT/benchmark.json, OUT/report.md and
+OUT/report.html (the paper's tables, models side by side, 95% intervals, every number's signature). A rerun
+skips finished tasks and resumes unfinished ones; a dataset whose images are missing is skipped with one line.
+exit status: 0 when every configured task ran (or was skipped for missing images), 1 when one failed, 2 on a bad
+config.
+
+"""
+
+
+def _register_benchmark(sub: argparse._SubParsersAction) -> None:
+    from ..config import config_help
+    from .benchmark import BenchmarkConfig, BenchmarkRun, BenchModel, ClassTask, VQATask
+
+    keys = ["CONFIG keys (YAML):", *config_help(BenchmarkConfig, "  ")]
+    for title, cls in (
+        ("each model", BenchModel),
+        ("vqa", VQATask),
+        ("each zeroshot / probe dataset", ClassTask),
+    ):
+        keys += [f"  {title}:", *config_help(cls, "    ")]
+    b = sub.add_parser(
+        "benchmark",
+        help="MM-Skin's whole benchmark (VQA, zero-shot, probe) for one or more models, one report",
+        epilog=EPILOG_BENCHMARK + "\n".join(keys),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    b.add_argument(
+        "config", metavar="CONFIG.yaml", help="the benchmark config (configs/benchmark/mmskin.yaml)"
+    )
+    add_arguments(b, BenchmarkRun)
+    b.set_defaults(func=_cmd_benchmark)
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .benchmark import BenchmarkRun, run
+
+    result = run_guarded(
+        "error: mmskin benchmark", run, from_args(BenchmarkRun, args, config=Path(args.config)), args.quiet
+    )
+    if isinstance(result, int):
+        return result
+    for rec in result.extra["records"]:
+        if rec["status"] in ("done", "cached"):
+            print(
+                f"{rec['status']}: {rec['model']} {rec['kind']} {rec['dataset']} -> {rec['results']}",
+                flush=True,
+            )
+    return finish(result)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("eval", help="benchmark models: open VQA metrics, zero-shot, linear probe")
     eval_sub = ev.add_subparsers(dest="eval_command", required=True, metavar="TASK")
     _register_vqa(eval_sub)
     cli_models.register(eval_sub)
+    _register_benchmark(sub)
 
 
 def _cmd_vqa(args: argparse.Namespace) -> int:

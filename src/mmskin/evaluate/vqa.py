@@ -257,7 +257,14 @@ def _provenance(
 ) -> dict[str, Any]:
     packages = metric_packages(config.compat, metrics)
     if config.model.spec is not None:
+        from .adapters import adapter_info
+        from .predict import adapter_for
+
         packages += MODEL_PACKAGES
+        setup = {
+            **setup,
+            "model": adapter_info(adapter_for(config.model, "vqa", config.seed)),
+        }  # (not loaded)
     return eval_provenance(
         "vqa",
         config,

@@ -62,6 +62,11 @@ PAPER_PARSING = (
     "lower-cased name is a substring of the lower-cased answer; none = wrong"
 )
 GROUND_TRUTH = "the row's category; a row listing several: random.Random(seed).choice, rows in file order"
+# the short forms in each number's signature
+SIGNATURE_PARSE = {
+    "metrics": "longest match (Taxonomy.match_class; none or tie = wrong)",
+    "mmskin_parse": "ZS_classification.py (first class substring after actinic keratosis->keratoses; none = wrong)",
+}
 
 
 @dataclass
@@ -170,8 +175,8 @@ def score(taxonomy: Any, rows: list[dict[str, Any]], seed: int = 0, n_boot: int 
         **_parsed(taxonomy, rows, ours, seed, n_boot),
         "mmskin_parse": _parsed(taxonomy, rows, paper, seed, n_boot),
         "signature": {
-            "metrics": f"zeroshot|parse:{ANSWER_PARSING}|gt:{GROUND_TRUTH}|seed:{seed}",
-            "mmskin_parse": f"zeroshot|parse:{PAPER_PARSING}|gt:{GROUND_TRUTH}|seed:{seed}",
+            k: f"zeroshot|parse:{v}|multi-category gt:seeded choice|seed:{seed}"
+            for k, v in SIGNATURE_PARSE.items()
         },
         "unparsed_answers": unparsed,
     }
