@@ -301,6 +301,7 @@ def run(config: ProbeConfig, reporter: Reporter | None = None) -> StageResult:
 
 def _fit(config: ProbeConfig, feats: _Features, y: np.ndarray, names: list[str], reporter: Reporter) -> dict:
     """The probe under the configured protocol."""
+    common = {"seed": config.seed, "n_boot": config.n_boot, "reporter": reporter}
     if config.compat == "mmskin":
         from .probe_compat import probe_mmskin
 
@@ -310,26 +311,8 @@ def _fit(config: ProbeConfig, feats: _Features, y: np.ndarray, names: list[str],
             )
         if not 0 < config.train_fraction <= 1:
             raise ProbeError(f"train_fraction must be in (0, 1] (got {config.train_fraction})")
-        return probe_mmskin(
-            feats.X,
-            y,
-            feats.split,
-            names,
-            seed=config.seed,
-            n_boot=config.n_boot,
-            train_fraction=config.train_fraction,
-            reporter=reporter,
-        )
-    return probe_arrays(
-        feats.X,
-        y,
-        feats.split,
-        names,
-        seed=config.seed,
-        folds=config.folds,
-        n_boot=config.n_boot,
-        reporter=reporter,
-    )
+        return probe_mmskin(feats.X, y, feats.split, names, train_fraction=config.train_fraction, **common)
+    return probe_arrays(feats.X, y, feats.split, names, folds=config.folds, **common)
 
 
 def _provenance(config: ProbeConfig, taxonomy: Any, feats: _Features) -> dict[str, Any]:
