@@ -140,3 +140,6 @@ def test_hf_adapter_paper_prompt_tokens_and_padding(tiny):
     assert float(pv_pad[:, 0, :].abs().max()) < 0.02  # the mean colour normalises to ~0
     assert float(pv_crop[:, 0, :].min()) > 1.5  # the crop's top row is the white image itself
     assert len(paper.generate([wide], ["What?"])) == 1
+    kw = paper.gen_kwargs()  # VQA_test.py's generate() settings
+    assert kw["min_new_tokens"] == 3 and kw["num_beams"] == 5 and kw["do_sample"] and kw["temperature"] == 0.2
+    assert kw["pad_token_id"] == tok.eos_token_id

@@ -236,6 +236,7 @@ class HFAdapter:
         # decoder-only batching: pad on the left so every row's last token is its prompt's last token
         tok.padding_side = "left"
         self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.eos_token_id = getattr(tok, "eos_token_id", None)
 
     def _model_config(self) -> Any:
         """The model's config without loading its weights (config.json), for the prompt and image settings."""
@@ -283,7 +284,9 @@ class HFAdapter:
     def gen_kwargs(self) -> dict[str, Any]:
         kw = generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task)
         if self._model is not None:
-            kw["pad_token_id"] = self.pad_token_id
+            # the scripts pass pad_token_id=tokenizer.eos_token_id (what finished beams are filled with)
+            paper_pad = self.eos_token_id if self.paper_decoding else None
+            kw["pad_token_id"] = self.pad_token_id if paper_pad is None else paper_pad
         if self.cache == "static":
             kw["cache_implementation"] = "static"
         return kw
