@@ -187,3 +187,22 @@ def test_bad_config_is_one_line(tmp_path, capsys):
     cfg.write_text("models: [{name: a, model: {spec: dummy}}]\nvqa: {data: x.csv, image: y}\n")
     assert main(["benchmark", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "unknown key 'image'" in capsys.readouterr().err
+
+
+def test_example_config_plans_the_papers_benchmark(tmp_path, capsys):
+    """configs/benchmark/mmskin.yaml names every dataset of MM-Skin's scripts; without its data every dataset is
+    skipped with one line each and the command still succeeds."""
+    from mmskin.evaluate.benchmark import KINDS, load_benchmark, plan
+
+    example = Path(__file__).resolve().parents[2] / "configs" / "benchmark" / "mmskin.yaml"
+    cfg, _ = load_benchmark(example)
+    tasks, absent = plan(cfg, tmp_path, KINDS)
+    assert absent == [] and len(tasks) == 2 * (1 + 3 + 8)
+    patch16 = [t.config for t in tasks if t.kind == "probe" and t.dataset == "Patch16_2class"][0]
+    assert patch16.train_fraction == 0.1 and patch16.val.name == "Patch16_2class_val.csv"
+    assert patch16.compat == "mmskin" and patch16.model.paper_decoding
+    if Path("/data/mmskin").exists():
+        pytest.skip("the example's data is here: running it is not a unit test")
+    assert main(["benchmark", str(example), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    skips = [ln for ln in capsys.readouterr().err.splitlines() if "skipped" in ln]
+    assert len(skips) == 12 and all("not found" in ln for ln in skips)

@@ -306,7 +306,10 @@ def _check(task: Task, cfg: BenchmarkConfig, images: dict[tuple, str | None]) ->
             return f"no {what} CSV in the config"
         if not p.is_file():
             return f"{what} CSV {p} not found"
-    gone = missing_images(task, images)
+    try:
+        gone = missing_images(task, images)
+    except (ValueError, OSError) as e:  # an unreadable CSV: one line, like a missing one
+        return str(e)
     if gone and not (cfg.allow_missing_images and "missing under" in gone):
         return gone
     return None

@@ -11,7 +11,8 @@ Its ``fit_model``, step by step, on mean-pooled features of ``encode_images`` (v
 4. test probabilities; a binary label is ``p(class 1) >= 0.5``, otherwise the argmax.
 
 The script's ``random_split`` and shuffling are unseeded; here one ``numpy`` generator seeded with ``seed`` draws
-them. Its ``binary_metrics``/``prob_metrics`` are not published: the metrics are mmskin's (accuracy, balanced
+them. It pools fp16 features with numpy (the mean rounded back to fp16); mmskin pools in fp32 (``--dtype float16``
+gives the same fp16 features before pooling). Its ``binary_metrics``/``prob_metrics`` are not published: the metrics are mmskin's (accuracy, balanced
 accuracy, macro F1, AUROC, AUPRC, ECE) on these predictions. ``tests/evaluate/test_mmskin_reference.py`` runs the
 script's own ``fit_model`` and checks the chosen C and the test probabilities against :func:`probe_mmskin`.
 
