@@ -39,19 +39,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
 from _common import REPO, add_data_argument, save_results  # noqa: E402
 
+from mmskin.evaluate.reference_scripts import VQA_KEYS  # noqa: E402
+
 CSV = Path("mmskin") / "Dataframe" / "test" / "vqa" / "MM-Skin_test.csv"  # under --data
 REFERENCE = Path("mmskin") / "reference"
-KEYS = {
-    "bleu1": "bleu-1",
-    "bleu2": "bleu-2",
-    "bleu3": "bleu-3",
-    "bleu4": "bleu-4",
-    "meteor": "meteor",
-    "rouge1": "rouge-1",
-    "rouge2": "rouge-2",
-    "rougeL": "rouge-l",
-    "recall": "recall",
-}
 
 
 def reference_process(args: argparse.Namespace) -> int:
@@ -63,7 +54,8 @@ def reference_process(args: argparse.Namespace) -> int:
 
     warnings.filterwarnings("ignore")
     ensure_nltk_wordnet()
-    vqa = ReferenceScripts(args.data / REFERENCE).vqa()
+    ref = ReferenceScripts(args.data / REFERENCE)
+    vqa = ref.vqa()
     df = pd.read_csv(os.path.expanduser(args.csv))
     df["modality"] = df["image"].apply(lambda im: vqa["get_modality_from_image"](im, args.captions))
     preds = json.loads(Path(args.predictions_json).read_text(encoding="utf-8"))
@@ -75,13 +67,9 @@ def reference_process(args: argparse.Namespace) -> int:
     groups["overall"] = {"predictions": preds, "ground_truths": list(df["answer"])}
     out = {}
     for modality, r in groups.items():
-        p, t = r["predictions"], r["ground_truths"]
-        rouge = vqa["calculate_rouge"](p, t)
-        scores = {**vqa["calculate_bleu"](p, t), "meteor": vqa["calculate_meteor"](p, t)}
-        scores.update({k: rouge[k]["f"] for k in ("rouge-1", "rouge-2", "rouge-l")})
-        scores["recall"] = vqa["calculate_recall"](p, t)
+        scores = ref.vqa_metrics(r["predictions"], r["ground_truths"], vqa)
         # an image the captions CSV does not list: None, which pandas stores as NaN (VQA_test.py's "nan_" columns)
-        out[modality if isinstance(modality, str) else "unknown"] = {**scores, "n": len(p)}
+        out[modality if isinstance(modality, str) else "unknown"] = {**scores, "n": len(r["predictions"])}
     print(json.dumps(out))
     return 0
 
@@ -153,7 +141,7 @@ def vqa_run(args: argparse.Namespace, work: Path, env: dict[str, str], keep_empt
     t_boot, _ = timed_process([*nat_cmd, "--bootstrap", "1000"], args.repeat, env)
     t_ref, printed = timed_process(ref_cmd, args.reference_repeat, env)
     ref = json.loads(printed.splitlines()[-1])
-    diffs = {g: max(abs(groups[g][k] - ref[g][v]) for k, v in KEYS.items()) for g in ref}
+    diffs = {g: max(abs(groups[g][k] - ref[g][k]) for k in VQA_KEYS) for g in ref}
     assert set(ref) == set(groups), (sorted(ref), sorted(groups))
     return res | {"reference_s": t_ref, "native_bootstrap1000_s": t_boot, "max_abs_diff": diffs}
 
@@ -164,7 +152,8 @@ def _defined_diffs(args, work, files, preds, groups) -> dict:
     from mmskin.evaluate.wordnet import ensure_nltk_wordnet
 
     ensure_nltk_wordnet()
-    vqa = ReferenceScripts(args.data / REFERENCE).vqa()
+    ref = ReferenceScripts(args.data / REFERENCE)
+    vqa = ref.vqa()
     with open(args.csv, encoding="utf-8") as f:
         truths = [r["answer"] for r in csv.DictReader(f)]
     ok = [i for i, p in enumerate(preds) if p.replace(".", "")]
@@ -174,15 +163,16 @@ def _defined_diffs(args, work, files, preds, groups) -> dict:
     except ValueError as e:
         raises = f"ValueError: {e}"
     bleu = vqa["calculate_bleu"](preds, truths)
-    want = {
+    raw = {
         **bleu,
         "meteor": vqa["calculate_meteor"](preds, truths),
         "recall": vqa["calculate_recall"](preds, truths),
     }
-    rouge = vqa["calculate_rouge"]([preds[i] for i in ok], [truths[i] for i in ok])
+    want = {k: raw[v] for k, v in VQA_KEYS.items() if v in raw}
+    defined = ref.vqa_metrics([preds[i] for i in ok], [truths[i] for i in ok], vqa)
     scale = len(ok) / len(preds)  # mmskin scores the other pairs' ROUGE 0
-    want.update({k: rouge[k]["f"] * scale for k in ("rouge-1", "rouge-2", "rouge-l")})
-    diff = max(abs(groups["overall"][k] - want[v]) for k, v in KEYS.items())
+    want.update({k: defined[k] * scale for k in ("rouge1", "rouge2", "rougeL")})
+    diff = max(abs(groups["overall"][k] - want[k]) for k in VQA_KEYS)
     return {"reference_raises": raises, "overall_max_abs_diff_where_defined": diff}
 
 

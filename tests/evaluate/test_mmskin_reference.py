@@ -14,24 +14,18 @@ import pytest
 
 from mmskin.cli import main
 from mmskin.evaluate.metrics.reference import perturb_answers
-from mmskin.evaluate.reference_scripts import ReferenceMissing, ReferenceScripts, fake_zeroshot_answers
+from mmskin.evaluate.reference_scripts import (
+    VQA_KEYS,
+    ReferenceMissing,
+    ReferenceScripts,
+    fake_zeroshot_answers,
+)
 from mmskin.evaluate.zeroshot import build_samples, paper_parse
 from mmskin.taxonomy import load_taxonomy
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MMSKIN_CSV = SHARED / "mmskin" / "Dataframe" / "test" / "vqa" / "MM-Skin_test.csv"
 TOL = 1e-9
-KEYS = {
-    "bleu1": "bleu-1",
-    "bleu2": "bleu-2",
-    "bleu3": "bleu-3",
-    "bleu4": "bleu-4",
-    "meteor": "meteor",
-    "rouge1": "rouge-1",
-    "rouge2": "rouge-2",
-    "rougeL": "rouge-l",
-    "recall": "recall",
-}
 # nltk's "0 counts of n-gram overlaps"; the script's LogisticRegression(n_jobs=-1) on scikit-learn >= 1.8
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
@@ -63,19 +57,6 @@ def wordnet(tmp_path_factory):
         os.environ.pop("MMSKIN_CACHE", None)
     else:
         os.environ["MMSKIN_CACHE"] = old
-
-
-def reference_metrics(vqa, preds, truths):
-    """VQA_test.py's per-modality block for one group of rows."""
-    bleu = vqa["calculate_bleu"](preds, truths)
-    rouge = vqa["calculate_rouge"](preds, truths)
-    out = {
-        **bleu,
-        "meteor": vqa["calculate_meteor"](preds, truths),
-        "recall": vqa["calculate_recall"](preds, truths),
-    }
-    out.update({k: rouge[k]["f"] for k in ("rouge-1", "rouge-2", "rouge-l")})
-    return out
 
 
 def test_vqa_equals_vqa_test_py_per_modality(ref, wordnet, tmp_path):
@@ -113,9 +94,9 @@ def test_vqa_equals_vqa_test_py_per_modality(ref, wordnet, tmp_path):
         groups.setdefault("unknown" if m is None else m, []).append(i)
     assert set(groups) == set(res["by_modality"]) and "unknown" in groups
     for name, idx in [("overall", range(len(rows))), *groups.items()]:
-        want = reference_metrics(vqa, [preds[i] for i in idx], [rows[i]["answer"] for i in idx])
+        want = ref.vqa_metrics([preds[i] for i in idx], [rows[i]["answer"] for i in idx], vqa)
         got = res["overall"] if name == "overall" else res["by_modality"][name]
-        diffs = {k: abs(got[k] - want[v]) for k, v in KEYS.items()}
+        diffs = {k: abs(got[k] - v) for k, v in want.items()}
         assert max(diffs.values()) <= TOL, (name, diffs)
 
 
@@ -133,12 +114,12 @@ def test_empty_prediction_rouge_is_zero_the_rest_as_the_script(ref, wordnet):
     assert s.n_empty == 3 and s.rouge_rejected == 2
     assert s.values["rouge1"][:2].tolist() == [0.0, 0.0]
     got = s.summary()
-    want = reference_metrics(vqa, preds[2:], truths[2:])  # where the script's rouge is defined
-    assert abs(got["rouge1"] * 4 / 2 - want["rouge-1"]) <= TOL
+    want = ref.vqa_metrics(preds[2:], truths[2:], vqa)  # where the script's rouge is defined
+    assert abs(got["rouge1"] * 4 / 2 - want["rouge1"]) <= TOL
     want_all = {**vqa["calculate_bleu"](preds, truths), "meteor": vqa["calculate_meteor"](preds, truths)}
     want_all["recall"] = vqa["calculate_recall"](preds, truths)
     for k in ("bleu1", "bleu2", "bleu3", "bleu4", "meteor", "recall"):
-        assert abs(got[k] - want_all[KEYS[k]]) <= TOL, k
+        assert abs(got[k] - want_all[VQA_KEYS[k]]) <= TOL, k
 
 
 @pytest.mark.parametrize("script", ["ZS_classification.py", "SFT_classification.py"])

@@ -33,6 +33,18 @@ VQA_FUNCTIONS = (
     "calculate_recall",
     "get_modality_from_image",
 )
+# mmskin's metric keys -> VQA_test.py's names (its evaluation_metrics.csv columns after the modality prefix)
+VQA_KEYS = {
+    "bleu1": "bleu-1",
+    "bleu2": "bleu-2",
+    "bleu3": "bleu-3",
+    "bleu4": "bleu-4",
+    "meteor": "meteor",
+    "rouge1": "rouge-1",
+    "rouge2": "rouge-2",
+    "rougeL": "rouge-l",
+    "recall": "recall",
+}
 
 
 class ReferenceMissing(FileNotFoundError):
@@ -82,6 +94,21 @@ class ReferenceScripts:
         tree, path = self._tree("VQA_test.py")
         ns = {"corpus_bleu": corpus_bleu, "Rouge": Rouge, "nltk": nltk, "pd": pd}
         return _run(_functions(tree, VQA_FUNCTIONS, path), path, ns)
+
+    def vqa_metrics(
+        self, predictions: list[str], ground_truths: list[str], functions: dict | None = None
+    ) -> dict:
+        """VQA_test.py's per-modality block on one group of pairs, keyed as mmskin (:data:`VQA_KEYS`); BERTScore
+        left out (its scorer is not published)."""
+        fns = functions or self.vqa()
+        rouge = fns["calculate_rouge"](predictions, ground_truths)
+        raw = {
+            **fns["calculate_bleu"](predictions, ground_truths),
+            "meteor": fns["calculate_meteor"](predictions, ground_truths),
+            "recall": fns["calculate_recall"](predictions, ground_truths),
+            **{k: rouge[k]["f"] for k in ("rouge-1", "rouge-2", "rouge-l")},
+        }
+        return {ours: raw[theirs] for ours, theirs in VQA_KEYS.items()}
 
     def zeroshot_parse(self):
         """``parse(answer, classes) -> (class or None, answer after the script's replace)``: the statements of
