@@ -243,13 +243,20 @@ class HFAdapter:
         if self._config is None:
             from types import SimpleNamespace
 
-            raw: dict[str, Any] = {}
-            cfg = Path(self.path) / "config.json"
-            if cfg.is_file():
-                try:
+            from ..models.loading import resolve_model_path
+
+            raw: Any = {}
+            path = resolve_model_path(self.path) if self.path.startswith("tiny:") else self.path
+            cfg = Path(path) / "config.json"
+            try:
+                if cfg.is_file():
                     raw = json.loads(cfg.read_text(encoding="utf-8"))
-                except (OSError, json.JSONDecodeError):
-                    raw = {}
+                else:  # a hub id: the config from the local cache (offline), as the model will load it
+                    from transformers import AutoConfig
+
+                    raw = AutoConfig.from_pretrained(path).to_dict()
+            except (OSError, ValueError, KeyError, ModelError):
+                raw = {}
             self._config = SimpleNamespace(**(raw if isinstance(raw, dict) else {}))
         return self._config
 
