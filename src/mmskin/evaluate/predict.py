@@ -55,8 +55,21 @@ class ModelConfig:
     )
     paper_decoding: bool = option(
         False,
-        "MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 for VQA and 0.5 for "
-        "zero-shot; seeded)",
+        "MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 and min_new_tokens 20 "
+        "for VQA, 0.5 and 1 for zero-shot; seeded), and for LLaVA its mistral_instruct prompt (see --conv-mode)",
+    )
+    conv_mode: str = option(
+        "auto",
+        "hf: prompt format: chat (the processor's chat template), or a LLaVA conversation template built and "
+        "tokenised as LLaVA does (mistral_instruct, v1, llava_v1); auto: mistral_instruct for LLaVA with "
+        "--paper-decoding (MM-Skin's scripts), else chat",
+        choices=("auto", "chat", "mistral_instruct", "v1", "llava_v1"),
+    )
+    image_aspect_ratio: str = option(
+        "auto",
+        "hf: pad (expand images to squares with the processor's mean colour, as LLaVA-Med; no centre crop cuts a "
+        "lesion off) or none; auto: the model config's setting, else pad for LLaVA-family models",
+        choices=("auto", "pad", "none"),
     )
     base_url: str | None = option(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1", metavar="URL")
     concurrency: int = option(8, "openai: requests in flight")
@@ -91,6 +104,8 @@ def adapter_for(model: ModelConfig, task: str = "vqa", seed: int = 0) -> Adapter
         base_url=model.base_url,
         concurrency=model.concurrency,
         cache=model.kv_cache,
+        conv_mode=model.conv_mode,
+        image_aspect_ratio=model.image_aspect_ratio,
     )
 
 
