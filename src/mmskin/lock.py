@@ -16,6 +16,7 @@ Where ``fcntl`` does not exist (Windows) only writers in one process exclude eac
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -49,14 +50,20 @@ def _holder(fd: int) -> str:
     return text or "another process"
 
 
-def _try(fd: int) -> bool:
+def _try(fd: int, reporter: Reporter) -> bool:
+    """True when this process now holds the lock (or the file system cannot lock: then it goes on unlocked)."""
     if fcntl is None:  # pragma: no cover
         return True
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
-    except OSError:  # EACCES or EAGAIN: held by another process
-        return False
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EAGAIN):  # held by another process
+            return False
+        reporter.warning(
+            f"cannot lock the dataset ({e.strerror}): make sure no other mmskin command writes it"
+        )
+        return True
 
 
 @contextmanager
@@ -75,7 +82,7 @@ def dataset_lock(
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
-            if not _try(fd):
+            if not _try(fd, reporter):
                 who = _holder(fd)
                 if not wait:
                     raise StageError(
