@@ -21,8 +21,9 @@ EPILOG_CURATE = f"""example:
 fills, in DATASET/records.jsonl (rewritten atomically; no record is ever deleted): the cleaned caption
 (caption_uncleaned keeps the text before cleaning), modality + modality_score + modality_evidence, age, age_group,
 sex, flags with flag_reasons, duplicate_of and split; writes DATASET/curate_info.json (provenance, config, seed,
-weights hash, counts). --corrections takes a CSV with header 'id,modality'; a corrected record keeps its
-modality on later runs. A rerun gives a byte-identical records.jsonl.
+weights hash, counts). --corrections takes a CSV with header 'id,modality'; every correction applied is kept in
+DATASET/corrections.jsonl (a build never touches it) and applied again on every later run. A rerun gives a
+byte-identical records.jsonl. One writer per dataset: a build or curate already writing it is waited for.
 curate's flags (recomputed on every run): {", ".join(CURATE_FLAGS)}.
 exit status: 0 when nothing failed, 1 when an image, a corrections line or the records file failed, 2 when the
 corrections file is missing."""

@@ -457,8 +457,10 @@ class OpenAIAdapter:
     """Chat completions on an OpenAI-compatible server (``base_url``, default ``$OPENAI_BASE_URL`` or
     ``https://api.openai.com/v1``) through :class:`mmskin.chat.ChatClient`. Requests run ``concurrency`` at a
     time; 408, 409, 429, 5xx, connection errors and timeouts are retried ``retries`` times with exponential
-    backoff from ``backoff`` seconds (honouring ``Retry-After``). The key comes from ``OPENAI_API_KEY`` and is
-    never printed or stored."""
+    backoff from ``backoff`` seconds (honouring ``Retry-After``), for at most ``retry_time`` seconds a request;
+    after ``max_failures`` requests in a row failed for good no more are sent, and a request that failed is not
+    sent again (a batch retried sample by sample costs no new requests). The key comes from
+    ``OPENAI_API_KEY``; it and any credentials in the URL are never printed or stored."""
 
     def __init__(
         self,
@@ -471,8 +473,10 @@ class OpenAIAdapter:
         task: str = "vqa",
         seed: int = 0,
         timeout: float = 120.0,
-        retries: int = 5,
+        retries: int = 4,
         backoff: float = 1.0,
+        retry_time: float = 300.0,
+        max_failures: int = 10,
         **_: Any,
     ) -> None:
         if not model:
@@ -501,8 +505,11 @@ class OpenAIAdapter:
             timeout=self.timeout,
             max_retries=self.retries,
             retry_base=self.backoff,
+            retry_time=float(retry_time),
+            max_failures=int(max_failures),
             params=params,
         )
+        self._failed: dict[str, RequestError] = {}  # request key -> its failure: never sent twice
         try:
             self._client = ChatClient(cfg)
         except ValueError as e:
@@ -517,10 +524,15 @@ class OpenAIAdapter:
         return [{"role": "user", "content": content}]
 
     def _post(self, messages: list[dict[str, Any]]) -> str:
+        key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+        if key in self._failed:
+            raise self._failed[key]
         try:
             return (self._client.complete(messages) or "").strip()
         except ChatError as e:
-            raise RequestError(f"{self._client.public_url}: {e.detail or e.reason}") from None
+            err = RequestError(f"{self._client.public_url}: {e.reason}: {e.detail or e.reason}")
+            self._failed[key] = err
+            raise err from None
 
     def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         if len(images) != len(prompts):

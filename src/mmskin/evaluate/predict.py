@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..chat import retry_option
 from ..config import option
 from ..provenance import provenance, write_info
 from ..records import RecordError, resolve_in_root, write_jsonl
@@ -73,6 +74,11 @@ class ModelConfig:
     )
     base_url: str | None = option(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1", metavar="URL")
     concurrency: int = option(8, "openai: requests in flight")
+    timeout: float = retry_option("timeout", "openai: ", default=120.0)
+    max_retries: int = retry_option("max_retries", "openai: ")
+    retry_base: float = retry_option("retry_base", "openai: ")
+    retry_time: float = retry_option("retry_time", "openai: ")
+    max_failures: int = retry_option("max_failures", "openai: ")
     device: str = option("auto", "hf: cpu, cuda, cuda:1 …")
     dtype: str = option("auto", "hf: auto, bfloat16, float16, float32")
     kv_cache: str = option(
@@ -106,6 +112,11 @@ def adapter_for(model: ModelConfig, task: str = "vqa", seed: int = 0) -> Adapter
         cache=model.kv_cache,
         conv_mode=model.conv_mode,
         image_aspect_ratio=model.image_aspect_ratio,
+        timeout=model.timeout,
+        retries=model.max_retries,
+        backoff=model.retry_base,
+        retry_time=model.retry_time,
+        max_failures=model.max_failures,
     )
 
 

@@ -199,6 +199,8 @@ def _read_inputs(config: EvalVQAConfig, problems: Problems, reporter: Reporter) 
     if config.limit is not None:
         inputs.rows = inputs.rows[: config.limit]
     if not inputs.rows:
+        if config.model.spec is not None and inputs.errors:  # the model answered nothing: say why
+            raise StageError("", f"no row to score: {inputs.errors[-1].reason}")
         raise StageError("", f"no row to score ({len(inputs.errors)} malformed)")
     dataset = config.dataset
     if dataset is None and config.model.spec is not None and (config.images / "records.jsonl").is_file():
@@ -218,7 +220,7 @@ def _read_inputs(config: EvalVQAConfig, problems: Problems, reporter: Reporter) 
 
 def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _Inputs:
     """Rows answered by ``config.model`` for the samples of ``config.data`` (resumable predictions file)."""
-    from .predict import predict_vqa, predictions_meta
+    from .predict import errors_path, predict_vqa, predictions_meta
 
     data_rows, errors = read_table(config.data, needed=("image", "question", "answer"))
     problems.take(errors)
@@ -226,6 +228,7 @@ def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _
         data_rows = data_rows[: config.limit]
     samples = samples_from_rows(data_rows)
     out = config.predictions_out or config.out.with_name(config.out.stem + ".predictions.jsonl")
+    seen = len(problems)
     rows = predict_vqa(
         config.model,
         samples,
@@ -237,8 +240,12 @@ def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _
         reporter=reporter,
     )
     if len(rows) < len(samples):
+        failed = problems[seen:]
+        first = f"; first: {failed[0].reason}" if failed else ""
         missing = Problem(
-            "", f"{len(samples) - len(rows)} samples got no prediction (see {out}.errors.jsonl)"
+            "",
+            f"{len(samples) - len(rows)} of {len(samples)} samples got no prediction{first} "
+            f"(all listed in {errors_path(out)})",
         )
         errors.append(missing)
         problems.take([missing])
