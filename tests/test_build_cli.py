@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -18,15 +19,11 @@ from mmskin.cli import main
 GOLDEN = Path(__file__).parent / "pdf" / "golden"
 
 
-def _book(path: Path, repeat: int = 1) -> Path:
-    """A multi-page book made of the golden pages."""
-    out = pymupdf.open()
-    for _ in range(repeat):
-        for p in sorted(GOLDEN.glob("*.pdf")):
-            with pymupdf.open(p) as src:
-                out.insert_pdf(src)
-    out.save(path)
-    return path
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("nothing_lost", ROOT / "benchmarks/robustness/nothing_lost.py")
+nothing_lost = importlib.util.module_from_spec(_spec)  # the benchmark's input generators, reused
+_spec.loader.exec_module(nothing_lost)
+_book = nothing_lost.golden_book  # a multi-page book of the golden pages
 
 
 def _bad_inputs(d: Path) -> dict[str, str]:
@@ -183,3 +180,73 @@ def test_stencil_mask_image_is_stored(tmp_path: Path) -> None:
 
     with Image.open(out / recs[0]["image"]) as im:
         assert im.size == (recs[0]["width"], recs[0]["height"]) == (w, h)
+
+
+def test_adding_a_book_keeps_the_curation_and_says_what_to_curate(tmp_path: Path, capsys) -> None:
+    """A dataset grows a book at a time: the records curated (and corrected by hand) before keep every field,
+    the new ones are named as still to curate and vqa leaves them out until then."""
+    from mmskin.cli import demo_pdf
+
+    ds = tmp_path / "ds"
+    assert main(["build", str(demo_pdf()), "--out", str(ds), "--workers", "1", "--quiet"]) == 0
+    recs = [json.loads(x) for x in (ds / "records.jsonl").open()]
+    fix = tmp_path / "fix.csv"
+    fix.write_text(f"id,modality\n{recs[0]['id']},dermoscopy\n{recs[1]['id']},other\n")
+    assert main(["curate", str(ds), "--corrections", str(fix), "--workers", "1", "--quiet"]) == 0
+    curated = {r["id"]: r for r in map(json.loads, (ds / "records.jsonl").open())}
+    capsys.readouterr()
+
+    book = _book(tmp_path / "book.pdf")
+    assert main(["build", str(demo_pdf()), str(book), "--out", str(ds), "--workers", "2", "--quiet"]) == 0
+    cap = capsys.readouterr()
+    grown = {r["id"]: r for r in map(json.loads, (ds / "records.jsonl").open())}
+    new = len(grown) - len(curated)
+    assert new > 0 and all(grown[i] == r for i, r in curated.items())
+    assert cap.out.strip().endswith(f"; {len(curated)} records keep their curation, {new} to curate")
+    assert f"{new} of {len(grown)} records are new or changed since the last curate" in cap.err
+    assert main(["vqa", str(ds), "--quiet"]) == 0
+    info = json.loads((ds / "vqa_info.json").read_text())
+    assert info["dropped"]["records"]["not_curated"] == new and "are not curated" in capsys.readouterr().err
+
+    assert main(["curate", str(ds), "--workers", "1", "--quiet"]) == 0
+    final = {r["id"]: r for r in map(json.loads, (ds / "records.jsonl").open())}
+    assert all("caption_uncleaned" in r for r in final.values())
+    assert [final[r["id"]]["modality"] for r in recs[:2]] == ["dermoscopy", "other"]
+
+    # a records.jsonl rebuilt from nothing: the next curate restores the corrections from their store
+    (ds / "records.jsonl").unlink()
+    assert main(["build", str(demo_pdf()), "--out", str(ds), "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["curate", str(ds), "--workers", "1", "--quiet"]) == 0
+    assert "2 earlier corrections restored from corrections.jsonl" in capsys.readouterr().out
+    again = {r["id"]: r for r in map(json.loads, (ds / "records.jsonl").open())}
+    assert again[recs[0]["id"]]["modality_correction"] == {"file": "fix.csv", "line": 2}
+
+
+@pytest.mark.slow
+def test_two_builds_at_once_end_as_their_union(tmp_path: Path) -> None:
+    a, b = (
+        _book(tmp_path / "a.pdf", repeat=8),
+        _book(tmp_path / "b.pdf", repeat=3),
+    )  # a: long enough to wait for
+    ref = tmp_path / "ref"
+    assert main(["build", str(a), str(b), "--out", str(ref), "--workers", "1", "--quiet"]) == 0
+    ds = tmp_path / "ds"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+
+    def start(pdf: Path, *extra: str) -> subprocess.Popen:
+        args = ["build", pdf, "--out", ds, "--workers", "1", "--quiet", *extra]
+        argv = [sys.executable, "-m", "mmskin", *map(str, args)]
+        return subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+
+    first = start(a)
+    while not (ds / ".build" / "lock").is_file() or not (ds / ".build" / "lock").read_text():
+        time.sleep(0.01)
+    refused = start(b, "--no-wait")
+    assert refused.wait(60) == 1
+    err = refused.stderr.read().strip().splitlines()
+    assert len(err) == 1 and f"pid {first.pid}, mmskin build" in err[0] and "busy" in err[0]
+    second = start(b)
+    assert first.wait(120) == 0 and second.wait(120) == 0
+    assert "waiting for" in second.stderr.read()
+    assert (ds / "records.jsonl").read_bytes() == (ref / "records.jsonl").read_bytes()

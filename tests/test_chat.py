@@ -23,6 +23,7 @@ from mmskin.chat import (
     redact,
     retry_after_seconds,
     retryable_status,
+    url_secrets,
 )
 
 KEY = "sk-test-KEY-0123456789"
@@ -285,3 +286,62 @@ def test_stats_are_counted_across_threads():
     for th in threads:
         th.join()
     assert stats.as_dict() == {"requests": 0, "retries": 0, "cache_hits": 2000} and stats.cache_hits == 2000
+
+
+def test_secrets_in_the_url_or_echoed_in_a_reply_are_blanked(monkeypatch):
+    """A server that echoes what it got (the key, the URL's query) in an error or in its answer: nothing of it
+    reaches the caller, so no cache, predictions file or log can hold it."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+
+    def echo(body):
+        return (
+            200,
+            {},
+            {"choices": [{"message": {"content": f"your key is {KEY} and pw-SECRET, q=QSECRET99"}}]},
+        )
+
+    with Server([], default=(200, {}, echo)) as srv:
+        url = srv.url.replace("http://", "http://user:pw-SECRET@") + "?api-key=QSECRET99"
+        c = _client(url)
+        assert c.complete(MSG) == "your key is *** and ***, q=***"
+    assert srv.paths == ["/v1/chat/completions?api-key=QSECRET99"]  # the query is still sent
+    assert redact("a QSECRET99 b", url_secrets(url)) == "a *** b"
+    assert url_secrets("http://h/v1?v=1") == []  # values too short to be secrets are left alone
+
+
+def test_a_server_that_always_fails_is_given_up(monkeypatch):
+    """After max_failures requests in a row failed for good, the rest fail at once without a request."""
+    t = FakeTime()
+    with Server([], default=(500, {}, {})) as srv:
+        c = _client(srv.url, t, max_retries=1, retry_base=0.01, max_failures=3)
+        errors = []
+        for _ in range(6):
+            with pytest.raises(ChatError) as e:
+                c.complete(MSG)
+            errors.append(str(e.value))
+    assert len(srv.bodies) == 3 * 2  # 3 requests of 2 tries each, then nothing
+    assert errors[3].startswith("http_500: not sent: the last 3 requests failed for good (last: gave up")
+    with Server([(500, {}, {}), OK, (500, {}, {}), OK]) as srv:
+        c = _client(srv.url, max_retries=0, max_failures=2)
+        with pytest.raises(ChatError):
+            c.complete(MSG)
+        assert c.complete(MSG) == "a nevus"  # a success resets the count ...
+        with pytest.raises(ChatError):
+            c.complete(MSG)
+        assert c.complete(MSG) == "a nevus"  # ... so two failures apart do not stop the client
+
+
+def test_provenance_never_holds_credentials():
+    from mmskin.provenance import provenance
+
+    block = provenance(
+        "eval vqa",
+        config={
+            "model": {"base_url": "http://u:PW@h:8000/v1?api-key=QS", "spec": "openai:m"},
+            "api_key": "sk",
+        },
+        urls=["https://x.org/a?token=T0KEN"],
+    )
+    text = json.dumps(block)
+    assert "PW" not in text and "QS" not in text and "T0KEN" not in text and '"sk"' not in text
+    assert block["config"]["model"]["base_url"] == "http://h:8000/v1" and block["config"]["api_key"] == "***"

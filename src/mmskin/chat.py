@@ -7,10 +7,13 @@ the ``openai:MODEL`` adapter of ``mmskin eval``. Plain urllib, no extra dependen
   that is not JSON. The wait doubles from ``retry_base`` (with jitter, so concurrent workers do not retry in
   lockstep), is capped at ``retry_cap``, and is never shorter than the server's ``Retry-After``. A request gives
   up after ``max_retries`` retries or when the next wait would end more than ``retry_time`` seconds after its
-  first try, whichever comes first.
+  first try, whichever comes first. Once ``max_failures`` requests in a row have failed for good (a server that
+  is down or always answers 500), the client sends no more: every later request fails at once, saying why.
 - The API key is ``api_key`` or ``$OPENAI_API_KEY``. It is sent only in the ``Authorization`` header, never
-  logged or written: it is blanked out of every error detail. Credentials in the base URL are stripped (never
-  sent as part of the host, never shown); :func:`public_url` is the form that may be printed or stored.
+  logged or written. Credentials in the base URL are stripped (never sent as part of the host, never shown);
+  :func:`public_url` is the form that may be printed or stored. Every secret (the key, the URL's user and
+  password, its query values such as ``?api-key=…``) is blanked out of every error detail and of the replies
+  themselves, so a server that echoes one back cannot get it into a cache, a predictions file or a log.
 - ``json_mode`` asks for ``response_format: json_object``; a server that refuses that field with HTTP 400 is
   asked again without it (once per client).
 
@@ -58,8 +61,34 @@ class ChatConfig:
     retry_base: float = 1.0  # seconds before the first retry; doubles each time (with jitter)
     retry_cap: float = 30.0  # longest single wait, Retry-After included
     retry_time: float = 300.0  # no retry starts later than this many seconds after the first try
+    max_failures: int = 10  # after this many requests in a row failed for good, send no more (0: never stop)
     json_mode: bool = False  # response_format json_object; dropped once if the server refuses it
     params: dict[str, Any] = field(default_factory=dict)  # sent with every request: temperature, seed, ...
+
+
+# the retry settings as command-line options (``mmskin vqa --generator openai`` and ``mmskin eval --model openai:``
+# declare them with :func:`retry_option`, so both commands offer the same ones): name -> (default, help, metavar)
+RETRY_OPTIONS: dict[str, tuple[Any, str, str | None]] = {
+    "timeout": (60.0, "seconds per request", "S"),
+    "max_retries": (4, "retries on 429/5xx/timeouts", None),
+    "retry_base": (1.0, "seconds before the first retry, doubled each time, with jitter", "S"),
+    "retry_time": (300.0, "no retry of a request starts later than this after its first try", "S"),
+    "max_failures": (
+        10,
+        "send no more requests after this many in a row failed for good (0: never stop)",
+        "N",
+    ),
+}
+
+
+def retry_option(name: str, prefix: str = "", default: Any = None) -> Any:
+    """The config field of one of :data:`RETRY_OPTIONS` (``prefix`` starts its help; ``default`` replaces its
+    default)."""
+    from .config import option
+
+    value, help, metavar = RETRY_OPTIONS[name]
+    meta = {"metavar": metavar} if metavar else {}
+    return option(value if default is None else default, prefix + help, **meta)
 
 
 class Stats:
@@ -114,16 +143,28 @@ def endpoint(base_url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
-def redact(text: str, secret: str | None, limit: int | None = None) -> str:
-    """``text`` with every ``secret`` replaced by ``***``, cut to ``limit`` characters without leaving the start
-    of a secret at the cut."""
-    if secret:
-        text = text.replace(secret, "***")
+def url_secrets(url: str) -> list[str]:
+    """The secrets a base URL may carry: its user name, password and query values (4 characters or more)."""
+    parts = urllib.parse.urlsplit(url)
+    found = [parts.username or "", parts.password or ""]
+    found += [urllib.parse.unquote(p) for p in (parts.username or "", parts.password or "")]
+    found += [v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
+    found += [p.partition("=")[2] for p in parts.query.split("&")]  # as written, still percent-encoded
+    return sorted({f for f in found if len(f) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secret: str | Iterable[str] | None, limit: int | None = None) -> str:
+    """``text`` with every secret (one string, or several) replaced by ``***``, cut to ``limit`` characters
+    without leaving the start of a secret at the cut."""
+    secrets = [secret] if isinstance(secret, str) else [x for x in secret or () if x]
+    for x in sorted(secrets, key=len, reverse=True):
+        text = text.replace(x, "***")
     if limit is not None and len(text) > limit:
         text = text[:limit]
-        for n in range(min(len(secret or ""), len(text)), 3, -1):
-            if text.endswith(secret[:n]):
-                return text[:-n] + "***"
+        for x in secrets:
+            for n in range(min(len(x), len(text)), 3, -1):
+                if text.endswith(x[:n]):
+                    return text[:-n] + "***"
     return text
 
 
@@ -183,16 +224,20 @@ class ChatClient:
         self.url = endpoint(cfg.base_url)
         self.stats = stats if stats is not None else Stats()
         self._key = cfg.api_key if cfg.api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._secrets = [self._key or "", *url_secrets(cfg.base_url)]
         self._sleep, self._clock = sleep, clock
         self._json_mode = cfg.json_mode
         self._rng = random.Random()
+        self._failed_in_row = 0  # requests in a row that failed for good (any thread)
+        self._last_failure: ChatError | None = None
+        self._lock = threading.Lock()
 
     @property
     def public_url(self) -> str:
         return public_url(self.url)
 
     def _redact(self, text: str, limit: int | None = None) -> str:
-        return redact(text, self._key, limit)
+        return redact(text, self._secrets, limit)
 
     def _payload(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.cfg.model, "messages": messages, **self.cfg.params}
@@ -248,7 +293,29 @@ class ChatClient:
             return None, _Failure("bad_response", "the server's reply is not JSON")
 
     def complete(self, messages: list[dict[str, Any]]) -> str | None:
-        """The assistant message's content (None when the server sent null); raises ChatError when it gives up."""
+        """The assistant message's content (None when the server sent null; secrets blanked out); raises
+        ChatError when it gives up, at once when ``max_failures`` requests in a row have failed for good."""
+        with self._lock:
+            stop = self.cfg.max_failures and self._failed_in_row >= self.cfg.max_failures
+            last = self._last_failure
+        if stop and last is not None:
+            raise ChatError(
+                last.reason,
+                f"not sent: the last {self._failed_in_row} requests failed for good (last: {last.detail})",
+                last.status,
+            )
+        try:
+            content = self._complete(messages)
+        except ChatError as e:
+            with self._lock:
+                self._failed_in_row += 1
+                self._last_failure = e
+            raise
+        with self._lock:
+            self._failed_in_row = 0
+        return None if content is None else self._redact(content)
+
+    def _complete(self, messages: list[dict[str, Any]]) -> str | None:
         start = self._clock()
         tries = 0
         while True:

@@ -27,8 +27,10 @@ EPILOG_BUILD = """example:
   mmskin build books/ atlas.pdf --out data/derm --workers 2 --debug-pages debug/
 
 writes DATASET/records.jsonl (one line per figure or panel), DATASET/images/ (content-addressed),
-DATASET/errors.jsonl (files or pages that failed, with the reason). A rerun skips finished files.
-exit status: 0 when every file was read, 1 when any file or page failed."""
+DATASET/errors.jsonl (files or pages that failed, with the reason). A rerun skips finished files. Adding books
+to a curated dataset keeps the curation of its records; the new ones need `mmskin curate` (the summary line
+says how many). One writer per dataset: a second build or curate of it waits (--no-wait: stops).
+exit status: 0 when every input was read, 1 when any input, file or page failed."""
 
 EPILOG_DEMO = """example:
   mmskin demo --out mmskin-demo
@@ -48,11 +50,12 @@ STAGE_CLIS = ("mmskin.curate.cli", "mmskin.vqa.cli", "mmskin.train.cli", "mmskin
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from .config import from_args
-    from .console import ConsoleReporter, finish
+    from .console import finish, run_guarded
     from .pdf.build import BuildConfig, run
 
     cfg = from_args(BuildConfig, args, inputs=list(args.inputs), out=Path(args.out))
-    return finish(run(cfg, ConsoleReporter(quiet=args.quiet)))
+    result = run_guarded("mmskin build", run, cfg, quiet=args.quiet)
+    return result if isinstance(result, int) else finish(result)
 
 
 def _demo_steps(out: Path, pdf: Path, workers: int) -> list[tuple[str, list[str]]]:
@@ -257,10 +260,18 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .workers import Terminated, sigterm_as_interrupt
+
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with (
+            sigterm_as_interrupt()
+        ):  # `kill PID` stops a command as Ctrl-C does: workers ended, nothing half-written
+            return int(args.func(args))
+    except Terminated:
+        stderr("terminated")
+        return 143
     except KeyboardInterrupt:
         stderr("interrupted")
         return 130

@@ -3,7 +3,8 @@
 Every ``*_info.json``, ``*.info.json`` sidecar and results file carries the same block, written by
 :func:`provenance`: the stage, mmskin's version, Python's, the versions of the packages that shaped the
 numbers, the resolved config and the seed. Nothing time-dependent goes in it, so a rerun with the same inputs
-writes the same bytes (timings, where a file wants them, sit outside the block).
+writes the same bytes (timings, where a file wants them, sit outside the block). No credential goes in it
+either: URLs lose their user, password and query (:func:`scrub`), keys named like secrets are blanked.
 
     >>> from mmskin.provenance import provenance, write_info
     >>> info = {"provenance": provenance("curate", config={"seed": 0}, packages=["numpy"]), "counts": {}}
@@ -16,6 +17,8 @@ import dataclasses
 import json
 import os
 import platform
+import re
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,25 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+_SECRET_NAME = re.compile(r"api_?key|token|secret|password|credential", re.IGNORECASE)
+
+
+def scrub(value: Any) -> Any:
+    """A JSON value without credentials: a URL with a user, password or query keeps only scheme, host, port and
+    path; a value under a key named like a secret (``api_key``, ``token``, …) becomes ``"***"``."""
+    if isinstance(value, dict):
+        return {k: "***" if v and _SECRET_NAME.search(str(k)) else scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and "://" in value:
+        parts = urllib.parse.urlsplit(value)
+        if parts.username or parts.password or parts.query or "@" in parts.netloc:
+            from .chat import public_url
+
+            return public_url(value)
+    return value
+
+
 def provenance(
     stage: str,
     config: Any = None,
@@ -66,10 +88,10 @@ def provenance(
         "packages": package_versions(sorted(set(packages))),
     }
     if config is not None:
-        block["config"] = jsonable(config)
+        block["config"] = scrub(jsonable(config))
     if seed is not None:
         block["seed"] = seed
-    block.update({k: jsonable(v) for k, v in extra.items()})
+    block.update({k: scrub(jsonable(v)) for k, v in extra.items()})
     return block
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
@@ -138,6 +138,46 @@ def _load_flags() -> tuple[Flag, ...]:
 FLAGS: tuple[Flag, ...] = _load_flags()
 # flags that keep a record out of VQA generation and exports (``review`` does not: it asks a human to look)
 EXCLUDING_FLAGS = tuple(f.name for f in FLAGS if f.excluding)
+
+
+def _set_by(set_by: str) -> set[str]:
+    return {s.strip() for s in set_by.split(",")}
+
+
+# the fields a build writes and a rebuild replaces; the rest of a record (curate's fields, a human's correction,
+# fields other tools added) is the curation a rebuild keeps (:func:`carry_curation`)
+BUILD_FIELDS = tuple(f.name for f in fields(Record) if _set_by(f.metadata["set_by"]) == {"build"})
+# flags curate decides (recomputed on every curate run; kept across a rebuild until then)
+CURATE_FLAGS = tuple(f.name for f in FLAGS if "curate" in _set_by(f.set_by))
+
+
+def is_curated(rec: dict[str, Any]) -> bool:
+    """True when ``mmskin curate`` has been over the record (it always keeps the build's caption)."""
+    return "caption_uncleaned" in rec
+
+
+def carry_curation(built: dict[str, Any], before: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The record a rebuild writes for ``built`` when the dataset already held ``before`` (same id, curated):
+    the build's own fields from ``built``, everything else from ``before``; flags are the build's plus curate's.
+
+    Returns (record, still curated): False when the build's caption changed (a new mmskin, other settings); the
+    record then holds the new caption, uncleaned, and counts as not curated (:func:`is_curated`) until
+    ``mmskin curate`` runs again; its other fields (a human's modality among them) stay."""
+    out = {k: v for k, v in before.items() if k not in BUILD_FIELDS}
+    for (
+        k,
+        v,
+    ) in built.items():  # the build's own fields; its neutral values of later stages' only where missing
+        if k not in ("caption", "flags") and (k in BUILD_FIELDS or k not in out):
+            out[k] = v
+    curated_flags = {f for f in before.get("flags") or () if f in CURATE_FLAGS}
+    out["flags"] = sorted(set(built.get("flags") or ()) | curated_flags)
+    if before.get("caption_uncleaned") == built["caption"]:
+        out["caption"] = before["caption"]
+        return out, True
+    out.pop("caption_uncleaned", None)
+    out["caption"] = built["caption"]
+    return out, False
 
 
 def is_usable(rec: dict[str, Any]) -> bool:
@@ -275,12 +315,42 @@ def iter_jsonl(
             yield n, obj
 
 
+def umask() -> int:
+    """The process's umask (read without changing it where the system allows: /proc on Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore (no other thread of mmskin creates files meanwhile)
+    os.umask(mask)
+    return mask
+
+
+def new_temp_file(path: str | os.PathLike[str]) -> tuple[int, Path]:
+    """(open fd, path) of a new temp file ``.NAME.XXXXXXXX.tmp`` beside ``path``, created with mode 0o666 less
+    the umask like any file a tool writes (``tempfile.mkstemp`` makes 0600: a dataset only its owner could
+    read). Stale ones are found by the ``.*.tmp`` pattern."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: no free temp file name for {path.name}")
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, durable: bool = False) -> None:
     """Write via a temp file in the same folder + rename: a reader (or a rerun after kill -9) never sees a
-    partial file. ``durable`` adds an fsync, for files that must also survive a power cut."""
+    partial file. The file's mode follows the umask. ``durable`` adds an fsync, for files that must also
+    survive a power cut."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = new_temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

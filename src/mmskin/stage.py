@@ -16,6 +16,7 @@ and one summary line; the CLI prints the line and maps problems to the exit stat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,6 +77,16 @@ class Problems(list):
         for p in problems:
             self.append(p)
             self._reporter.problem(p)
+
+
+_LINE_ERROR = re.compile(r"^(.*?:\d+): (.*)$", re.S)
+
+
+def add_line_errors(problems: Problems, errors: list[str]) -> None:
+    """Errors of ``records.iter_jsonl`` ('FILE:LINE: reason') as problems located at FILE:LINE."""
+    for msg in errors:
+        m = _LINE_ERROR.match(msg)
+        problems.add(*(m.groups() if m else ("", msg)))
 
 
 def reason_of(exc: BaseException, limit: int = 200) -> str:

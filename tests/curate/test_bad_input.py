@@ -23,9 +23,7 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_curated(tmp_path: Path) ->
     Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(ds / "images" / "tiny.png")
     recs[0]["image"], recs[1]["image"] = "images/junk.jpg", "images/tiny.png"
     write_jsonl(ds / "records.jsonl", recs)
-    (ds / "corrections.csv").write_text(
-        f"id,modality,exclude,caption\n{recs[2]['id']},xray,,\n", encoding="utf-8"
-    )
+    (ds / "corrections.jsonl").write_text(json.dumps({"id": recs[2]["id"], "modality": "xray"}) + "\n")
     weights = tmp_path / "weights.npz"
     weights.write_bytes(b"PK\x03\x04 truncated")
     result = run(CurateConfig(dataset=ds, workers=2, weights=str(weights)))
@@ -34,7 +32,7 @@ def test_bad_inputs_are_one_line_each_and_the_rest_is_curated(tmp_path: Path) ->
     assert "modality weights unusable" in where[str(weights)]
     assert any("junk.jpg" in w and "cannot decode" in r for w, r in where.items())
     assert any("tiny.png" in w and "too small to judge (5x4 px)" in r for w, r in where.items())
-    assert "xray" in where[f"{ds / 'corrections.csv'}:2"]
+    assert "xray" in where[f"{ds / 'corrections.jsonl'}:1"]
     out = [json.loads(line) for line in (ds / "records.jsonl").read_text().splitlines()]
     assert len(out) == len(recs) and all(r["modality"] for r in out)  # every record curated
     assert {"unreadable_image", "review"} <= set(out[0]["flags"]) and "unreadable_image" in out[1]["flags"]

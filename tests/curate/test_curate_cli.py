@@ -3,6 +3,7 @@ a later run without --corrections, bad CSV lines reported with file and line."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -92,3 +93,40 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "example" in capsys.readouterr().out
+
+
+def test_corrections_are_kept_in_a_store_that_a_build_never_touches(
+    curated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ds = tmp_path / "d"
+    shutil.copytree(curated, ds)
+    recs = list(read_records(ds / "records.jsonl"))
+    a, b = recs[0]["id"], recs[1]["id"]
+    (tmp_path / "fix.csv").write_text(f"id,modality\n{a},dermoscopy\n{b},pathology\n")
+    assert (
+        main(["curate", str(ds), "--corrections", str(tmp_path / "fix.csv"), "--workers", "1", "--quiet"])
+        == 0
+    )
+    store = [json.loads(x) for x in (ds / "corrections.jsonl").read_text().splitlines()]
+    assert store == sorted(
+        [
+            {"id": a, "modality": "dermoscopy", "file": "fix.csv", "line": 2},
+            {"id": b, "modality": "pathology", "file": "fix.csv", "line": 3},
+        ],
+        key=lambda e: e["id"],
+    )
+    # a broken line is one problem naming the file and line, and changes nothing until it is fixed
+    keep = next(x for x in (ds / "corrections.jsonl").read_text().splitlines() if a in x)
+    (ds / "corrections.jsonl").write_text(keep + '\n{"id": "x", "modality": "xray"}\n')
+    capsys.readouterr()
+    assert main(["curate", str(ds), "--workers", "1", "--quiet"]) == 1
+    assert f"{ds / 'corrections.jsonl'}:2: modality 'xray' is not one of" in capsys.readouterr().err
+    out = {r["id"]: r for r in read_records(ds / "records.jsonl")}
+    assert out[a]["modality_source"] == "human" and out[b]["modality_source"] == "human"
+    # a correction is undone by deleting its line from the store
+    (ds / "corrections.jsonl").write_text(keep + "\n")
+    assert main(["curate", str(ds), "--workers", "1", "--quiet"]) == 0
+    out = {r["id"]: r for r in read_records(ds / "records.jsonl")}
+    assert out[a]["modality_source"] == "human" and out[b]["modality_source"] == "model"
+    assert "modality_correction" not in out[b]
+    assert not (curated / "corrections.jsonl").exists()  # a dataset without corrections has no store

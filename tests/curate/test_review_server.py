@@ -1,12 +1,11 @@
 """`mmskin review DATASET --serve`: the web app in headless Chromium with real key presses and clicks (CDP over
-a pipe, tests/curate/cdp_client.py), every decision in the dataset's corrections.csv at once, undo, two tabs,
+a pipe, tests/curate/cdp_client.py), every decision in the dataset's corrections store (corrections.jsonl) at once, undo, two tabs,
 escaping, a screenshot that shows the page; the HTTP layer refuses paths outside the dataset, other hosts,
 cross-site posts and malformed requests and goes on; a vanished image is a 404; `mmskin curate` applies the
-decisions (modality, exclude, include, caption) and keeps them on a rerun."""
+decisions (modality, exclude, include, caption), with those of a CSV, and keeps them on a rerun."""
 
 from __future__ import annotations
 
-import csv
 import http.client
 import io
 import json
@@ -56,11 +55,11 @@ def server(dataset: Path):
     srv.stop()
 
 
-def _rows(ds: Path) -> dict[str, dict[str, str]]:
-    path = ds / "corrections.csv"
+def _rows(ds: Path) -> dict[str, dict]:
+    path = ds / "corrections.jsonl"
     if not path.is_file():
         return {}
-    return {r["id"]: r for r in csv.DictReader(io.StringIO(path.read_text(encoding="utf-8")))}
+    return {r["id"]: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
 
 
 def _request(srv: ReviewServer, method: str, path: str, body: bytes | None = None, headers=None):
@@ -116,9 +115,14 @@ def test_http_layer_refuses_and_survives(server: ReviewServer, dataset: Path) ->
     )
     assert _post(server, {"id": first}, {"Origin": "http://evil.example"})[0] == 403
     assert _request(server, "GET", "/api/records", None, {"Host": "evil.example"})[0] == 403
-    assert not (dataset / "corrections.csv").exists()  # nothing refused was written
+    assert not (dataset / "corrections.jsonl").exists()  # nothing refused was written
     status, data = _post(server, {"id": first, "modality": "clinical", "caption": EVIL})
-    assert status == 200 and _rows(dataset)[first]["caption"] == EVIL
+    assert status == 200 and _rows(dataset)[first] == {
+        "id": first,
+        "modality": "clinical",
+        "caption": EVIL,
+        "file": "mmskin review",
+    }
     # a vanished image is a 404; the listing and the rest still work
     img = dataset / json.loads((dataset / "records.jsonl").read_text().splitlines()[0])["image"]
     ok_id = json.loads((dataset / "records.jsonl").read_text().splitlines()[0])["id"]
@@ -126,6 +130,12 @@ def test_http_layer_refuses_and_survives(server: ReviewServer, dataset: Path) ->
     img.unlink()
     assert _request(server, "GET", f"/image/{ok_id}")[0] == 404
     assert _request(server, "GET", "/api/decisions")[0] == 200
+    # a store with a broken line (a hand edit) is not rewritten: decisions wait until it is fixed
+    good = (dataset / "corrections.jsonl").read_text()
+    (dataset / "corrections.jsonl").write_text(good + '{"id": "x", "modality": "xray"}\n')
+    status, data = _post(server, {"id": first, "modality": "other"})
+    assert status == 409 and "corrections.jsonl:2" in json.loads(data)["error"]
+    assert _rows(dataset)[first]["modality"] == "clinical"
 
 
 def test_concurrent_decisions_lose_nothing(server: ReviewServer, dataset: Path) -> None:
@@ -141,7 +151,7 @@ def test_concurrent_decisions_lose_nothing(server: ReviewServer, dataset: Path) 
         t.join()
     rows = _rows(dataset)
     assert {rid: rows[rid]["modality"] for rid in ids} == {rid: mods[i % 4] for i, rid in enumerate(ids)}
-    assert not list(dataset.glob(".corrections.csv.*"))  # atomic writes leave no temp file
+    assert not list(dataset.glob(".corrections.jsonl.*"))  # atomic writes leave no temp file
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
@@ -176,7 +186,7 @@ def test_review_in_headless_chromium(server: ReviewServer, dataset: Path, tmp_pa
 
         page.key("x")  # exclude
         page.wait("document.getElementById('counter').textContent.startsWith('2 /')")
-        assert _rows(dataset)[ids[0]]["exclude"] == "yes"
+        assert _rows(dataset)[ids[0]]["exclude"] is True
         page.key("ArrowLeft")
         page.key("e")
         page.wait("document.activeElement && document.activeElement.id === 'caption-edit'")
@@ -187,9 +197,9 @@ def test_review_in_headless_chromium(server: ReviewServer, dataset: Path, tmp_pa
         assert _rows(dataset)[ids[0]]["caption"] == "Plaque, H&E x40"
         page.click("button[data-act='include']")  # a real click: include overrides the earlier exclude
         page.wait("document.getElementById('counter').textContent.startsWith('2 /')")
-        assert _rows(dataset)[ids[0]]["exclude"] == "no"
+        assert _rows(dataset)[ids[0]]["exclude"] is False
 
-        # a second tab decides another record; the first tab sees it, and the file keeps both
+        # a second tab decides another record; the first tab sees it, and the store keeps both
         tab2 = b.page(server.url)
         tab2.wait(f"document.getElementById('counter').textContent.startsWith('1 / {len(ids)}')")
         tab2.focus()
@@ -221,12 +231,14 @@ def test_review_in_headless_chromium(server: ReviewServer, dataset: Path, tmp_pa
     assert left.std() > 25 and np.abs(left[..., 0] - left[..., 2]).mean() > 5
 
 
-def test_curate_applies_review_decisions_and_keeps_them(dataset: Path) -> None:
+def test_curate_applies_review_decisions_and_keeps_them(server: ReviewServer, dataset: Path) -> None:
     recs = [json.loads(line) for line in (dataset / "records.jsonl").read_text().splitlines()]
     recs[-1]["image"] = recs[0]["image"]  # a valid path again for curate
     write_jsonl(dataset / "records.jsonl", recs)
-    a, b, c = recs[0]["id"], recs[1]["id"], recs[2]["id"]
-    (dataset / "corrections.csv").write_text(
+    a, b, c, d = recs[0]["id"], recs[1]["id"], recs[2]["id"], recs[3]["id"]
+    assert _post(server, {"id": d, "modality": "other", "exclude": True})[0] == 200  # the web app
+    fix = dataset.parent / "fix.csv"
+    fix.write_text(
         "id,modality,exclude,caption\n"
         f"{a},pathology,yes,\n"
         f'{b},,no,"Dermoscopy of a naevus, 45-year-old woman"\n'
@@ -234,26 +246,31 @@ def test_curate_applies_review_decisions_and_keeps_them(dataset: Path) -> None:
         "nope,clinical,,\n",
         encoding="utf-8",
     )
-    assert main(["curate", str(dataset), "--workers", "1", "--quiet"]) == 1  # two bad lines, the rest applied
+    args = ["curate", str(dataset), "--workers", "1", "--quiet"]
+    assert main([*args, "--corrections", str(fix)]) == 1  # two bad lines, the rest applied
 
     def read() -> dict[str, dict]:
         return {r["id"]: r for r in map(json.loads, (dataset / "records.jsonl").read_text().splitlines())}
 
     out = read()
     assert out[a]["modality"] == "pathology" and out[a]["modality_source"] == "human"
-    assert "excluded" in out[a]["flags"] and "corrections.csv:2" in out[a]["flag_reasons"]["excluded"]
+    assert "excluded" in out[a]["flags"] and "fix.csv:2" in out[a]["flag_reasons"]["excluded"]
     assert (
         out[b]["caption"] == "Dermoscopy of a naevus, 45-year-old woman"
         and out[b]["caption_source"] == "human"
     )
     assert out[b]["age"] == 45 and out[b]["sex"] == "female" and "included" in out[b]["flags"]
     assert not set(out[b]["flags"]) & {"annotated", "sensitive", "non_dermatology", "duplicate"}
+    assert out[d]["modality"] == "other" and "mmskin review" in out[d]["flag_reasons"]["excluded"]
+    assert set(_rows(dataset)) == {a, b, d}  # one store: the CSV's good lines and the web app's decision
     before = (dataset / "records.jsonl").read_bytes()
-    assert main(["curate", str(dataset), "--workers", "1", "--quiet"]) == 1  # the same file, the same lines
+    assert main(args) == 0  # without the CSV: the store alone, the same records
     assert (dataset / "records.jsonl").read_bytes() == before
-    # undone in review (line gone): the modality goes back to the model and the exclusion is lifted
-    (dataset / "corrections.csv").write_text(f"id,modality,exclude,caption\n{b},,no,\n", encoding="utf-8")
-    assert main(["curate", str(dataset), "--workers", "1", "--quiet"]) == 0
+    # undone (the web app clears a's decision, and b's caption): back to the model, the exclusion lifted
+    assert _post(server, {"id": a, "modality": None, "exclude": None})[0] == 200
+    assert _post(server, {"id": b, "caption": None})[0] == 200
+    assert main(args) == 0
     out = read()
     assert out[a]["modality_source"] == "model" and "excluded" not in out[a]["flags"]
     assert "caption_source" not in out[b] and "included" in out[b]["flags"]
+    assert a not in _rows(dataset) and _rows(dataset)[b]["exclude"] is False

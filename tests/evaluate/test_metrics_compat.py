@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmskin.evaluate.metrics import is_empty, score_pairs
+from mmskin.evaluate.metrics import score_pairs
 from mmskin.evaluate.metrics.bleu import WEIGHTS, nltk_bleu_stats, nltk_corpus_bleu
 from mmskin.evaluate.metrics.meteor import Meteor
 from mmskin.evaluate.metrics.reference import perturb_answers, reference_scores
@@ -155,7 +155,7 @@ def test_real_mmskin_pairs_equal_reference():
 
     s = score_pairs(preds, answers, metrics=("meteor",))
     ref = np.array(
-        [meteor_score([a.split()], ("" if is_empty(p) else p).split()) for p, a in zip(preds, answers)]
+        [meteor_score([a.split()], p.split()) for p, a in zip(preds, answers)]  # as written (compat mmskin)
     )
     assert np.abs(s.values["meteor"] - ref).max() <= TOL
 

@@ -53,7 +53,7 @@ def test_signatures_name_tokeniser_case_and_versions():
     assert "stemmer:porter" in sig["rougeL"] and version("rouge-score") in sig["rougeL"]
     assert "case:lc" in sig["recall"]
     mm = signatures("mmskin", ("bleu", "rouge"))
-    assert "weights:1/3,1/3,1/3,0" in mm["bleu3"] and "tok:whitespace" in mm["bleu3"]
+    assert "weights:0.33,0.33,0.33,0" in mm["bleu3"] and "tok:whitespace" in mm["bleu3"]
     assert "rouge-1.0.1" in mm["rouge1"]
 
 

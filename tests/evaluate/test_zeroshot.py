@@ -230,3 +230,51 @@ def test_unknown_benchmark_is_one_line(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "HAM1000" in err
+
+
+def test_scores_mmskin_predictions_csv_without_a_model(tmp_path, capsys):
+    """ZS_classification.py's own file: a six-name header over seven-field rows (its raw answer, ``output``, after
+    ``question``); scored with both parses, no model and no images."""
+    path = tmp_path / "HAM10000_predictions.csv"
+    q = "<image>\nThis is a skin lesion image. From the following categories: …, which one is the diagnosis?"
+    rows = [
+        ("ISIC_1.jpg", "The diagnosis is melanoma.", "Melanoma", "Melanoma"),
+        ("ISIC_2.jpg", "It is actinic keratoses or nevus", "Actinic Keratoses", "Actinic Keratoses"),
+        ("ISIC_3.jpg", "melanocytic nevus, not melanoma", "Melanoma", "Melanoma"),
+        ("ISIC_4.jpg", "I cannot tell.", "", "Nevus"),
+    ]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["image", "question", "predicted_answer", "ground_truth", "predicted_label", "ground_truth_label"]
+        )
+        for image, output, parsed, truth in rows:
+            w.writerow([image, q, output, parsed, truth, 0, 0])
+    out = tmp_path / "zs.json"
+    assert (
+        main(["eval", "zeroshot", "HAM10000", "--predictions", str(path), "--out", str(out), "--n-boot", "0"])
+        == 0
+    )
+    res = json.loads(out.read_text())
+    assert res["n"] == 4 and res["model"] == "predictions:HAM10000_predictions.csv"
+    # MM-Skin's parse: first class in the list that is a substring -> 3 right (its own predicted_answer column)
+    assert res["mmskin_parse"]["metrics"]["accuracy"] == 0.75 and res["mmskin_parse"]["unparsed"] == 1
+    # longest match: two classes named = unparsed, never a guess
+    assert res["metrics"]["accuracy"] == 0.25 and res["unparsed"] == 3
+    assert "MM-Skin's parse: accuracy=0.7500" in capsys.readouterr().out
+    # mmskin's own predictions file is read back the same way
+    jsonl = tmp_path / "ours.jsonl"
+    jsonl.write_text(
+        "".join(
+            json.dumps({"id": r[0], "image": r[0], "label": r[3], "prediction": r[1], "model": "m"}) + "\n"
+            for r in rows
+        )
+    )
+    assert (
+        main(
+            ["eval", "zeroshot", "HAM10000", "--predictions", str(jsonl), "--out", str(out), "--n-boot", "0"]
+        )
+        == 0
+    )
+    again = json.loads(out.read_text())
+    assert again["model"] == "m" and again["mmskin_parse"]["metrics"] == res["mmskin_parse"]["metrics"]

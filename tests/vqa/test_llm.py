@@ -199,3 +199,24 @@ def test_validate_item() -> None:
     )
     assert validate_item({"question": "", "answer": "Red."})[1] == "invalid_item:question"
     assert validate_item({"question": "Q?", "answer": "x" * 2000})[1] == "invalid_item:too_long"
+
+
+def test_a_key_echoed_by_the_server_reaches_no_cache_file(
+    vqa_gen_dataset: Path, vqa_gen_llm_server, monkeypatch, capsys
+) -> None:
+    """A server that puts the key (or the URL's query secret) in its answers: the cached replies hold ***."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    srv = vqa_gen_llm_server
+    srv.extra = [{"question": "Which key?", "answer": f"{KEY} and QSECRET-77", "question_type": "describe"}]
+    url = srv.base_url + "?api-key=QSECRET-77"
+    rc = main(
+        ["vqa", str(vqa_gen_dataset), "--generator", "openai", "--base-url", url, "--model", "m", "--quiet"]
+    )
+    assert rc == 0
+    cached = [p.read_text() for p in (vqa_gen_dataset / ".cache" / "vqa-llm").rglob("*.json")]
+    assert cached and all("*** and ***" in t for t in cached)
+    out = capsys.readouterr()
+    for f in vqa_gen_dataset.rglob("*"):
+        if f.is_file():
+            assert KEY.encode() not in f.read_bytes() and b"QSECRET-77" not in f.read_bytes(), f
+    assert KEY not in out.out + out.err and "QSECRET-77" not in out.out + out.err

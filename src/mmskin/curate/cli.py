@@ -21,16 +21,17 @@ EPILOG_CURATE = f"""example:
 fills, in DATASET/records.jsonl (rewritten atomically; no record is ever deleted): the cleaned caption
 (caption_uncleaned keeps the text before cleaning), modality + modality_score + modality_evidence, age, age_group,
 sex, flags with flag_reasons, duplicate_of and split; writes DATASET/curate_info.json (provenance, config, seed,
-weights hash, counts). Human corrections: DATASET/corrections.csv (what `mmskin review --serve` writes) is applied
-on every run; --corrections CSV names another file. Header 'id,modality[,exclude,caption]': modality, exclude
-yes/no, an edited caption; a corrected modality is kept on later runs. A rerun gives a byte-identical records.jsonl.
+weights hash, counts). Human corrections live in DATASET/corrections.jsonl (a build never touches it; `mmskin
+review --serve` writes every decision to it at once) and are applied on every run; --corrections CSV adds a file
+with header 'id,modality[,exclude,caption]' (modality, exclude yes/no, an edited caption) to it. A rerun gives a
+byte-identical records.jsonl. One writer per dataset: a build or curate already writing it is waited for.
 curate's flags (recomputed on every run): {", ".join(CURATE_FLAGS)}.
 exit status: 0 when nothing failed, 1 when an image, a corrections line or the records file failed, 2 when the
 corrections file is missing."""
 
 EPILOG_REVIEW = """example:
-  mmskin review data/derm --serve            # web app on http://127.0.0.1:8765/; decisions -> data/derm/corrections.csv
-  mmskin curate data/derm                    # applies data/derm/corrections.csv (and on every later run)
+  mmskin review data/derm --serve            # web app on http://127.0.0.1:8765/; decisions -> data/derm/corrections.jsonl
+  mmskin curate data/derm                    # applies data/derm/corrections.jsonl (on every run)
   mmskin review data/derm --out review/      # static contact sheets + a corrections template instead
 
 web app keys: 1-4 modality (clinical, dermoscopy, pathology, other), x exclude, i include, 0 clear, e edit the

@@ -1,38 +1,50 @@
-"""Human corrections for curate: a CSV with the header ``id,modality[,exclude,caption]``.
+"""Human corrections: one store per dataset, ``DATASET/corrections.jsonl``, that no build touches.
 
-``mmskin review DATASET --serve`` writes every decision at once to the dataset's own ``DATASET/corrections.csv``
-(atomically), and ``mmskin curate DATASET`` applies that file on every run when it is there (``--corrections CSV``
-names another one). The columns of a line, each empty when the curator did not decide it:
+Each line is one record's decisions, ``{"id", "modality"?, "exclude"?, "caption"?, "file", "line"?}``:
 
-- ``modality``: clinical, dermoscopy, pathology or other (``modality_source: human``; kept on later runs even
-  without the file, as before);
-- ``exclude``: ``yes`` keeps the record out of VQA and exports (flag ``excluded``); ``no`` keeps it in although
+- ``modality``: clinical, dermoscopy, pathology or other (``modality_source: human``);
+- ``exclude``: true keeps the record out of VQA and exports (flag ``excluded``); false keeps it in although
   curate flagged it (curate's excluding flags are set aside under the flag ``included``, reasons kept);
-- ``caption``: the caption as the curator wrote it (replaces the cleaned caption; ``caption_source: human``).
+- ``caption``: the caption as the curator wrote it (replaces the cleaned caption; ``caption_source: human``);
+- ``file``/``line``: where the decision came from (a CSV given to ``--corrections``, or ``mmskin review``).
 
-The old two-column ``id,modality`` file is still read. Each bad line is one problem (``corrections.csv:LINE``:
-reason); the good lines still apply.
+Two writers fill it: ``mmskin review DATASET --serve`` (every decision at once) and ``mmskin curate
+--corrections CSV`` (a CSV with the header ``id,modality[,exclude,caption]``; the old two-column ``id,modality``
+file is still read; each bad line is one problem, the good lines still apply). Both rewrite the store atomically
+under the store's own lock (``DATASET/.build/corrections.lock``), from the store as it is on disk, so neither
+loses the other's lines; a review is not a build and never takes the dataset's writer lock. Every curate applies
+the whole store; to undo a decision, delete its line. A store with a broken line is one problem per line; its
+good lines apply, nothing is written to it, and human modalities it no longer holds are kept until it is fixed.
 
     mmskin curate data/derm --corrections review/corrections.csv
 
     >>> from mmskin.curate.corrections import read_corrections
-    >>> corrections = read_corrections(Path("data/derm/corrections.csv"), known_ids, problems)
+    >>> corrections = read_corrections(Path("review/corrections.csv"), known_ids, problems)
     >>> corrections.applied        # {record id: (modality, line number)}
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..records import EXCLUDING_FLAGS, MODALITIES, atomic_write_bytes, sha256_file
-from ..stage import Problems
+from ..lock import lock_path
+from ..records import EXCLUDING_FLAGS, MODALITIES, atomic_write_bytes, iter_jsonl, sha256_file
+from ..stage import Problems, add_line_errors
 
 COLUMNS = ("id", "modality", "exclude", "caption")
-DATASET_FILE = "corrections.csv"  # the dataset's own corrections file (written by mmskin review --serve)
+STORE = (
+    "corrections.jsonl"  # the dataset's corrections store (mmskin review --serve and --corrections fill it)
+)
+REVIEW_FILE = "mmskin review"  # the "file" of decisions made in the review web app
 YES, NO = ("yes", "true", "1", "exclude"), ("no", "false", "0", "include")
 
 
@@ -155,45 +167,138 @@ def read_corrections(path: Path, known_ids: set[str], problems: Problems) -> Cor
     return out
 
 
-def load_decisions(path: Path) -> dict[str, Decision]:
-    """Every well-formed decision of a corrections file, in file order (bad lines are skipped: the review
-    server rewrites the file from this, so a hand-made bad line is the only thing it drops)."""
-    out: dict[str, Decision] = {}
-    if not Path(path).is_file():
-        return out
-    parsed = _rows(Path(path), lambda where, reason: None)
-    if parsed is None:
-        return out
-    columns, rows = parsed
-    for _, row in rows:
-        try:
-            rid, d = parse_line(row, columns)
-        except ValueError:
-            continue
-        if not d.empty():
-            out[rid] = d
-    return out
+def _store_problem(obj: Any) -> list[str]:
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return ["not a correction with an id"]
+    if "modality" in obj and obj["modality"] not in MODALITIES:
+        return [f"modality {obj.get('modality')!r} is not one of {', '.join(MODALITIES)}"]
+    if "exclude" in obj and not isinstance(obj["exclude"], bool):
+        return [f"exclude {obj['exclude']!r} is not true or false"]
+    if "caption" in obj and not (isinstance(obj["caption"], str) and obj["caption"].strip()):
+        return ["caption is not a non-empty text"]
+    if not {"modality", "exclude", "caption"} & set(obj):
+        return ["no decision (modality, exclude or caption)"]
+    return []
 
 
-def write_decisions(path: Path, decisions: dict[str, Decision]) -> None:
-    """The corrections file of ``decisions`` (header ``id,modality,exclude,caption``), written atomically."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
-    for rid, d in decisions.items():
-        if not d.empty():
-            w.writerow(d.row(rid))
-    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
+@dataclass
+class Store:
+    """The corrections store of a dataset: entries by record id; ``authoritative`` when it was read whole (a
+    record is then human exactly when it is in the store), False when missing or broken (nothing is undone)."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    authoritative: bool = False
+
+    def decision(self, rid: str) -> Decision:
+        e = self.entries.get(rid, {})
+        return Decision(e.get("modality"), e.get("exclude"), e.get("caption"))
+
+    def where(self, rid: str) -> str:
+        """``file:line`` (or the file) the record's decisions came from."""
+        e = self.entries.get(rid, {})
+        return f"{e.get('file', STORE)}" + (f":{e['line']}" if "line" in e else "")
 
 
-def human_flags(
-    rec: dict[str, Any], corrections: Corrections | None
-) -> tuple[list[str], dict[str, str]] | None:
+def store_path(dataset: Path) -> Path:
+    return Path(dataset) / STORE
+
+
+@contextmanager
+def store_lock(dataset: Path) -> Iterator[None]:
+    """Hold the store's own lock for the block (a read-change-write of the store; never the writer lock)."""
+    path = lock_path(dataset).with_name("corrections.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_store(dataset: Path, problems: Problems) -> Store:
+    """The corrections kept in ``DATASET/corrections.jsonl``; each bad line is one problem."""
+    path = store_path(dataset)
+    if not path.is_file():
+        return Store()
+    errors: list[str] = []
+    try:
+        entries = {obj["id"]: obj for _, obj in iter_jsonl(path, errors, check=_store_problem)}
+    except (OSError, UnicodeDecodeError) as e:
+        problems.add(path, f"cannot read the corrections store ({type(e).__name__}: {e})")
+        return Store()
+    add_line_errors(problems, errors)
+    return Store(entries, authoritative=not errors)
+
+
+def set_decision(store: Store, rid: str, d: Decision, file: str, line: int | None = None) -> None:
+    """Record ``d`` (its decided parts replace the record's earlier ones; an empty decision removes the line)."""
+    if d.empty():
+        store.entries.pop(rid, None)
+        return
+    entry = {"id": rid, "file": file} | {k: v for k, v in d.as_dict().items() if v is not None}
+    store.entries[rid] = entry | ({"line": line} if line is not None else {})
+
+
+def update_store(store: Store, records: list[dict[str, Any]], corrections: Corrections | None) -> None:
+    """Add this run's corrections to ``store`` (each decided part replaces the record's earlier one). A dataset
+    without a store yet first gets the human modalities its records carry (curated before the store existed)."""
+    if not store.authoritative:
+        for rec in records:
+            human = rec.get("modality_source") == "human" and rec.get("modality") in MODALITIES
+            if human and rec["id"] not in store.entries:
+                where = rec.get("modality_correction") or {}
+                store.entries[rec["id"]] = {"id": rec["id"], "modality": rec["modality"], **where}
+    if corrections is None:
+        return
+    for rid in sorted(set(corrections.applied) | set(corrections.exclude) | set(corrections.captions)):
+        mod, ex, cap = (
+            corrections.applied.get(rid),
+            corrections.exclude.get(rid),
+            corrections.captions.get(rid),
+        )
+        old = store.decision(rid)
+        new = Decision(
+            mod[0] if mod else old.modality,
+            ex[0] if ex else old.exclude,
+            cap[0] if cap else old.caption,
+        )
+        set_decision(store, rid, new, corrections.path.name, max(x[1] for x in (mod, ex, cap) if x))
+
+
+def write_store(dataset: Path, store: Store) -> None:
+    """Write the store (sorted by id, atomically) when it holds a correction or existed before; a store with
+    broken lines is left as it is for its owner to fix."""
+    path = store_path(dataset)
+    if (not store.entries and not path.exists()) or (path.exists() and not store.authoritative):
+        return
+    entries = store.entries
+    lines = [json.dumps(entries[k], sort_keys=True, ensure_ascii=False) + "\n" for k in sorted(entries)]
+    data = "".join(lines).encode("utf-8")
+    if not path.is_file() or path.read_bytes() != data:
+        atomic_write_bytes(path, data, durable=True)
+
+
+def sync_store(
+    dataset: Path, records: list[dict[str, Any]], corrections: Corrections | None, problems
+) -> Store:
+    """Read the store, add this run's ``corrections`` and write it back, under the store's lock (taken only
+    when there is something to read or write: a dataset without corrections gets no lock file)."""
+    if corrections is None and not store_path(dataset).exists():
+        return read_store(dataset, problems)
+    with store_lock(dataset):
+        store = read_store(dataset, problems)
+        update_store(store, records, corrections)
+        write_store(dataset, store)
+    return store
+
+
+def human_flags(rec: dict[str, Any], store: Store) -> tuple[list[str], dict[str, str]] | None:
     """``(flags, flag_reasons)`` of a record after the curator's exclude/include, or None when there is none."""
-    if corrections is None or rec["id"] not in corrections.exclude:
+    exclude = store.decision(rec["id"]).exclude
+    if exclude is None:
         return None
-    exclude, line = corrections.exclude[rec["id"]]
-    where = f"{corrections.path.name}:{line}"
+    where = store.where(rec["id"])
     flags = [f for f in rec["flags"] if f not in ("excluded", "included")]
     reasons = {k: v for k, v in (rec.get("flag_reasons") or {}).items() if k not in ("excluded", "included")}
     if exclude:

@@ -16,15 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..records import FLAGS
+from ..records import CURATE_FLAGS
 
 if TYPE_CHECKING:
     from .pipeline import CurateConfig
 
-# curate recomputes these on every run (set_by includes curate); other flags on a record are kept as they are
-CURATE_FLAGS: tuple[str, ...] = tuple(
-    f.name for f in FLAGS if "curate" in (s.strip() for s in f.set_by.split(","))
-)
+# curate recomputes CURATE_FLAGS on every run (set_by includes curate); other flags on a record are kept as they are
+__all__ = ["CURATE_FLAGS", "Evidence", "decide_flags", "duplicate_flag", "merge_flags"]
 
 
 @dataclass(frozen=True)

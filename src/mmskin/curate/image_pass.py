@@ -13,11 +13,11 @@ index, so the output does not depend on the number of workers; an unreadable ima
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..stage import SILENT, Reporter
+from ..workers import process_pool
 
 if TYPE_CHECKING:
     from .pipeline import CurateConfig
@@ -116,10 +116,13 @@ def image_pass(
                 results[i] = r
                 advance(1)
         else:
-            with ProcessPoolExecutor(
-                max_workers=min(workers, len(tasks)),
-                initializer=_init_worker,
-                initargs=(config.weights, config.cue_cap),
+            import cv2
+
+            # no OpenCV thread pool across fork: a child that tears down one it inherited (an earlier build in
+            # this process made it) waits forever on the parent's threads
+            cv2.setNumThreads(1)
+            with process_pool(  # workers die with this process, kill -9 included
+                min(workers, len(tasks)), _init_worker, (config.weights, config.cue_cap)
             ) as ex:
                 for i, r in ex.map(image_task, tasks, chunksize=4):
                     results[i] = r

@@ -6,7 +6,10 @@ weights hash, corrections, counts, seconds). :func:`run` is one visible chain of
 
 1. :func:`clean_text`: ``caption_uncleaned`` keeps the build's per-panel caption, ``caption`` its cleaned form
    (:func:`mmskin.curate.text.clean_caption`), age/sex from the cleaned caption; then human corrections
-   (:mod:`mmskin.curate.corrections`) fix a record's modality (kept on later runs: ``modality_source: human``).
+   (:mod:`mmskin.curate.corrections`: this run's ``--corrections`` CSV and every earlier one, kept in
+   ``DATASET/corrections.jsonl``, where ``mmskin review --serve`` saves) fix a record's modality and caption
+   (``modality_source``/``caption_source: human``); after step 4 a curator's exclude/include sets ``excluded`` or
+   ``included`` over curate's flags.
 2. the image pass (:mod:`mmskin.curate.image_pass`, a process pool): modality (image + caption cues), annotation
    cues, faces, hashes; :func:`apply_image_results` writes ``modality``, ``modality_score``, ``modality_source``,
    ``modality_evidence`` and the decoded size.
@@ -18,7 +21,8 @@ weights hash, corrections, counts, seconds). :func:`run` is one visible chain of
 6. :func:`write_curate_info`.
 
 An unreadable image, an image path outside the dataset or a bad corrections line is one problem; the record is
-kept and the batch goes on.
+kept and the batch goes on. The run holds the dataset's writer lock (:mod:`mmskin.lock`): a build or another
+curate of the same dataset waits for it.
 
     >>> from mmskin.curate.pipeline import CurateConfig, run
     >>> result = run(CurateConfig(dataset=Path("data/derm"), workers=2, seed=0))
@@ -35,11 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, option
+from ..lock import dataset_lock
 from ..provenance import provenance, write_info
 from ..records import MODALITIES, RecordError, read_records, resolve_in_root, sha256_file, write_jsonl
 from ..resources import load_yaml
 from ..stage import SILENT, Problems, Reporter, StageError, StageResult
-from .corrections import DATASET_FILE, Corrections, human_flags, read_corrections
+from .corrections import Corrections, Store, human_flags, read_corrections, sync_store
 from .flags import Evidence, decide_flags, duplicate_flag, merge_flags
 
 # the packages whose versions shape curate's output (whichever OpenCV wheel is installed is recorded)
@@ -63,7 +68,7 @@ class CurateConfig:
     )
     corrections: Path | None = option(
         None,
-        "human corrections (id,modality[,exclude,caption]); default: DATASET/corrections.csv when present",
+        "human corrections to add to DATASET/corrections.jsonl (CSV: id,modality[,exclude,caption])",
         metavar="CSV",
     )
     workers: int = option(0, "worker processes for image work; 0 = all cores")
@@ -93,6 +98,10 @@ class CurateConfig:
         "duplicates", "min_similarity", "thumbnail correlation: a candidate is it"
     )
     weights: str | None = option(None, "modality weights npz (default: the shipped one)", cli=False)
+    wait: bool = option(
+        True,
+        "when another mmskin command is writing the dataset, wait for it (--no-wait: stop at once, exit 1)",
+    )
 
     @classmethod
     def from_defaults(cls, **overrides: Any) -> CurateConfig:
@@ -101,7 +110,7 @@ class CurateConfig:
 
     def settings(self) -> dict[str, Any]:
         """Every setting but the inputs (the dataset and corrections files), as curate_info.json records it."""
-        skip = ("dataset", "corrections")
+        skip = ("dataset", "corrections", "wait")
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -117,24 +126,32 @@ def dedupe_thresholds(cfg: CurateConfig):
 
 
 def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
-    """Curate ``config.dataset`` in place. StageError when its records cannot be read at all."""
+    """Curate ``config.dataset`` in place, holding its writer lock. StageError when its records cannot be read at
+    all (or, with ``wait`` off, when another mmskin command is writing it)."""
+    if config.dataset is None:
+        raise ConfigError("curate: no dataset folder given")
+    dataset = Path(config.dataset)
+    if not (dataset / "records.jsonl").is_file():
+        read_dataset(dataset)  # the one-line error, before a lock file is made in a folder that is no dataset
+    with dataset_lock(dataset, "mmskin curate", reporter, wait=config.wait):
+        return _curate(config, dataset, reporter)
+
+
+def _curate(config: CurateConfig, dataset: Path, reporter: Reporter | None) -> StageResult:
     from .image_pass import image_pass
     from .modality import apply_figure_context
     from .text import intimate_regions
 
     t0 = time.time()
-    if config.dataset is None:
-        raise ConfigError("curate: no dataset folder given")
-    dataset = Path(config.dataset)
     problems = Problems(reporter)
     rec_path, records = read_dataset(dataset)
     corrections = None
-    fix = config.corrections if config.corrections is not None else dataset / DATASET_FILE
-    if config.corrections is not None or fix.is_file():  # the dataset's own file: what mmskin review saved
-        corrections = read_corrections(Path(fix), {r["id"] for r in records}, problems)
+    if config.corrections is not None:
+        corrections = read_corrections(Path(config.corrections), {r["id"] for r in records}, problems)
+    store = sync_store(dataset, records, corrections, problems)
 
     clean_text(records)
-    apply_corrections(records, corrections)
+    restored = apply_corrections(records, store, set(corrections.applied) if corrections else set())
     paths = locate_images(dataset, rec_path, records, problems)
     model = modality_model(config, problems)
     images = image_pass(records, paths, config, reporter or SILENT)
@@ -149,12 +166,13 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     duplicates = find_duplicates(records, images, config, paths)
     set_flags(records, decided, duplicates)
     for rec in records:  # a curator's exclude / include, over curate's own flags
-        if (human := human_flags(rec, corrections)) is not None:
+        if (human := human_flags(rec, store)) is not None:
             rec["flags"], rec["flag_reasons"] = human
     set_splits(records, config)
 
     write_jsonl(rec_path, records)
     counts = count(records, duplicates, corrections, problems)
+    counts["corrections_restored"] = restored
     seconds = time.time() - t0
     info = write_curate_info(config, counts, corrections, seconds)
     return StageResult(
@@ -189,27 +207,37 @@ def clean_text(records: list[dict[str, Any]]) -> None:
         rec["demographics_evidence"] = d.evidence
 
 
-def apply_corrections(records: list[dict[str, Any]], corrections: Corrections | None) -> None:
+def apply_corrections(records: list[dict[str, Any]], store: Store, fresh: set[str] = frozenset()) -> int:
     """A human's modality and caption for each corrected record (``modality_source``/``caption_source: human``,
-    file and line noted). A human modality whose line was taken out of that same file (undone in review)
-    goes back to the model."""
+    file and line noted), from the corrections store; a human modality whose line was deleted from the store goes
+    back to the model (its caption to the cleaned one). Returns how many records had lost an earlier modality
+    correction (``fresh``: this run's ids)."""
+    restored = 0
+    for rec in records:
+        fix = store.entries.get(rec["id"], {})
+        _human_caption(rec, fix.get("caption"))
+        if "modality" not in fix:
+            if store.authoritative and rec.get("modality_source") == "human":
+                rec["modality_source"] = None  # undone: the image pass sets the model's modality
+                rec.pop("modality_correction", None)
+            continue
+        lost = rec.get("modality_source") != "human" or rec.get("modality") != fix["modality"]
+        restored += lost and rec["id"] not in fresh
+        rec["modality"], rec["modality_source"] = fix["modality"], "human"
+        rec["modality_correction"] = {k: fix[k] for k in ("file", "line") if k in fix}
+    return restored
+
+
+def _human_caption(rec: dict[str, Any], caption: str | None) -> None:
     from .demographics import extract_demographics
 
-    if corrections is None:
+    rec.pop("caption_source", None)
+    if caption is None:
         return
-    for rec in records:
-        if rec["id"] in corrections.applied:
-            mod, line = corrections.applied[rec["id"]]
-            rec["modality"], rec["modality_source"] = mod, "human"
-            rec["modality_correction"] = {"file": corrections.path.name, "line": line}
-        elif (rec.get("modality_correction") or {}).get("file") == corrections.path.name:
-            rec["modality_source"], rec["modality_correction"] = "model", None
-        rec.pop("caption_source", None)
-        if rec["id"] in corrections.captions:
-            rec["caption"], rec["caption_source"] = corrections.captions[rec["id"]][0], "human"
-            d = extract_demographics(rec["caption"])
-            rec["age"], rec["age_group"], rec["sex"] = d.age, d.age_group, d.sex
-            rec["demographics_evidence"] = d.evidence
+    rec["caption"], rec["caption_source"] = caption, "human"
+    d = extract_demographics(caption)
+    rec["age"], rec["age_group"], rec["sex"] = d.age, d.age_group, d.sex
+    rec["demographics_evidence"] = d.evidence
 
 
 def locate_images(
@@ -332,6 +360,8 @@ def summary_line(counts: dict[str, Any], seconds: float) -> str:
     mods = ", ".join(f"{m} {counts['modality'].get(m, 0)}" for m in MODALITIES)
     fl = ", ".join(f"{k} {v}" for k, v in sorted(counts["flags"].items())) or "none"
     corr = f", {counts['corrections']} corrections" if counts["corrections"] else ""
+    if counts.get("corrections_restored"):
+        corr += f", {counts['corrections_restored']} earlier corrections restored from corrections.jsonl"
     return (
         f"curated {counts['records']} records ({mods}); flags: {fl}; {counts['duplicates']} duplicates{corr}; "
         f"{counts['errors']} errors; {seconds:.1f} s"

@@ -54,12 +54,10 @@ class ReviewConfig:
     serve: bool = option(False, "run the local review web app instead of writing contact sheets")
     host: str = option("127.0.0.1", "address the web app listens on (loopback only unless you change it)")
     port: int = option(8765, "port of the web app (0: any free port)")
-    corrections: Path | None = option(
-        None, "corrections file the web app writes (default: DATASET/corrections.csv)", metavar="CSV"
-    )
 
 
-def _review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
+def review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
+    """Review-flagged records first, least confident first; then the others, least confident first."""
     score = rec.get("modality_score")
     s = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else -1.0
     return (0 if "review" in flags_of(rec) else 1, s, str(rec.get("id")))
@@ -70,7 +68,7 @@ def corrections_template(records: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["id", "modality"])
-    for rec in sorted(records, key=_review_order):
+    for rec in sorted(records, key=review_order):
         if "review" in flags_of(rec):
             m = rec.get("modality")
             w.writerow([rec["id"], m if m in MODALITIES else ""])
@@ -99,7 +97,7 @@ def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
 
     rows = []
     for cls, recs in by_class.items():
-        recs.sort(key=_review_order)
+        recs.sort(key=review_order)
         n_review = sum("review" in flags_of(r) for r in recs)
         n_pages = max(1, -(-len(recs) // per_page))
         for i in range(n_pages):
@@ -137,16 +135,16 @@ def run(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
 
 
 def serve(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult:
-    """Run ``mmskin review DATASET --serve`` until Ctrl+C; the summary counts the decisions in the file."""
+    """Run ``mmskin review DATASET --serve`` until Ctrl+C; the summary counts the decisions in the store."""
     from ..console import stderr
     from ..stage import StageError
-    from .corrections import load_decisions
+    from .corrections import STORE, read_store
     from .review_server import ReviewServer
 
     if config.dataset is None or not (Path(config.dataset) / "records.jsonl").is_file():
         raise StageError(config.dataset or "", "no records.jsonl (not a dataset folder)", exit_code=2)
     try:
-        server = ReviewServer(Path(config.dataset), config.host, config.port, config.corrections)
+        server = ReviewServer(Path(config.dataset), config.host, config.port)
     except OSError as e:
         raise StageError(
             f"{config.host}:{config.port}", f"cannot listen ({e.strerror or e})", exit_code=2
@@ -156,7 +154,7 @@ def serve(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult
     if config.host not in ("127.0.0.1", "localhost", "::1"):
         stderr(f"warning: listening on {config.host}: anyone who can reach it can change the corrections")
     stderr(
-        f"review: {server.url} ({len(server.state.records)} records; decisions -> {server.state.corrections})"
+        f"review: {server.url} ({len(server.state.records)} records; decisions -> {config.dataset}/{STORE})"
     )
     stderr("press Ctrl+C to stop")
     try:
@@ -165,6 +163,6 @@ def serve(config: ReviewConfig, reporter: Reporter | None = None) -> StageResult
         pass
     finally:
         server.httpd.server_close()
-    n = len(load_decisions(server.state.corrections))
+    n = len(read_store(Path(config.dataset), Problems()).entries)
     counts = {"records": len(server.state.records), "decisions": n, "errors": len(problems)}
-    return StageResult("review", counts, problems, f"review: {n} decisions in {server.state.corrections}")
+    return StageResult("review", counts, problems, f"review: {n} records with decisions in {STORE}")

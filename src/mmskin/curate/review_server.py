@@ -6,10 +6,13 @@ network) shows the review-flagged records first (least confident first), the ima
 modality with its confidence, flags with their reasons, and the curator's decision. Keys set the modality,
 exclude or include, edit the caption, undo, and move on.
 
-Every decision is written at once to the dataset's ``corrections.csv`` (:mod:`mmskin.curate.corrections`:
-the whole file rewritten atomically under a lock, from the file as it is on disk, so two tabs or two decisions
-in flight never lose one another's lines); ``mmskin curate DATASET`` applies it on every run. Undo restores the
-record's decision as it was before this tab's last change.
+Every decision is written at once to the dataset's corrections store ``corrections.jsonl``
+(:mod:`mmskin.curate.corrections`: rewritten atomically under the store's lock, from the store as it is on disk,
+so two tabs, two decisions in flight or a curate importing a CSV never lose one another's lines); ``mmskin curate
+DATASET`` applies it on every run. A review is not a build: it does not take the dataset's writer lock, so a
+curate may run while the page is open (it applies the decisions saved before it started). A store with a broken
+line is not rewritten: a decision is then refused (409) until the line is fixed. Undo restores the record's
+decision as it was before this tab's last change.
 
 Endpoints: ``GET /`` (page), ``/app.js``, ``/app.css``, ``/api/records`` (records in review order with the
 decisions), ``/api/decisions`` (the decisions only, polled so a second tab stays current), ``/image/<id>`` (a
@@ -36,8 +39,18 @@ from urllib.parse import unquote, urlsplit
 from ..records import EXCLUDING_FLAGS, MODALITIES, RecordError, resolve_in_root
 from ..resources import data_path
 from ..stage import Problems
-from .corrections import DATASET_FILE, Decision, load_decisions, write_decisions
+from .corrections import (
+    REVIEW_FILE,
+    STORE,
+    Decision,
+    read_store,
+    set_decision,
+    store_lock,
+    update_store,
+    write_store,
+)
 from .html import flags_of, load_dataset_records
+from .review import review_order
 
 MAX_BODY = 256 * 1024  # a decision is a few hundred bytes; a caption a few KB
 STATIC = {
@@ -55,13 +68,6 @@ class BadRequest(Exception):
     def __init__(self, status: HTTPStatus, reason: str):
         super().__init__(reason)
         self.status = status
-
-
-def review_order(rec: dict[str, Any]) -> tuple[int, float, str]:
-    """Review-flagged records first, least confident first; then the others, least confident first."""
-    score = rec.get("modality_score")
-    s = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else -1.0
-    return (0 if "review" in flags_of(rec) else 1, s, str(rec.get("id")))
 
 
 def _public(rec: dict[str, Any]) -> dict[str, Any]:
@@ -85,11 +91,10 @@ def _public(rec: dict[str, Any]) -> dict[str, Any]:
 
 
 class ReviewState:
-    """The dataset's records (read once) and its corrections file (read and written under one lock)."""
+    """The dataset's records (read once) and its corrections store (read and written under its lock)."""
 
-    def __init__(self, dataset: Path, corrections: Path | None = None):
+    def __init__(self, dataset: Path):
         self.dataset = Path(dataset)
-        self.corrections = Path(corrections) if corrections else self.dataset / DATASET_FILE
         self.problems = Problems()
         records, _ = load_dataset_records(self.dataset, self.problems)
         self.records = sorted(records, key=review_order)
@@ -98,12 +103,13 @@ class ReviewState:
 
     def decisions(self) -> dict[str, dict[str, Any]]:
         with self.lock:
-            return {k: d.as_dict() for k, d in load_decisions(self.corrections).items()}
+            store = read_store(self.dataset, Problems())
+        return {k: store.decision(k).as_dict() for k in store.entries}
 
     def listing(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset.name,
-            "corrections": self.corrections.name,
+            "corrections": STORE,
             "modalities": list(MODALITIES),
             "excluding": list(EXCLUDING_FLAGS),
             "records": [_public(r) for r in self.records],
@@ -115,15 +121,17 @@ class ReviewState:
         rid = body.get("id")
         if not isinstance(rid, str) or rid not in self.by_id:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"unknown record id {rid!r}")
-        with self.lock:
-            all_ = load_decisions(self.corrections)
-            before = all_.get(rid, Decision())
+        with self.lock, store_lock(self.dataset):
+            problems = Problems()
+            store = read_store(self.dataset, problems)
+            if problems:
+                raise BadRequest(HTTPStatus.CONFLICT, f"fix the corrections store first: {problems[0]}")
+            update_store(store, self.records, None)  # a first store keeps the human modalities records carry
+            before = store.decision(rid)
             after = _changed(before, body)
-            if after.empty():
-                all_.pop(rid, None)
-            else:
-                all_[rid] = after
-            write_decisions(self.corrections, all_)
+            set_decision(store, rid, after, REVIEW_FILE)
+            store.authoritative = True  # a new store, or one read whole
+            write_store(self.dataset, store)
         return {"id": rid, "before": before.as_dict(), "after": after.as_dict()}
 
     def image(self, rid: str) -> Path:
@@ -275,10 +283,8 @@ class _Server(ThreadingHTTPServer):
 class ReviewServer:
     """The review app on ``host:port`` (port 0: any free one); :meth:`start` runs it in a thread."""
 
-    def __init__(
-        self, dataset: Path, host: str = "127.0.0.1", port: int = 8765, corrections: Path | None = None
-    ):
-        self.state = ReviewState(dataset, corrections)
+    def __init__(self, dataset: Path, host: str = "127.0.0.1", port: int = 8765):
+        self.state = ReviewState(dataset)
         self.httpd = _Server((host, port), Handler)
         self.httpd.state = self.state
         self.httpd.allowed_hosts = {"127.0.0.1", "localhost", "::1", host.lower()}

@@ -4,7 +4,10 @@ Specs name a registered kind and its argument:
 
 - ``hf:PATH_OR_ID`` — a Hugging Face image-text-to-text model (``AutoModelForImageTextToText`` + ``AutoProcessor``
   through ``mmskin.models.load_vlm``), batched with left padding, greedy by default; ``paper_decoding=True``
-  reproduces MM-Skin's sampling (temperature 0.2, 5 beams, seeded). Also gives image features for the probe.
+  reproduces MM-Skin's sampling (temperature 0.2, 5 beams, seeded) and, for LLaVA, its prompt: the
+  ``mistral_instruct`` conversation tokenised as LLaVA's ``tokenizer_image_token`` (``conv_mode``). LLaVA-family
+  images are expanded to squares with the processor's mean colour first (``image_aspect_ratio`` pad, as LLaVA-Med).
+  Also gives image features (vision tower + projector, as LLaVA's ``encode_images``) for the probe.
 - ``openai:MODEL`` — any OpenAI-compatible chat-completions server (vLLM, llama.cpp, the OpenAI API), images sent
   as base64 data URLs, bounded concurrency, retries with backoff on 429/5xx/timeouts; key from ``OPENAI_API_KEY``.
 - ``dummy`` / ``dummy:echo`` / ``dummy:TEXT`` — a fake model registered like the real ones, for pipeline tests:
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..chat import ChatClient, ChatConfig, ChatError, public_url
+from ..models.loading import ModelError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -191,10 +195,14 @@ class HFAdapter:
         task: str = "vqa",
         seed: int = 0,
         cache: str = "dynamic",
+        conv_mode: str = "auto",
+        image_aspect_ratio: str = "auto",
         model: Any = None,
         processor: Any = None,
         **_: Any,
     ) -> None:
+        from ..models.llava_compat import ASPECT_MODES, conv_modes
+
         if not path and model is None:
             raise ValueError("hf adapter needs a path or hub id: --model hf:PATH")
         self.path = path
@@ -208,18 +216,60 @@ class HFAdapter:
         self.seed = int(seed)
         if cache not in ("dynamic", "static"):
             raise ValueError(f"cache must be dynamic or static (got {cache!r})")
+        if conv_mode not in conv_modes() or image_aspect_ratio not in ASPECT_MODES:
+            raise ValueError(
+                f"conv_mode {conv_mode!r} / image_aspect_ratio {image_aspect_ratio!r}: choose from "
+                f"{', '.join(conv_modes())} / {', '.join(ASPECT_MODES)}"
+            )
         self.cache = cache
+        self.conv_mode, self.image_aspect_ratio = conv_mode, image_aspect_ratio
         self._model = self._processor = None
+        self._config: Any = None  # the model's config (from config.json until the model loads)
         if model is not None and processor is not None:
             self._attach(model, processor)
 
     def _attach(self, model: Any, processor: Any) -> None:
         self._model = model.eval()
         self._processor = processor
+        self._config = model.config
         tok = getattr(processor, "tokenizer", processor)
         # decoder-only batching: pad on the left so every row's last token is its prompt's last token
         tok.padding_side = "left"
         self.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.eos_token_id = getattr(tok, "eos_token_id", None)
+
+    def _model_config(self) -> Any:
+        """The model's config without loading its weights (config.json), for the prompt and image settings."""
+        if self._config is None:
+            from types import SimpleNamespace
+
+            from ..models.loading import resolve_model_path
+
+            raw: Any = {}
+            path = resolve_model_path(self.path) if self.path.startswith("tiny:") else self.path
+            cfg = Path(path) / "config.json"
+            try:
+                if cfg.is_file():
+                    raw = json.loads(cfg.read_text(encoding="utf-8"))
+                else:  # a hub id: the config from the local cache (offline), as the model will load it
+                    from transformers import AutoConfig
+
+                    raw = AutoConfig.from_pretrained(path).to_dict()
+            except (OSError, ValueError, KeyError, ModelError):
+                raw = {}
+            self._config = SimpleNamespace(**(raw if isinstance(raw, dict) else {}))
+        return self._config
+
+    def prompt_settings(self) -> tuple[str, str]:
+        """(conversation template or ``chat``, ``pad`` or ``none``) this model is prompted and fed with."""
+        from ..models.llava_compat import aspect_mode, resolve_conv_mode
+
+        config = self._model_config()
+        model_type = getattr(config, "model_type", "")
+        return (
+            resolve_conv_mode(self.conv_mode, model_type, self.paper_decoding),
+            aspect_mode(self.image_aspect_ratio, config),
+        )
 
     def _load(self) -> None:
         if self._model is None:
@@ -241,7 +291,9 @@ class HFAdapter:
     def gen_kwargs(self) -> dict[str, Any]:
         kw = generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task)
         if self._model is not None:
-            kw["pad_token_id"] = self.pad_token_id
+            # the scripts pass pad_token_id=tokenizer.eos_token_id (what finished beams are filled with)
+            paper_pad = self.eos_token_id if self.paper_decoding else None
+            kw["pad_token_id"] = self.pad_token_id if paper_pad is None else paper_pad
         if self.cache == "static":
             kw["cache_implementation"] = "static"
         return kw
@@ -249,14 +301,46 @@ class HFAdapter:
     def _inputs(self, images: list[Image.Image], texts: list[str]) -> dict[str, Any]:
         import torch
 
+        from ..models.llava_compat import CHAT, prepare_images
+
+        conv, aspect = self.prompt_settings()
         enc = self.processor(
-            images=[im.convert("RGB") for im in images], text=texts, return_tensors="pt", padding=True
+            images=prepare_images(images, self.processor, aspect),
+            text=texts,
+            return_tensors="pt",
+            padding=True,
         )
+        if conv != CHAT:
+            enc = self._llava_tokens(enc, texts)
         dtype = next(self.model.parameters()).dtype
         return {
             k: (v.to(self.model.device, dtype) if torch.is_floating_point(v) else v.to(self.model.device))
             for k, v in enc.items()
         }
+
+    def _llava_tokens(self, enc: Any, texts: list[str]) -> dict[str, Any]:
+        """``input_ids``/``attention_mask`` rebuilt as LLaVA tokenises a conversation prompt (left padded), each image
+        placeholder expanded to as many image tokens as the processor gave it."""
+        import torch
+
+        from ..models.llava_compat import llava_token_ids
+
+        proc = self.processor
+        placeholder, image_id = getattr(proc, "image_token", None), getattr(proc, "image_token_id", None)
+        extra = set(enc) - {"input_ids", "attention_mask", "pixel_values", "image_sizes"}
+        if placeholder is None or image_id is None or extra:
+            raise ModelError(
+                f"{self.name}: conversation prompts need a LLaVA-style processor (use --conv-mode chat)"
+            )
+        rows = []
+        for ids, text in zip(enc["input_ids"].tolist(), texts, strict=True):
+            n = ids.count(image_id) // max(1, text.count(placeholder))
+            rows.append(llava_token_ids(proc.tokenizer, text, placeholder, [image_id] * n))
+        width = max(len(r) for r in rows)
+        out = dict(enc)
+        out["input_ids"] = torch.tensor([[self.pad_token_id] * (width - len(r)) + r for r in rows])
+        out["attention_mask"] = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        return out
 
     def generate_tokens(self, enc: dict[str, Any], **overrides: Any) -> Any:
         """The new token ids (batch x new) for processor outputs ``enc`` already on the model's device; the
@@ -270,12 +354,23 @@ class HFAdapter:
             out = self.model.generate(**enc, **{**self.gen_kwargs(), **overrides})
         return out[:, enc["input_ids"].shape[1] :]
 
-    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
+    def prompt_text(self, question: str) -> str:
+        """The text the model is given for one image + ``question``: the processor's chat template, or LLaVA's
+        conversation template around ``<image>\n`` + the question (as MM-Skin's scripts build it)."""
         from mmskin.models import build_prompt
 
+        from ..models.llava_compat import CHAT, render_conversation
+
+        conv, _ = self.prompt_settings()
+        if conv == CHAT:
+            return build_prompt(self.processor, question)
+        placeholder = getattr(self.processor, "image_token", None) or "<image>"
+        return render_conversation(conv, [(f"{placeholder}\n{question}", None)])
+
+    def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
-        texts = [build_prompt(self.processor, p) for p in prompts]
+        texts = [self.prompt_text(p) for p in prompts]
         new = self.generate_tokens(self._inputs(images, texts))
         return [t.strip() for t in self.processor.batch_decode(new, skip_special_tokens=True)]
 
@@ -285,8 +380,10 @@ class HFAdapter:
 
         import torch
 
+        from ..models.llava_compat import prepare_images
+
         improc = self.processor.image_processor
-        enc = improc([im.convert("RGB") for im in images], return_tensors="pt")
+        enc = improc(prepare_images(images, improc, self.prompt_settings()[1]), return_tensors="pt")
         accepted = inspect.signature(self.model.get_image_features).parameters
         dtype = next(self.model.parameters()).dtype
         kwargs = {}
@@ -311,21 +408,18 @@ class HFAdapter:
         """Provenance without loading the model: the requested settings, the architecture from config.json."""
         from ..provenance import package_versions
 
-        cfg = Path(self.path) / "config.json"
-        arch = None
-        if cfg.is_file():
-            try:
-                arch = (json.loads(cfg.read_text(encoding="utf-8")).get("architectures") or [None])[0]
-            except (OSError, json.JSONDecodeError, AttributeError):
-                arch = None
+        archs = getattr(self._model_config(), "architectures", None)
+        conv, aspect = self.prompt_settings()
         return {
             "name": self.name,
             "kind": "hf",
-            "architecture": arch,
+            "architecture": archs[0] if isinstance(archs, list) and archs else None,
             "device": self.device,
             "dtype": self.dtype,
             "decoding": "mmskin-paper" if self.paper_decoding else "greedy",
             "generate_kwargs": generation_kwargs(self.max_new_tokens, self.paper_decoding, self.task),
+            "prompt": conv if conv == "chat" else f"llava conversation {conv} (tokenizer_image_token)",
+            "image_aspect_ratio": aspect,
             "kv_cache": self.cache,
             "seed": self.seed,
             **package_versions(["torch", "transformers"]),
@@ -363,8 +457,10 @@ class OpenAIAdapter:
     """Chat completions on an OpenAI-compatible server (``base_url``, default ``$OPENAI_BASE_URL`` or
     ``https://api.openai.com/v1``) through :class:`mmskin.chat.ChatClient`. Requests run ``concurrency`` at a
     time; 408, 409, 429, 5xx, connection errors and timeouts are retried ``retries`` times with exponential
-    backoff from ``backoff`` seconds (honouring ``Retry-After``). The key comes from ``OPENAI_API_KEY`` and is
-    never printed or stored."""
+    backoff from ``backoff`` seconds (honouring ``Retry-After``), for at most ``retry_time`` seconds a request;
+    after ``max_failures`` requests in a row failed for good no more are sent, and a request that failed is not
+    sent again (a batch retried sample by sample costs no new requests). The key comes from
+    ``OPENAI_API_KEY``; it and any credentials in the URL are never printed or stored."""
 
     def __init__(
         self,
@@ -377,8 +473,10 @@ class OpenAIAdapter:
         task: str = "vqa",
         seed: int = 0,
         timeout: float = 120.0,
-        retries: int = 5,
+        retries: int = 4,
         backoff: float = 1.0,
+        retry_time: float = 300.0,
+        max_failures: int = 10,
         **_: Any,
     ) -> None:
         if not model:
@@ -407,8 +505,11 @@ class OpenAIAdapter:
             timeout=self.timeout,
             max_retries=self.retries,
             retry_base=self.backoff,
+            retry_time=float(retry_time),
+            max_failures=int(max_failures),
             params=params,
         )
+        self._failed: dict[str, RequestError] = {}  # request key -> its failure: never sent twice
         try:
             self._client = ChatClient(cfg)
         except ValueError as e:
@@ -423,10 +524,15 @@ class OpenAIAdapter:
         return [{"role": "user", "content": content}]
 
     def _post(self, messages: list[dict[str, Any]]) -> str:
+        key = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+        if key in self._failed:
+            raise self._failed[key]
         try:
             return (self._client.complete(messages) or "").strip()
         except ChatError as e:
-            raise RequestError(f"{self._client.public_url}: {e.detail or e.reason}") from None
+            err = RequestError(f"{self._client.public_url}: {e.reason}: {e.detail or e.reason}")
+            self._failed[key] = err
+            raise err from None
 
     def generate(self, images: list[Image.Image], prompts: list[str]) -> list[str]:
         if len(images) != len(prompts):

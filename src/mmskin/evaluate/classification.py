@@ -13,6 +13,7 @@ tests check AUROC and AUPRC against sklearn.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -221,12 +222,16 @@ _SPLITS = {
 }
 
 
-def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[Problem]]:
+def read_classification_csv(
+    path: Path, pick: random.Random | None = None
+) -> tuple[list[dict[str, str]], list[Problem]]:
     """Rows ``{image, label[, split]}`` of a classification CSV, and a problem ``FILE:LINE`` per row skipped.
 
     Two formats: MM-Skin's test CSVs (``image,atributes,categories[,set]`` where ``categories`` is a Python list
     literal such as ``['Nevus']``, read with ``ast.literal_eval``, never ``eval``) and a plain ``image,label[,split]``.
-    A ``split`` (or MM-Skin's ``set``) column is normalised to train/val/test."""
+    A ``split`` (or MM-Skin's ``set``) column is normalised to train/val/test. A row that lists several categories
+    is skipped, or with ``pick`` given gets ``pick.choice(categories)`` as its label, row by row in file order:
+    MM-Skin's scripts' ``random.choice`` seeded (they call it only for such rows)."""
     import ast
     import csv
 
@@ -260,12 +265,15 @@ def read_classification_csv(path: Path) -> tuple[list[dict[str, str]], list[Prob
                         continue
                     if isinstance(val, str):
                         val = [val]
-                    if not (isinstance(val, (list, tuple)) and len(val) == 1 and isinstance(val[0], str)):
+                    several = pick is not None and isinstance(val, (list, tuple)) and len(val) > 1
+                    if not (isinstance(val, (list, tuple)) and (len(val) == 1 or several)) or not all(
+                        isinstance(v, str) for v in val
+                    ):
                         errors.append(
                             Problem(f"{path}:{n}", f"categories {raw[:40]!r} is not one class name")
                         )
                         continue
-                    label = val[0].strip()
+                    label = (pick.choice(list(val)) if several else val[0]).strip()
                 if not label:
                     errors.append(Problem(f"{path}:{n}", "empty label"))
                     continue

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..chat import retry_option
 from ..config import option
 from ..provenance import provenance, write_info
 from ..records import RecordError, resolve_in_root, write_jsonl
@@ -55,11 +56,29 @@ class ModelConfig:
     )
     paper_decoding: bool = option(
         False,
-        "MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 for VQA and 0.5 for "
-        "zero-shot; seeded)",
+        "MM-Skin's sampling instead of greedy decoding (5 beams, top_p 0.9, temperature 0.2 and min_new_tokens 20 "
+        "for VQA, 0.5 and 1 for zero-shot; seeded), and for LLaVA its mistral_instruct prompt (see --conv-mode)",
+    )
+    conv_mode: str = option(
+        "auto",
+        "hf: prompt format: chat (the processor's chat template), or a LLaVA conversation template built and "
+        "tokenised as LLaVA does (mistral_instruct, v1, llava_v1); auto: mistral_instruct for LLaVA with "
+        "--paper-decoding (MM-Skin's scripts), else chat",
+        choices=("auto", "chat", "mistral_instruct", "v1", "llava_v1"),
+    )
+    image_aspect_ratio: str = option(
+        "auto",
+        "hf: pad (expand images to squares with the processor's mean colour, as LLaVA-Med; no centre crop cuts a "
+        "lesion off) or none; auto: the model config's setting, else pad for LLaVA-family models",
+        choices=("auto", "pad", "none"),
     )
     base_url: str | None = option(None, "openai: server URL, e.g. http://127.0.0.1:8000/v1", metavar="URL")
     concurrency: int = option(8, "openai: requests in flight")
+    timeout: float = retry_option("timeout", "openai: ", default=120.0)
+    max_retries: int = retry_option("max_retries", "openai: ")
+    retry_base: float = retry_option("retry_base", "openai: ")
+    retry_time: float = retry_option("retry_time", "openai: ")
+    max_failures: int = retry_option("max_failures", "openai: ")
     device: str = option("auto", "hf: cpu, cuda, cuda:1 …")
     dtype: str = option("auto", "hf: auto, bfloat16, float16, float32")
     kv_cache: str = option(
@@ -91,6 +110,13 @@ def adapter_for(model: ModelConfig, task: str = "vqa", seed: int = 0) -> Adapter
         base_url=model.base_url,
         concurrency=model.concurrency,
         cache=model.kv_cache,
+        conv_mode=model.conv_mode,
+        image_aspect_ratio=model.image_aspect_ratio,
+        timeout=model.timeout,
+        retries=model.max_retries,
+        backoff=model.retry_base,
+        retry_time=model.retry_time,
+        max_failures=model.max_failures,
     )
 
 

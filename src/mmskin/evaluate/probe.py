@@ -23,6 +23,7 @@ cached by :mod:`.features`) on the images of classification CSVs, or from a feat
 
 from __future__ import annotations
 
+import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,21 @@ class ProbeConfig:
     )
     data: Path | None = option(None, "classification CSV: the test set (or all, see below)", metavar="CSV")
     train: Path | None = option(None, "training CSV (same format)", metavar="CSV")
+    val: Path | None = option(
+        None,
+        "validation CSV (MM-Skin's <experiment>_val.csv); compat mmskin: C is chosen on train + val, without one on "
+        "train + a seeded 20 percent of it; standard: val rows join the training set",
+        metavar="CSV",
+    )
+    compat: str = option(
+        "standard",
+        "mmskin: SFT_classification.py's protocol (C by unshuffled 5-fold CV on train+val, refit on train only, "
+        "max_iter 1000); standard: C by shuffled CV on train+val, refit on both",
+        choices=("mmskin", "standard"),
+    )
+    train_fraction: float = option(
+        1.0, "compat mmskin: probe a seeded fraction of train and val (MM-Skin: 0.1 for Patch16_2class)"
+    )
     images: Path | None = option(None, "root of the CSVs' image paths", metavar="DIR")
     features: Path | None = option(None, "probe these features instead", metavar="FILE.npz")
     folds: int = option(5, "CV folds")
@@ -140,14 +156,26 @@ def _proba(model: Any, X: np.ndarray, k: int) -> np.ndarray:
     return full
 
 
-def evaluate(y: np.ndarray, proba: np.ndarray, names: list[str], seed: int = 0, n_boot: int = 1000) -> dict:
-    """Metrics, bootstrap intervals and confusion matrix of probabilities ``proba`` against codes ``y``."""
+def evaluate(
+    y: np.ndarray,
+    proba: np.ndarray,
+    names: list[str],
+    seed: int = 0,
+    n_boot: int = 1000,
+    binary_threshold: bool = False,
+) -> dict:
+    """Metrics, bootstrap intervals and confusion matrix of probabilities ``proba`` against codes ``y``. Labels are
+    the argmax, or with ``binary_threshold`` and two classes ``p(class 1) >= 0.5`` (MM-Skin's rule: a tie is 1)."""
     k = len(names)
-    pred = proba.argmax(axis=1)
+
+    def labels(pp: np.ndarray) -> np.ndarray:
+        return (pp[:, 1] >= 0.5).astype(np.int64) if binary_threshold and k == 2 else pp.argmax(1)
+
+    pred = labels(proba)
 
     def stat(idx: np.ndarray) -> dict[str, float | None]:
         yt, pp = y[idx], proba[idx]
-        out: dict[str, float | None] = dict(metrics_from_confusion(confusion(yt, pp.argmax(1), k)))
+        out: dict[str, float | None] = dict(metrics_from_confusion(confusion(yt, labels(pp), k)))
         out.update(score_metrics(yt, pp, k))
         out["ece"] = expected_calibration_error(yt, pp, ECE_BINS)
         return out
@@ -239,25 +267,22 @@ def run(config: ProbeConfig, reporter: Reporter | None = None) -> StageResult:
         names = [c for c in taxonomy.class_names() if c in present]
         code = {c: i for i, c in enumerate(names)}
         y = np.array([code[lab] for lab in feats.labels], dtype=np.int64)
-        res = probe_arrays(
-            feats.X,
-            y,
-            feats.split,
-            names,
-            seed=config.seed,
-            folds=config.folds,
-            n_boot=config.n_boot,
-            reporter=reporter,
-        )
+        res = _fit(config, feats, y, names, reporter)
     except (TaxonomyError, ValueError, OSError) as e:
         raise StageError("", str(e), exit_code=2) from None
     except RuntimeError as e:
         raise StageError("", str(e)) from None
+    cs = ",".join(f"{c['C']:.3g}" for c in res["cv"])
+    signature = (
+        f"probe|compat:{config.compat}|features:{feats.prov.get('features', 'file')}|{res['protocol']}|"
+        f"C:{cs}|seed:{config.seed}"
+    )
     results = {
         "task": "probe",
         "benchmark": taxonomy.name,
         "model": feats.prov["model"].get("name") if "model" in feats.prov else f"features:{config.features}",
         **res,
+        "signature": {"metrics": signature},
         "errors": feats.failed,
         "provenance": _provenance(config, taxonomy, feats),
     }
@@ -274,6 +299,22 @@ def run(config: ProbeConfig, reporter: Reporter | None = None) -> StageResult:
     )
 
 
+def _fit(config: ProbeConfig, feats: _Features, y: np.ndarray, names: list[str], reporter: Reporter) -> dict:
+    """The probe under the configured protocol."""
+    common = {"seed": config.seed, "n_boot": config.n_boot, "reporter": reporter}
+    if config.compat == "mmskin":
+        from .probe_compat import probe_mmskin
+
+        if feats.split is None:
+            raise ProbeError(
+                "compat mmskin needs a train/test split (--train CSV and --data CSV, or 'split')"
+            )
+        if not 0 < config.train_fraction <= 1:
+            raise ProbeError(f"train_fraction must be in (0, 1] (got {config.train_fraction})")
+        return probe_mmskin(feats.X, y, feats.split, names, train_fraction=config.train_fraction, **common)
+    return probe_arrays(feats.X, y, feats.split, names, folds=config.folds, **common)
+
+
 def _provenance(config: ProbeConfig, taxonomy: Any, feats: _Features) -> dict[str, Any]:
     return eval_provenance(
         "probe",
@@ -281,7 +322,8 @@ def _provenance(config: ProbeConfig, taxonomy: Any, feats: _Features) -> dict[st
         (*MODEL_PACKAGES, "scikit-learn"),
         **feats.prov,
         taxonomy={"name": taxonomy.name, "path": getattr(taxonomy, "path", "")},
-        probe="StandardScaler + LogisticRegression(lbfgs, L2, max_iter=2000)",
+        probe="StandardScaler + LogisticRegression(lbfgs, L2, max_iter="
+        + ("1000, random_state=42)" if config.compat == "mmskin" else "2000)"),
         C_grid=[float(c) for c in C_GRID],
         cv_scoring="macro one-vs-rest AUROC (binary: AUROC)",
         bootstrap={"n_boot": config.n_boot, "interval": INTERVAL},
@@ -328,10 +370,12 @@ def _model_features(config: ProbeConfig, taxonomy: Any, problems: Problems, repo
     rows: list[dict[str, str]] = []
     errors: list[Problem] = []
     shas = []
-    for path, forced in ((config.train, "train"), (config.data, "test" if config.train else None)):
+    pick = random.Random(config.seed)  # the ground truth of a row listing several categories, as the script
+    test = "test" if config.train else None
+    for path, forced in ((config.train, "train"), (config.val, "val"), (config.data, test)):
         if path is None:
             continue
-        r, e = read_classification_csv(path)
+        r, e = read_classification_csv(path, pick=pick)
         errors.extend(e)
         shas.append(sha256_file(path))
         for row in r[: config.limit] if config.limit is not None else r:

@@ -36,6 +36,7 @@ from ..config import ConfigError, option
 from ..stage import SILENT, Problem, Problems, Reporter, StageError, StageResult, reason_of
 from .metrics import (
     COMPATS,
+    EMPTY_RULES,
     GROUPS,
     KEYS,
     METRIC_NAMES,
@@ -46,12 +47,12 @@ from .metrics import (
     score_pairs,
     signatures,
 )
+from .mmskin_files import modality_from_captions, read_vqa_table
 from .predict import MODEL_PACKAGES, ModelConfig
 from .results import INTERVAL, eval_provenance, input_files, write_results
 from .vqa_inputs import UNKNOWN, InputError, assign_modality, modality_map, read_table, samples_from_rows
 
 BOOTSTRAP = {"interval": INTERVAL, "unit": "pairs, resampled within each group"}
-EMPTY_RULE = "no letter or digit -> scored as the empty string (0, counted)"
 
 
 @dataclass
@@ -67,6 +68,12 @@ class EvalVQAConfig:
         None, "with --model: where the answers go (default: OUT.predictions.jsonl)", metavar="JSONL"
     )
     dataset: Path | None = option(None, "dataset folder: modality by image path", metavar="DATASET")
+    captions: Path | None = option(
+        None,
+        "captions CSV with image and modality columns (MM-Skin's caption.csv): every row's modality is looked up "
+        "by exact image path, first match, as VQA_test.py does (overrides the rows' own)",
+        metavar="CSV",
+    )
     limit: int | None = option(None, "use only the first N rows", metavar="N")
     compat: str = option("mmskin", "metric recipe", choices=COMPATS)
     metrics: str = option(
@@ -184,7 +191,7 @@ def _metric_setup(config: EvalVQAConfig, metrics: Sequence[str]) -> tuple[Any, d
 def _read_inputs(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _Inputs:
     """The rows to score, from the predictions file or from the model, each with its modality."""
     if config.model.spec is None:
-        rows, errors = read_table(config.predictions)
+        rows, errors = read_vqa_table(config.predictions)
         problems.take(errors)
         inputs = _Inputs(rows, errors, {"predictions": config.predictions})
     else:
@@ -192,19 +199,28 @@ def _read_inputs(config: EvalVQAConfig, problems: Problems, reporter: Reporter) 
     if config.limit is not None:
         inputs.rows = inputs.rows[: config.limit]
     if not inputs.rows:
+        if config.model.spec is not None and inputs.errors:  # the model answered nothing: say why
+            raise StageError("", f"no row to score: {inputs.errors[-1].reason}")
         raise StageError("", f"no row to score ({len(inputs.errors)} malformed)")
     dataset = config.dataset
     if dataset is None and config.model.spec is not None and (config.images / "records.jsonl").is_file():
         dataset = config.images  # a model run on a dataset folder: its records know the modalities
     if dataset is not None:
         inputs.dataset, inputs.files["records"] = dataset, dataset / "records.jsonl"
+    if (
+        config.captions is not None
+    ):  # VQA_test.py: df['modality'] = df['image'].apply(get_modality_from_image)
+        inputs.files["captions"] = config.captions
+        by_image = modality_from_captions(config.captions)
+        for r in inputs.rows:
+            r["modality"] = by_image.get(str(r.get("image", "")), "")
     assign_modality(inputs.rows, modality_map(dataset) if dataset is not None else None)
     return inputs
 
 
 def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _Inputs:
     """Rows answered by ``config.model`` for the samples of ``config.data`` (resumable predictions file)."""
-    from .predict import predict_vqa, predictions_meta
+    from .predict import errors_path, predict_vqa, predictions_meta
 
     data_rows, errors = read_table(config.data, needed=("image", "question", "answer"))
     problems.take(errors)
@@ -212,6 +228,7 @@ def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _
         data_rows = data_rows[: config.limit]
     samples = samples_from_rows(data_rows)
     out = config.predictions_out or config.out.with_name(config.out.stem + ".predictions.jsonl")
+    seen = len(problems)
     rows = predict_vqa(
         config.model,
         samples,
@@ -223,8 +240,12 @@ def _predict(config: EvalVQAConfig, problems: Problems, reporter: Reporter) -> _
         reporter=reporter,
     )
     if len(rows) < len(samples):
+        failed = problems[seen:]
+        first = f"; first: {failed[0].reason}" if failed else ""
         missing = Problem(
-            "", f"{len(samples) - len(rows)} samples got no prediction (see {out}.errors.jsonl)"
+            "",
+            f"{len(samples) - len(rows)} of {len(samples)} samples got no prediction{first} "
+            f"(all listed in {errors_path(out)})",
         )
         errors.append(missing)
         problems.take([missing])
@@ -243,7 +264,14 @@ def _provenance(
 ) -> dict[str, Any]:
     packages = metric_packages(config.compat, metrics)
     if config.model.spec is not None:
+        from .adapters import adapter_info
+        from .predict import adapter_for
+
         packages += MODEL_PACKAGES
+        setup = {
+            **setup,
+            "model": adapter_info(adapter_for(config.model, "vqa", config.seed)),
+        }  # (not loaded)
     return eval_provenance(
         "vqa",
         config,
@@ -251,7 +279,7 @@ def _provenance(
         metrics=list(metrics),
         deselected_metrics=[k for m in METRIC_NAMES if m not in metrics for k in GROUPS[m]],
         bootstrap={"n_boot": config.bootstrap, **BOOTSTRAP},
-        empty_prediction_rule=EMPTY_RULE,
+        empty_prediction_rule=EMPTY_RULES[config.compat],
         inputs=input_files(inputs.files),
         malformed_rows=len(inputs.errors),
         **setup,

@@ -1,8 +1,9 @@
 """The inputs of ``mmskin eval vqa``: predictions or samples tables (CSV or JSONL), modalities from a dataset.
 
 A predictions file has ``image, question, answer, prediction`` and optionally ``modality`` (and ``id``); a
-samples file (for ``--model``) the same without ``prediction``. A malformed row becomes a :class:`Problem`
-``FILE:LINE: reason`` and is skipped; a file that cannot be used at all raises :class:`InputError`.
+samples file (for ``--model``) the same without ``prediction``. A malformed row (a byte that is not UTF-8
+included) becomes a :class:`Problem` ``FILE:LINE: reason`` and is skipped, the other rows are read; a file that
+cannot be used at all raises :class:`InputError`.
 
     >>> from mmskin.evaluate.vqa_inputs import read_table
     >>> rows, problems = read_table(Path("preds.csv"))
@@ -22,6 +23,7 @@ from ..stage import Problem
 
 REQUIRED = ("image", "question", "answer", "prediction")
 UNKNOWN = "unknown"
+CSV_FIELD_LIMIT = 2**31 - 1  # the largest the csv module takes (the default, 131,072, stops at a long answer)
 
 
 class InputError(ValueError):
@@ -40,38 +42,62 @@ def _row_problem(row: dict[str, Any], needed: Sequence[str]) -> str | None:
     return None
 
 
+def _bad_byte(text: str) -> str | None:
+    """Why text read with ``surrogateescape`` is not UTF-8 (its first undecodable byte), or None."""
+    for ch in text:
+        if "\udc80" <= ch <= "\udcff":
+            return f"not UTF-8 (byte 0x{ord(ch) - 0xDC00:02x}); row skipped"
+    return None
+
+
 def read_table(path: Path, needed: Sequence[str] = REQUIRED) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Rows of a CSV or JSONL file (each with ``_line``) and a problem ``FILE:LINE: reason`` per skipped row.
 
-    Raises :class:`InputError` when the file as a whole cannot be used.
+    One bad row costs that row only: a line that is not JSON, a CSV row with the wrong number of fields, a row
+    holding a byte that is not UTF-8; fields of any length are read. Raises :class:`InputError` when the file as
+    a whole cannot be used (missing, no header with the needed columns).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        text = path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
+        return _read_jsonl(path, text, needed)
+    return _read_csv(path, text, needed)
+
+
+def _read_jsonl(path: Path, text: str, needed: Sequence[str]) -> tuple[list[dict[str, Any]], list[Problem]]:
     rows: list[dict[str, Any]] = []
     errors: list[Problem] = []
-    if path.suffix.lower() in (".jsonl", ".json") or text.lstrip().startswith("{"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(Problem(f"{path}:{n}", f"not JSON ({e.msg})"))
-                continue
-            if not isinstance(row, dict):
-                errors.append(Problem(f"{path}:{n}", "not a JSON object"))
-                continue
-            if problem := _row_problem(row, needed):
-                errors.append(Problem(f"{path}:{n}", problem))
-                continue
-            row["_line"] = n
-            rows.append(row)
-        return rows, errors
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if bad := _bad_byte(line):
+            errors.append(Problem(f"{path}:{n}", bad))
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            errors.append(Problem(f"{path}:{n}", f"not JSON ({e.msg})"))
+            continue
+        if not isinstance(row, dict):
+            errors.append(Problem(f"{path}:{n}", "not a JSON object"))
+            continue
+        if problem := _row_problem(row, needed):
+            errors.append(Problem(f"{path}:{n}", problem))
+            continue
+        row["_line"] = n
+        rows.append(row)
+    return rows, errors
+
+
+def _read_csv(path: Path, text: str, needed: Sequence[str]) -> tuple[list[dict[str, Any]], list[Problem]]:
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))  # answers may be long: no 131,072 cap
+    rows: list[dict[str, Any]] = []
+    errors: list[Problem] = []
     reader = csv.DictReader(text.splitlines(keepends=True))
     header = reader.fieldnames or []
     missing = [k for k in needed if k not in header]
@@ -80,21 +106,29 @@ def read_table(path: Path, needed: Sequence[str] = REQUIRED) -> tuple[list[dict[
             f"{path}: CSV header lacks {', '.join(missing)} (has: {', '.join(header) or 'nothing'})"
         )
     start = 2
-    try:
-        for row in reader:
-            n, start = start, reader.line_num + 1
-            if None in row:
-                errors.append(
-                    Problem(f"{path}:{n}", f"{len(header) + len(row[None])} fields, header has {len(header)}")
-                )
-                continue
-            if problem := _row_problem(row, needed):
-                errors.append(Problem(f"{path}:{n}", f"{problem} (row has fewer fields than the header)"))
-                continue
-            row["_line"] = n
-            rows.append(row)
-    except csv.Error as e:
-        errors.append(Problem(f"{path}:{reader.line_num}", f"unreadable CSV ({e}); rows after it skipped"))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # one malformed row: the reader goes on at the next line
+            errors.append(Problem(f"{path}:{start}", f"unreadable CSV row ({e}); row skipped"))
+            start = reader.line_num + 1
+            continue
+        n, start = start, reader.line_num + 1
+        if None in row:
+            errors.append(
+                Problem(f"{path}:{n}", f"{len(header) + len(row[None])} fields, header has {len(header)}")
+            )
+            continue
+        if bad := _bad_byte("".join(v for v in row.values() if isinstance(v, str))):
+            errors.append(Problem(f"{path}:{n}", bad))
+            continue
+        if problem := _row_problem(row, needed):
+            errors.append(Problem(f"{path}:{n}", f"{problem} (row has fewer fields than the header)"))
+            continue
+        row["_line"] = n
+        rows.append(row)
     return rows, errors
 
 

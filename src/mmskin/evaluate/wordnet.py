@@ -22,6 +22,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..records import umask
+
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 APT_HINT = "apt-get install wordnet-base wordnet-sense-index"
 
@@ -88,6 +90,7 @@ def build_nltk_wordnet(nltk_data: Path, source: Path = DEBIAN_WORDNET) -> Path:
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".wordnet."))
+    os.chmod(tmp, 0o777 & ~umask())  # mkdtemp makes 0700: other users could not read the corpus
     try:
         for f in _COPIED:
             shutil.copyfile(Path(source) / f, tmp / f)

@@ -1,9 +1,11 @@
 """`mmskin build`: PDFs → ``DATASET/records.jsonl`` + content-addressed ``DATASET/images/``.
 
-The stage is a chain: collect inputs (:mod:`.inputs`) → plan page-range chunks, skipping finished ones
-(:mod:`.chunks`) → run chunks in worker processes (page model → captions → figures → panels → stored images,
-:mod:`.page`, :mod:`.captions`, :mod:`.layout`, :mod:`.writer`) → gather every finished chunk of the dataset into
-``records.jsonl`` (atomically, sorted, so two runs give byte-identical output) → ``build_info.json``.
+The stage is a chain: collect inputs (:mod:`.inputs`; every input is built, skipped with its reason, or merged
+with its byte-identical twin) → plan page-range chunks, skipping finished ones (:mod:`.chunks`) → run chunks in
+worker processes (page model → captions → figures → panels → stored images, :mod:`.page`, :mod:`.captions`,
+:mod:`.layout`, :mod:`.writer`) → gather every finished chunk of the dataset into ``records.jsonl`` (atomically,
+sorted, so two runs give byte-identical output), keeping the curation of records that were curated before
+(:func:`keep_curation`) → ``build_info.json``. The run holds the dataset's writer lock (:mod:`mmskin.lock`).
 
     mmskin build books/ --out data/derm --workers 2
 
@@ -17,15 +19,24 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import option
+from ..config import ConfigError, option
+from ..lock import dataset_lock
 from ..provenance import provenance, write_info
-from ..records import sha256_file, write_jsonl
+from ..records import (
+    atomic_write_bytes,
+    carry_curation,
+    is_curated,
+    iter_jsonl,
+    sha256_file,
+    write_jsonl,
+)
 from ..stage import Problems, Reporter, StageResult
+from ..workers import process_pool
 from .chunks import (
     ChunkOptions,
     ChunkResult,
@@ -38,6 +49,7 @@ from .chunks import (
     save_manifest,
 )
 from .inputs import InputError, collect_pdfs, open_pdf
+from .page import MAX_PIXELS
 from .writer import MAX_RENDER_DPI, MIN_RENDER_DPI
 
 CHUNK_PAGES = 8
@@ -65,10 +77,20 @@ class BuildConfig:
         "also split figures whose caption names its pictures by position only ('Left: … Right: …', 'Top … "
         "bottom'); by default only lettered or numbered panels are split",
     )
+    max_pixels: int = option(
+        MAX_PIXELS,
+        "most pixels (width x height) one picture is decoded or rendered at; a bigger one (a decompression "
+        "bomb) is rendered down to it, with a warning",
+        metavar="N",
+    )
+    wait: bool = option(
+        True,
+        "when another mmskin command is writing the dataset, wait for it (--no-wait: stop at once, exit 1)",
+    )
 
     def chunk_options(self) -> ChunkOptions:
         debug = str(self.debug_pages) if self.debug_pages else None
-        return ChunkOptions(self.ocr, self.keep_uncaptioned, self.position_panels, debug)
+        return ChunkOptions(self.ocr, self.keep_uncaptioned, self.position_panels, debug, self.max_pixels)
 
 
 @dataclass
@@ -79,41 +101,81 @@ class _Plan:
     files: int = 0
     skipped: int = 0
     failed: int = 0
+    unusable: int = (
+        0  # inputs that gave no PDF: a folder without one, a dangling symlink, a FIFO, a missing path
+    )
+    twins: int = 0  # files byte-identical to another input (or to a file already built): merged with it
+
+
+@dataclass
+class Growth:
+    """What a build did to a dataset whose records were curated before (all zero for an uncurated one)."""
+
+    curated: int = 0  # records curated before this build
+    kept: int = 0  # records that keep their curation
+    todo: int = 0  # records new or changed since the last curate: they need `mmskin curate`
+    gone: int = 0  # curated records this build no longer gives
 
 
 def run(cfg: BuildConfig, reporter: Reporter | None = None) -> StageResult:
-    """Build (or extend, or finish) the dataset ``cfg.out`` from ``cfg.inputs``."""
+    """Build (or extend, or finish) the dataset ``cfg.out`` from ``cfg.inputs``, holding its writer lock."""
     t0 = time.perf_counter()
+    if cfg.max_pixels < 1:
+        raise ConfigError(f"--max-pixels must be at least 1 (got {cfg.max_pixels})")
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
     if cfg.debug_pages:
         Path(cfg.debug_pages).mkdir(parents=True, exist_ok=True)
     reporter = reporter or Reporter()
+    with dataset_lock(root, "mmskin build", reporter, wait=cfg.wait):
+        return _build(cfg, root, reporter, t0)
+
+
+def _build(cfg: BuildConfig, root: Path, reporter: Reporter, t0: float) -> StageResult:
     problems = Problems(reporter)
     _remove_stale_temp_files(root)
-    plan = _plan(cfg, root, problems)
+    plan = _plan(cfg, root, problems, reporter)
     _execute(cfg, root, plan, problems, reporter)
     records, totals = _gather(root, plan, cfg.chunk_pages)
+    records, growth = keep_curation(root / "records.jsonl", records, reporter)
     n = write_jsonl(root / "records.jsonl", records)
     write_jsonl(root / "errors.jsonl", [p.to_dict() for p in problems])
     _write_build_info(root, cfg, n, plan.manifest)
     counts = {"files": plan.files, "skipped": plan.skipped, "failed": plan.failed, **totals, "records": n}
+    counts.update(skipped_inputs=plan.unusable, twins=plan.twins, curation=dict(vars(growth)))
     secs = time.perf_counter() - t0
     summary = (
-        f"built {plan.files} files ({plan.skipped} already done, {plan.failed} failed): {totals['pages']} pages"
-        f" ({totals['ocr_pages']} OCR), {totals['figures']} figures, {n} records, {len(problems)} errors"
-        f" in {secs:.1f} s -> {root}"
+        f"built {plan.files} files ({plan.skipped} already done, {plan.failed} failed{_extra_inputs(plan)}):"
+        f" {totals['pages']} pages ({totals['ocr_pages']} OCR), {totals['figures']} figures, {n} records"
+        f"{_over_cap(totals)}, {len(problems)} errors in {secs:.1f} s -> {root}{_curation(growth)}"
     )
     return StageResult("build", counts, list(problems), summary, {"seconds": secs})
 
 
-def _plan(cfg: BuildConfig, root: Path, problems: Problems) -> _Plan:
-    """Open every input once (bad files become problems) and list the chunks that are not done yet."""
+def _extra_inputs(plan: _Plan) -> str:
+    out = f", {plan.unusable} inputs skipped" if plan.unusable else ""
+    return out + (f", {plan.twins} merged with an identical twin" if plan.twins else "")
+
+
+def _over_cap(totals: dict[str, int]) -> str:
+    n = totals["over_cap"]
+    return f" ({n} picture{'s' * (n > 1)} over the pixel cap rendered smaller)" if n else ""
+
+
+def _curation(g: Growth) -> str:
+    return f"; {g.kept} records keep their curation, {g.todo} to curate" if g.curated else ""
+
+
+def _plan(cfg: BuildConfig, root: Path, problems: Problems, reporter: Reporter) -> _Plan:
+    """Open every input once (bad files become problems) and list the chunks that are not done yet. An input that
+    gives no PDF is a problem too; a file byte-identical to another one is built once (a warning names both)."""
     plan = _Plan(manifest=load_manifest(root))
-    files, missing = collect_pdfs(cfg.inputs)
-    for m in missing:
-        problems.add(m, "no such file or directory")
+    files, skipped = collect_pdfs(cfg.inputs)
+    for where, reason in skipped:
+        plan.unusable += 1
+        problems.add(where, reason)
     config = cfg.chunk_options().config()
+    first_of: dict[str, Path] = {}  # sha256 -> the first input with these bytes
     for f in files:
         try:
             doc = open_pdf(f)
@@ -124,11 +186,20 @@ def _plan(cfg: BuildConfig, root: Path, problems: Problems) -> _Plan:
         n = doc.page_count
         doc.close()
         sha = sha256_file(f)
-        plan.files += 1
         firsts = list(range(1, n + 1, cfg.chunk_pages))
+        todo = [a for a in firsts if not chunk_done(chunk_path(root, sha, a), config)]
+        earlier = plan.manifest.get(sha, {}).get("file")
+        twin = str(first_of[sha]) if sha in first_of else None
+        if twin is None and earlier not in (None, f.name) and not todo:
+            twin = f"{earlier}, already in the dataset"
+        if twin is not None:
+            plan.twins += 1
+            reporter.warning(f"{f}: the same bytes as {twin}: merged with it (built once, under its name)")
+            continue
+        first_of[sha] = f
+        plan.files += 1
         plan.file_chunks[sha] = firsts
         plan.manifest[sha] = {"file": f.name, "pages": n}
-        todo = [a for a in firsts if not chunk_done(chunk_path(root, sha, a), config)]
         plan.skipped += not todo
         plan.tasks += [(str(f), sha, a, min(n, a + cfg.chunk_pages - 1)) for a in todo]
     save_manifest(root, plan.manifest)
@@ -147,6 +218,8 @@ def _execute(
     def finish(task: tuple[str, str, int, int], res: ChunkResult) -> None:
         save_chunk(root, task[1], task[2], res, config)
         problems.take(res.problems)
+        for note in res.notes:
+            reporter.warning(str(note))
 
     total_pages = sum(b - a + 1 for _, _, a, b in plan.tasks)
     with reporter.progress(total_pages, "pages") as advance:
@@ -166,7 +239,7 @@ def _run_pool(
     advance: Callable[[int], None],
     problems: Problems,
 ) -> None:
-    with ProcessPoolExecutor(max_workers=workers) as ex:
+    with process_pool(workers) as ex:  # workers die with this process, kill -9 included
         pending = {}
         it = iter(tasks)
         for t in it:  # keep the queue short so memory stays flat on huge books
@@ -193,7 +266,7 @@ def _gather(root: Path, plan: _Plan, chunk_pages: int) -> tuple[list[dict[str, A
     """The records of every finished chunk of this dataset (earlier runs' files too), sorted and de-duplicated
     by id, and the pages, OCR pages and figures of this run's files."""
     records: list[dict[str, Any]] = []
-    totals = {"pages": 0, "ocr_pages": 0, "figures": 0}
+    totals = {"pages": 0, "ocr_pages": 0, "figures": 0, "over_cap": 0}
     for sha, meta in sorted(plan.manifest.items()):
         firsts = plan.file_chunks.get(sha) or list(range(1, meta["pages"] + 1, chunk_pages))
         for a in firsts:
@@ -206,6 +279,7 @@ def _gather(root: Path, plan: _Plan, chunk_pages: int) -> tuple[list[dict[str, A
                 totals["pages"] += res.pages
                 totals["figures"] += res.figures
                 totals["ocr_pages"] += res.ocr_pages
+                totals["over_cap"] += len(res.notes)
     records.sort(key=_record_order)
     seen: set[str] = set()
     uniq = []
@@ -214,6 +288,60 @@ def _gather(root: Path, plan: _Plan, chunk_pages: int) -> tuple[list[dict[str, A
             seen.add(r["id"])
             uniq.append(r)
     return uniq, totals
+
+
+def keep_curation(
+    path: Path, built: list[dict[str, Any]], reporter: Reporter
+) -> tuple[list[dict[str, Any]], Growth]:
+    """The build's records, each keeping the curation its record in ``path`` (the records.jsonl being replaced)
+    had (:func:`mmskin.records.carry_curation`), and what changed. Records new or changed since the last
+    curate and curated records this build no longer gives are each counted and named in one warning. An old
+    file with unreadable lines is first copied to ``records.jsonl.bak``."""
+    growth = Growth()
+    if not path.is_file():
+        return built, growth
+    errors: list[str] = []
+    try:
+        before = {rec["id"]: rec for _, rec in iter_jsonl(path, errors, check=_has_id)}
+    except (OSError, UnicodeDecodeError) as e:
+        before = {}
+        errors.append(f"{path}: cannot read ({type(e).__name__}: {e})")
+    if errors:
+        backup = path.with_name(path.name + ".bak")
+        atomic_write_bytes(backup, path.read_bytes())
+        reporter.warning(f"{errors[0]}; {len(errors)} unreadable lines: the old file is kept as {backup}")
+    curated = {i: r for i, r in before.items() if is_curated(r)}
+    if not curated:
+        return built, growth
+    out = []
+    for rec in built:
+        old = curated.get(rec["id"])
+        if old is None:
+            growth.todo += 1
+            out.append(rec)
+            continue
+        rec, same = carry_curation(rec, old)
+        growth.kept += same
+        growth.todo += not same
+        out.append(rec)
+    growth.curated = len(curated)
+    growth.gone = len(curated.keys() - {r["id"] for r in built})
+    root = path.parent
+    if growth.todo:
+        reporter.warning(
+            f"{root}: {growth.todo} of {len(out)} records are new or changed since the last curate and are not "
+            f"curated: run `mmskin curate {root}` (vqa leaves them out until then)"
+        )
+    if growth.gone:
+        reporter.warning(
+            f"{root}: {growth.gone} curated records are no longer given by the build (their pictures or captions "
+            "changed); human corrections of them stay in corrections.jsonl"
+        )
+    return out, growth
+
+
+def _has_id(obj: Any) -> list[str]:
+    return [] if isinstance(obj, dict) and isinstance(obj.get("id"), str) else ["not a record with an id"]
 
 
 def _remove_stale_temp_files(root: Path) -> None:
@@ -240,6 +368,7 @@ def _write_build_info(root: Path, cfg: BuildConfig, records: int, manifest: dict
         "render_dpi": [MIN_RENDER_DPI, MAX_RENDER_DPI],
         "keep_uncaptioned": cfg.keep_uncaptioned,
         "position_panels": cfg.position_panels,
+        "max_pixels": cfg.max_pixels,
     }
     info = {
         "provenance": provenance("build", config=config, packages=["pymupdf", "pillow", "numpy"]),

@@ -22,7 +22,7 @@ from ..stage import Problem, reason_of
 from . import ocr as ocr_mod
 from .captions import parse_label
 from .layout import assemble
-from .page import Page, read_page
+from .page import MAX_PIXELS, Page, read_page
 from .writer import PageWriter
 
 
@@ -34,6 +34,7 @@ class ChunkOptions:
     keep_uncaptioned: bool = False
     position_panels: bool = False
     debug_dir: str | None = None
+    max_pixels: int = MAX_PIXELS
 
     def config(self) -> dict[str, Any]:
         """Settings that change a chunk's records: a finished chunk built with other settings is redone."""
@@ -41,6 +42,7 @@ class ChunkOptions:
             "ocr": self.ocr,
             "keep_uncaptioned": self.keep_uncaptioned,
             "position_panels": self.position_panels,
+            "max_pixels": self.max_pixels,
             "mmskin": __version__,
         }
 
@@ -52,6 +54,7 @@ class ChunkResult:
     pages: int = 0
     figures: int = 0
     ocr_pages: int = 0
+    notes: list[Problem] = field(default_factory=list)  # not failures: pictures rendered under the pixel cap
 
 
 def _is_page_scan(page: Page) -> bool:
@@ -68,14 +71,14 @@ def _may_have_caption(lines) -> bool:
     return any(parse_label(ln.text) is not None for ln in lines)
 
 
-def read_any_page(pg, pno: int, ocr: str, keep_uncaptioned: bool = False):
+def read_any_page(pg, pno: int, ocr: str, keep_uncaptioned: bool = False, max_pixels: int = MAX_PIXELS):
     """The page model of any page: born-digital, OCR'd (no text layer) or a page scan under a text layer.
 
     Returns (page, scan, ocr_used); ``scan`` is (page image, pixels per point) when pixels come from a scan.
     Vector drawings are read only where a figure can be: on pages with a caption (or all pages when
     uncaptioned pictures are kept)."""
     vectors = True if keep_uncaptioned else _may_have_caption
-    page = read_page(pg, pno, with_vectors=vectors) if ocr != "always" else None
+    page = read_page(pg, pno, with_vectors=vectors, max_pixels=max_pixels) if ocr != "always" else None
     # born-digital pages pay for one text pass: the OCR decision reuses the text just read
     chars = None if page is None else sum(len(ln.text) - ln.text.count(" ") for ln in page.lines)
     if ocr_mod.needs_ocr(pg, ocr, chars=chars):
@@ -98,13 +101,15 @@ def process_chunk(
     res = ChunkResult()
     doc = pymupdf.open(path, filetype="pdf")
     name = Path(path).name
-    writer = PageWriter(Path(out), doc, name, file_sha, position_panels=opts.position_panels)
+    writer = PageWriter(Path(out), doc, name, file_sha, opts.position_panels, opts.max_pixels)
     try:
         for pno in range(first, last + 1):
             res.pages += 1
             try:
                 pg = doc[pno - 1]
-                page, scan, used_ocr = read_any_page(pg, pno, opts.ocr, opts.keep_uncaptioned)
+                page, scan, used_ocr = read_any_page(
+                    pg, pno, opts.ocr, opts.keep_uncaptioned, opts.max_pixels
+                )
                 res.ocr_pages += used_ocr
                 figures, leftovers = assemble(page, leftovers=opts.keep_uncaptioned)
                 for fig in figures:
@@ -121,6 +126,7 @@ def process_chunk(
         pymupdf.TOOLS.store_shrink(100)
     finally:
         doc.close()
+    res.notes = writer.notes
     return res
 
 
@@ -144,6 +150,8 @@ def save_chunk(root: Path, sha: str, first: int, res: ChunkResult, config: dict[
         "errors": [p.to_dict() for p in res.problems],
         "config": config,
     }
+    if res.notes:
+        meta["notes"] = [p.to_dict() for p in res.notes]
     lines = [json.dumps({"_chunk": meta}, sort_keys=True)] + [dumps(r) for r in res.records]
     atomic_write_bytes(chunk_path(root, sha, first), ("\n".join(lines) + "\n").encode())
 
@@ -162,9 +170,10 @@ def load_chunk(p: Path) -> ChunkResult | None:
         meta = json.loads(lines[0])["_chunk"]
         recs = [json.loads(x) for x in lines[1:] if x.strip()]
         problems = [_problem(d) for d in meta.get("errors", [])]
+        notes = [_problem(d) for d in meta.get("notes", [])]
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-    return ChunkResult(recs, problems, meta["pages"], meta["figures"], meta.get("ocr_pages", 0))
+    return ChunkResult(recs, problems, meta["pages"], meta["figures"], meta.get("ocr_pages", 0), notes)
 
 
 def load_manifest(root: Path) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from .captions import find_captions
 from .layout import Figure, build_atoms
 from .page import Page
+from .storage import capped_dpi
 
 DPI = 90
 
@@ -21,9 +22,11 @@ def draw_page(pg, page: Page, figures: list[Figure], path: Path) -> None:
     caps = find_captions(page.lines)
     if not caps and not page.graphics:
         return
-    pix = pg.get_pixmap(dpi=DPI, alpha=False)
+    r = pg.rect
+    dpi = max(1, int(capped_dpi((r.x0, r.y0, r.x1, r.y1), DPI)))  # a poster-sized page stays small
+    pix = pg.get_pixmap(dpi=dpi, alpha=False)
     img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
-    s = DPI / 72.0
+    s = dpi / 72.0
     d = ImageDraw.Draw(img)
 
     def box(b, color, w=2):

@@ -79,11 +79,14 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     cap_lines = {id(ln) for c in captions for ln in c.lines}
     others = [ln for ln in page.lines if id(ln) not in cap_lines]
     kept: list[Graphic] = []
+    minor: list[Graphic] = []  # thin or small pieces: part of a figure only when they touch one
     for g in page.graphics:
         w, h = g.bbox[2] - g.bbox[0], g.bbox[3] - g.bbox[1]
         if g.kind == "vector":
             if w < 20 or h < 20:
-                continue  # rules, underlines, bullets
+                if min(w, h) >= 4 and max(w, h) >= 20:
+                    minor.append(g)  # a trace or a strip of a plot; a rule or a bullet is thinner or smaller
+                continue
             edge = min(g.bbox[1], ph - g.bbox[3])
             if w > 0.85 * pw and h < 0.12 * ph and edge < 0.06 * ph:
                 continue  # a running-head or footer band across the page
@@ -94,6 +97,8 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
                 continue  # a frame or shading around text (a "key points" box), not a figure
         else:
             if w < 12 or h < 12 or w * h < 0.0015 * pw * ph:
+                if min(w, h) >= 4 and max(w, h) >= 24 and not in_page_margin(g.bbox, pw, ph):
+                    minor.append(g)  # a thin raster strip (a row of traces), kept if it touches a figure
                 continue  # icons, bullets, decorations
             if in_page_margin(g.bbox, pw, ph):
                 continue  # a running-head logo, a journal badge in the footer, a thumb-index tab
@@ -118,7 +123,9 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
                     yield i, j
 
     groups = connected_groups(len(kept), overlapping())
-    atoms = [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups]
+    atoms = _attach_minor(
+        [Atom(union([kept[i].bbox for i in g]), tuple(kept[i] for i in g)) for g in groups], minor
+    )
     atoms.sort(key=lambda a: (round(a.bbox[1], 1), round(a.bbox[0], 1)))
     inside = {
         id(ln)
@@ -129,6 +136,25 @@ def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[T
     bid = {id(ln) for ln in body}
     fig_text = [ln for ln in others if id(ln) not in bid]  # labels, panel letters, short headings
     return atoms, fig_text, body
+
+
+def _attach_minor(atoms: list[Atom], minor: list[Graphic], reach: float = 6.0) -> list[Atom]:
+    """Thin or small pieces (the traces of a plot, a strip of a montage) joined to the atom they touch or lie
+    within ``reach`` of, repeatedly, so a column of stacked traces follows the figure down; the rest are left
+    out (rules, bullets, decorations)."""
+    atoms = list(atoms)
+    left = sorted(minor, key=lambda g: (g.bbox[1], g.bbox[0]))
+    changed = True
+    while changed and left and atoms:
+        changed = False
+        for g in list(left):
+            near = [i for i, a in enumerate(atoms) if gap(g.bbox, a.bbox) <= reach]
+            if len(near) == 1:
+                a = atoms[near[0]]
+                atoms[near[0]] = Atom(union([a.bbox, g.bbox]), a.graphics + (g,))
+                left.remove(g)
+                changed = True
+    return atoms
 
 
 def in_page_margin(b: Box, pw: float, ph: float, band: float = 0.08) -> bool:

@@ -12,12 +12,17 @@ same ``Page`` from a page image).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 Box = tuple[float, float, float, float]
+
+# the most pixels (width x height) one picture may be decoded or rendered at (``mmskin build --max-pixels``): a
+# 14,000 x 14,000 raster in a 1 MB PDF would otherwise take gigabytes in a worker
+MAX_PIXELS = 40_000_000
 
 # vector ops from PyMuPDF's bbox log that draw something visible (text and clips are not graphics)
 _VECTOR_OPS = {"fill-path", "stroke-path", "fill-shade", "fill-imgmask"}
@@ -147,10 +152,12 @@ class Page:
 
 
 def _is_bold(span: dict) -> bool:
-    font = span.get("font", "")
-    return bool(span.get("flags", 0) & 16) or any(
-        k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold")
-    )
+    return bool(span.get("flags", 0) & 16) or _bold_font(span.get("font", ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _bold_font(font: str) -> bool:
+    return any(k in font for k in ("Bold", "bold", "Black", "Heavy", "-Bd", "Semibold"))
 
 
 # typographic ligatures are decomposed (search, tokenisers and caption cleaning expect letters); symbols such as
@@ -208,7 +215,8 @@ def _fragments(pg) -> list[_Frag]:
 
     flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
     # what a viewer shows (mediabox clip on); no image data in the dict: placements come from get_image_info
-    d = pg.get_text("dict", flags=flags)
+    tp = pg.get_textpage(flags=flags)  # one text page for the dict and, where needed, the glyph boxes
+    d = pg.get_text("dict", textpage=tp)
     raw = None
     if any(
         _GLUED_RUN.search(s["text"])
@@ -217,7 +225,7 @@ def _fragments(pg) -> list[_Frag]:
         for ln in b["lines"]
         for s in ln["spans"]
     ):
-        raw = pg.get_text("rawdict", flags=flags)["blocks"]  # glyph boxes, only for pages that need them
+        raw = pg.get_text("rawdict", textpage=tp)["blocks"]  # glyph boxes, only for pages that need them
     frags: list[_Frag] = []
     for bno, b in enumerate(d["blocks"]):
         if b.get("type") != 0:
@@ -384,12 +392,13 @@ def _merge_tiles(items: list[tuple[Box, int, tuple[int, int]]], tol: float = 1.5
     return connected_groups(len(items), touching())
 
 
-def _image_infos(pg) -> list[dict]:
+def _image_infos(pg, max_pixels: int = MAX_PIXELS) -> list[dict]:
     """Image placements with their xrefs.
 
     ``get_image_info(xrefs=True)`` decodes and hashes every image to find its xref, which costs more than the rest
     of the page; instead the placements are matched to the page's image list by pixel size, and only pages where
-    that is ambiguous pay for hashing.
+    that is ambiguous pay for hashing. A page holding an image over ``max_pixels`` is never hashed (that would
+    decode it whole): its ambiguous placements get xref 0 and are rendered from the page.
     """
     infos = pg.get_image_info()
     if not infos:
@@ -401,41 +410,48 @@ def _image_infos(pg) -> list[dict]:
     placed: dict[int, list[tuple[float, ...]]] = {}  # xref -> placement boxes, for same-size images only
     out = []
     for info in infos:
-        cands = by_size.get((int(info.get("width", 0)), int(info.get("height", 0))), [])
-        xrefs = {int(it[0]) for it in cands}
-        if len(xrefs) == 1:
-            out.append({**info, "xref": next(iter(xrefs))})
-            continue
-        if not cands:
-            if not items:  # an inline image: no xref, rendered from the page
-                out.append({**info, "xref": 0})
-                continue
-            return pg.get_image_info(xrefs=True)
-        # several images of this size: tell them apart by where each is drawn (cheaper than hashing pixels)
-        hit = None
-        for it in cands:
-            x = int(it[0])
-            if x not in placed:
-                try:
-                    r = pg.get_image_bbox(it)
-                    placed[x] = [(r.x0, r.y0, r.x1, r.y1)] if r.is_valid and not r.is_empty else []
-                except Exception:
-                    placed[x] = []
-            if any(max(abs(a - b) for a, b in zip(bb, info["bbox"])) < 0.5 for bb in placed[x]):
-                if hit is not None:
-                    return pg.get_image_info(xrefs=True)  # two images drawn at the same place: hash them
-                hit = x
-        if hit is None:
-            return pg.get_image_info(xrefs=True)
-        out.append({**info, "xref": hit})
+        xref = _placed_xref(pg, info, items, by_size, placed)
+        if xref is None:  # not told apart by size and place: hash, unless that would decode a huge image
+            if all(int(it[2]) * int(it[3]) <= max_pixels for it in items):
+                return pg.get_image_info(xrefs=True)
+            xref = 0
+        out.append({**info, "xref": xref})
     return out
 
 
-def read_images(pg, page_box: Box) -> list[Graphic]:
+def _placed_xref(pg, info: dict, items: list, by_size: dict, placed: dict) -> int | None:
+    """The xref of one placement from its pixel size (and where same-size images are drawn); 0 for an inline
+    image; None when that does not tell."""
+    cands = by_size.get((int(info.get("width", 0)), int(info.get("height", 0))), [])
+    xrefs = {int(it[0]) for it in cands}
+    if len(xrefs) == 1:
+        return next(iter(xrefs))
+    if not cands:
+        return None if items else 0  # no image list at all: an inline image, rendered from the page
+    # several images of this size: tell them apart by where each is drawn (cheaper than hashing pixels)
+    hit = None
+    for it in cands:
+        x = int(it[0])
+        if x not in placed:
+            try:
+                r = pg.get_image_bbox(it)
+                placed[x] = [(r.x0, r.y0, r.x1, r.y1)] if r.is_valid and not r.is_empty else []
+            except Exception:
+                placed[x] = []
+        if any(max(abs(a - b) for a, b in zip(bb, info["bbox"])) < 0.5 for bb in placed[x]):
+            if hit is not None:
+                return None  # two images drawn at the same place
+            hit = x
+    return hit
+
+
+def read_images(pg, page_box: Box, max_pixels: int = MAX_PIXELS) -> list[Graphic]:
+    """The page's rasters (tiles merged). One over ``max_pixels`` is never ``native``: it is rendered from the
+    page at the render resolution instead of being decoded whole."""
     raw: list[tuple[Box, int, tuple[int, int]]] = []
     axis_aligned: list[bool] = []
     seen: set[tuple] = set()
-    for info in _image_infos(pg):
+    for info in _image_infos(pg, max_pixels):
         bb = tuple(info["bbox"])
         vis = intersect(bb, page_box)
         if area(vis) <= 0:
@@ -462,7 +478,7 @@ def read_images(pg, page_box: Box) -> list[Graphic]:
                     "image",
                     (raw[i][1],),
                     raw[i][2],
-                    native=axis_aligned[i] and raw[i][1] > 0,
+                    native=axis_aligned[i] and raw[i][1] > 0 and raw[i][2][0] * raw[i][2][1] <= max_pixels,
                     parts=(bb,),
                 )
             )
@@ -517,15 +533,20 @@ def read_vectors(pg, page_box: Box, images: list[Graphic], tol: float = 4.0) -> 
     return out
 
 
-def read_page(pg, page_no: int, with_vectors: bool | Callable[[list[TextLine]], bool] = True) -> Page:
+def read_page(
+    pg,
+    page_no: int,
+    with_vectors: bool | Callable[[list[TextLine]], bool] = True,
+    max_pixels: int = MAX_PIXELS,
+) -> Page:
     """Build the page model of a PyMuPDF page (born-digital; see ``mmskin.pdf.ocr`` for scans).
 
     ``with_vectors`` may be a test on the page's text lines: vector drawings (the costliest part to read) are
-    only read when it passes, e.g. when the page has a caption at all."""
+    only read when it passes, e.g. when the page has a caption at all. ``max_pixels``: see :func:`read_images`."""
     r = pg.rect
     page_box: Box = (r.x0, r.y0, r.x1, r.y1)
     lines = read_text_lines(pg)
-    images = read_images(pg, page_box)
+    images = read_images(pg, page_box, max_pixels)
     wanted = with_vectors(lines) if callable(with_vectors) else with_vectors
     vectors = read_vectors(pg, page_box, images) if wanted else []
     return Page(page_no, r.width, r.height, tuple(lines), tuple(images + vectors), scanned=False)

@@ -37,6 +37,7 @@ class _Image:
         self.a, self.tol = small, tol
         self._lines: dict[tuple[Cell, int], tuple[np.ndarray, np.ndarray]] = {} if lines is None else lines
         self._memo: dict[tuple[Cell, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._pieces: dict[tuple[Cell, int], list[tuple[int, int]]] = {}
 
     def flat_lines(self, cell: Cell, axis: int) -> tuple[np.ndarray, np.ndarray]:
         """Per row (axis 0) or column (axis 1) of the cell: is it one flat colour (98.5 % of its pixels within
@@ -48,11 +49,23 @@ class _Image:
                 x0, y0, x1, y1 = cell
                 sub = self.a[y0:y1, x0:x1]
                 mean = sub.mean(axis=along)
-                dev = np.abs(sub - (mean[:, None, :] if axis == 0 else mean[None, :, :])).max(axis=2)
+                d = sub - (mean[:, None, :] if axis == 0 else mean[None, :, :])
+                np.abs(d, out=d)
+                # the largest of the three channel deviations (np.maximum: a reduce over a size-3 axis is slow)
+                dev = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2])
                 self._lines[key] = (dev, mean)
             dev, mean = self._lines[key]
-            self._memo[key] = ((dev <= self.tol).mean(axis=along) >= 0.985, mean)
+            flat = np.count_nonzero(dev <= self.tol, axis=along) / dev.shape[along] >= 0.985
+            self._memo[key] = (flat, mean)
         return self._memo[key]
+
+    def flat_pieces(self, cell: Cell, axis: int) -> list[tuple[int, int]]:
+        """``_flat_pieces`` of the cell's lines, memoised (every minimum gutter width filters the same list)."""
+        key = (cell, axis)
+        if key not in self._pieces:
+            flat, colour = self.flat_lines(cell, axis)
+            self._pieces[key] = _flat_pieces(flat, colour, self.tol)
+        return self._pieces[key]
 
 
 class _TooMany(Exception):
@@ -63,6 +76,11 @@ def _gutters(flat: np.ndarray, colour: np.ndarray, min_run: int, tol: float) -> 
     """Inner runs of flat lines of one colour, at least ``min_run`` long: a run is cut where the colour jumps
     from one line to the next (a dark frame line beside a grey gutter), and a piece whose colour drifts by more
     than ``tol`` overall (a smooth gradient) is not a gutter."""
+    return [(a, b) for a, b in _flat_pieces(flat, colour, tol) if b - a >= min_run]
+
+
+def _flat_pieces(flat: np.ndarray, colour: np.ndarray, tol: float) -> list[tuple[int, int]]:
+    """Every inner run of flat lines of one colour (any length); ``_gutters`` keeps the long enough ones."""
     n = flat.shape[0]
     jump = np.zeros(n, dtype=bool)
     if n > 1:
@@ -73,7 +91,7 @@ def _gutters(flat: np.ndarray, colour: np.ndarray, min_run: int, tol: float) -> 
             continue
         cuts = [s] + (s + 1 + np.flatnonzero(jump[s + 1 : e])).tolist() + [e]
         for a, b in zip(cuts, cuts[1:]):
-            if b - a >= min_run and np.ptp(colour[a:b], axis=0).max() <= tol:
+            if b - a == 1 or np.ptp(colour[a:b], axis=0).max() <= tol:
                 out.append((a, b))
     return out
 
@@ -96,7 +114,7 @@ def _split(
         return [cell]
     for ax in (axis, 1 - axis):
         flat, colour = im.flat_lines(cell, ax)
-        cuts = _gutters(flat, colour, min_run, im.tol)
+        cuts = [(a, b) for a, b in im.flat_pieces(cell, ax) if b - a >= min_run]
         if depth > 0 and found:
             # inside a panel band, a flat run is a gutter only in a gutter colour already cut: a lesion on a flat
             # pink or white background is not cut through its background

@@ -13,7 +13,7 @@ import io
 from pathlib import Path
 
 from ..records import store_content
-from .page import Box
+from .page import MAX_PIXELS, Box
 
 
 def store_image(root: Path, data: bytes, ext: str) -> str:
@@ -61,7 +61,7 @@ def native_image(doc, xref: int):
     if pix.colorspace is not None and pix.colorspace.n not in (1, 3):
         pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
     mode = {1: "L", 3: "RGB"}.get(pix.n - pix.alpha, "RGB")
-    img = Image.frombytes(mode + ("A" if pix.alpha else ""), (pix.width, pix.height), pix.samples)
+    img = Image.frombytes(mode + ("A" if pix.alpha else ""), (pix.width, pix.height), pix.samples_mv)
     if pix.alpha:  # flatten transparency onto white, as the page shows it
         bg = Image.new(mode, img.size, 255 if mode == "L" else (255, 255, 255))
         bg.paste(img.convert(mode), mask=img.getchannel("A"))
@@ -70,13 +70,26 @@ def native_image(doc, xref: int):
     return data, ext, img
 
 
-def render_region(pg, bbox: Box, dpi: float):
+def capped_dpi(bbox: Box, dpi: float, max_pixels: int = MAX_PIXELS) -> float:
+    """``dpi``, or less so that ``bbox`` (points) rendered at it has at most ``max_pixels`` pixels."""
+    inches = max(1e-6, (bbox[2] - bbox[0]) / 72.0) * max(1e-6, (bbox[3] - bbox[1]) / 72.0)
+    return min(float(dpi), 0.995 * (max_pixels / inches) ** 0.5)
+
+
+def render_region(display, bbox: Box, dpi: float, max_pixels: int = MAX_PIXELS):
+    """The page region ``bbox`` as a PIL image at ``dpi`` (lower where it would exceed ``max_pixels``).
+
+    ``display``: the page's display list (``pg.get_displaylist()``, made once per page: building it costs as
+    much as rendering), or the page itself."""
     import pymupdf
     from PIL import Image
 
-    pix = pg.get_pixmap(clip=pymupdf.Rect(bbox), dpi=int(dpi), alpha=False)
+    zoom = max(1, int(capped_dpi(bbox, dpi, max_pixels))) / 72
+    if isinstance(display, pymupdf.Page):
+        display = display.get_displaylist()
+    pix = display.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False, clip=pymupdf.Rect(bbox))
     mode = "L" if pix.n == 1 else "RGB"
-    return Image.frombytes(mode, (pix.width, pix.height), pix.samples)
+    return Image.frombytes(mode, (pix.width, pix.height), pix.samples_mv)
 
 
 def crop_scan(scan, bbox: Box):

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from ..records import empty_record_fields, record_id
-from ..stage import reason_of
+from ..stage import Problem, reason_of
 from .layout import Figure
 from .markers import split_panels
-from .page import Box, Page
+from .page import MAX_PIXELS, Box, Page
 from .panels import split_composite
-from .storage import crop_scan, native_image, pil_to_bytes, render_region, store_image
+from .storage import capped_dpi, crop_scan, native_image, pil_to_bytes, render_region, store_image
 from .subfigures import Piece, Plan, plan_panels
 
 MIN_RENDER_DPI = 200
@@ -43,9 +43,29 @@ def _native_xref(atom, scan) -> int:
 class PageWriter:
     """Turns the figures of one page into stored images and records."""
 
-    def __init__(self, root: Path, doc, file_name: str, file_sha: str, position_panels: bool = False):
+    def __init__(
+        self,
+        root: Path,
+        doc,
+        file_name: str,
+        file_sha: str,
+        position_panels: bool = False,
+        max_pixels: int = MAX_PIXELS,
+    ):
         self.root, self.doc, self.file_name, self.file_sha = root, doc, file_name, file_sha
-        self.position_panels = position_panels
+        self.position_panels, self.max_pixels = position_panels, max_pixels
+        self.notes: list[
+            Problem
+        ] = []  # what the user should know that is not a failure (pictures over the cap)
+        self._noted: set[tuple] = set()
+        self._shown: tuple[Any, Any] | None = None  # (page, its display list) of the page being written
+
+    def render(self, pg, bbox: Box, dpi: float):
+        """A region of ``pg`` as shown (capped at ``max_pixels``); the page's display list is made once for all
+        its regions."""
+        if self._shown is None or self._shown[0] is not pg:
+            self._shown = (pg, pg.get_displaylist())
+        return render_region(self._shown[1], bbox, dpi, self.max_pixels)
 
     def _record(
         self,
@@ -111,10 +131,26 @@ class PageWriter:
                 img = crop_scan(scan, bbox)
                 how = how or "scan"
             else:
-                img = render_region(pg, bbox, _render_dpi(graphics))
+                img = self.render(pg, bbox, _render_dpi(graphics))
                 how = how or "render"
+                self._note_over_cap(pg, graphics, img.size)
         data, ext = pil_to_bytes(img, photo)
         return store_image(self.root, data, ext), img.size, how
+
+    def _note_over_cap(self, pg, graphics, size: tuple[int, int]) -> None:
+        """One note per picture over the pixel cap that was rendered smaller instead of decoded whole."""
+        for g in graphics:
+            w, h = g.pixel_size
+            key = (pg.number, g.bbox)
+            if g.kind == "image" and w * h > self.max_pixels and key not in self._noted:
+                self._noted.add(key)
+                self.notes.append(
+                    Problem(
+                        f"{self.file_name} page {pg.number + 1}",
+                        f"a {w}x{h} picture ({w * h / 1e6:.0f} MP) is over the {self.max_pixels / 1e6:g} MP cap "
+                        f"(--max-pixels): stored rendered at {size[0]}x{size[1]}",
+                    )
+                )
 
     def write_figure(self, pg, page: Page, fig: Figure, scan=None) -> list[dict[str, Any]]:
         """One record per panel the caption names and the figure holds, else one for the whole figure.
@@ -198,7 +234,9 @@ class _Pixels:
                 img = Image.open(io.BytesIO(data))
                 img.load()
             return img
-        return render_region(self.pg, atom.bbox, _render_dpi(atom.graphics))
+        img = self.writer.render(self.pg, atom.bbox, _render_dpi(atom.graphics))
+        self.writer._note_over_cap(self.pg, atom.graphics, img.size)
+        return img
 
     def composite_cells(self, atom, k: int):
         """[(page bbox, pixel cell)] of a single raster cut into ``k`` panels, or None."""
@@ -223,7 +261,8 @@ class _Pixels:
     def _region(self, region: Box, dpi: int):
         if self.scan is not None:
             return crop_scan(self.scan, region), self.scan[1]
-        return render_region(self.pg, region, dpi), dpi / 72
+        dpi = max(1, int(capped_dpi(region, dpi, self.writer.max_pixels)))
+        return self.writer.render(self.pg, region, dpi), dpi / 72
 
     def glyph_marks(self, region: Box, allowed: str, zones: list[Box] | None = None):
         """Letters printed on the figure's pictures (read from the page as shown, overlays included)."""

@@ -107,7 +107,27 @@ class TrainConfig:
         choices=("bf16", "fp16", "fp32"),
     )
     gradient_checkpointing: bool = option(
-        False, "recompute activations in backward: less memory, ~30% slower"
+        False, "recompute activations in backward: less memory, ~30% slower (the paper's recipes: true)"
+    )
+    tf32: bool = option(
+        True, "TF32 matmuls on Ampere or newer GPUs, as finetune_lora.sh (--tf32 True); ignored without one"
+    )
+    group_by_length: bool = option(
+        True,
+        "batches of samples of similar length (LLaVA's --group_by_modality_length): less padding; lengths are "
+        "word counts, so no sample is encoded to sort it",
+    )
+    image_aspect_ratio: str = option(
+        "auto",
+        "pad: expand each image to a square with the processor's mean colour before its resize and centre crop "
+        "(LLaVA's --image_aspect_ratio pad: no lesion cropped off); none: the processor's own; auto: pad for "
+        "LLaVA-family models. Written into the merged model's config, so eval feeds images the same way",
+        choices=("auto", "pad", "none"),
+    )
+    vision_feature_layer: int | None = option(
+        None,
+        "vision-tower layer the projector reads (LLaVA's --mm_vision_select_layer; -2 in the paper's recipe, as "
+        "LLaVA-Med's config); null keeps the model's",
     )
     seed: int = option(42, "seed of data order, LoRA init and dropout")
     # bookkeeping

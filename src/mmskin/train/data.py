@@ -333,16 +333,26 @@ def encode_sample(processor, sample: Sample, max_length: int, image=None) -> dic
 
 
 class SFTDataset:
-    """Map-style dataset of encoded samples (images are read and processed lazily, per item)."""
+    """Map-style dataset of encoded samples (images are read and processed lazily, per item); ``aspect`` ``pad``
+    expands each image to a square with the processor's mean colour first (LLaVA's image_aspect_ratio pad)."""
 
-    def __init__(self, samples: list[Sample], processor, max_length: int):
-        self.samples, self.processor, self.max_length = samples, processor, max_length
+    def __init__(self, samples: list[Sample], processor, max_length: int, aspect: str = "none"):
+        self.samples, self.processor, self.max_length, self.aspect = samples, processor, max_length, aspect
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    @property
+    def lengths(self) -> list[int]:
+        """Words per sample (questions + answers), LLaVA's length estimate for grouping batches by length."""
+        return [sum(len(q.split()) + len(a.split()) for q, a in s.turns) for s in self.samples]
+
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return encode_sample(self.processor, self.samples[i], self.max_length)
+        from ..models.llava_compat import prepare_images
+
+        sample = self.samples[i]
+        image = prepare_images([sample.open_image()], self.processor, self.aspect)[0]
+        return encode_sample(self.processor, sample, self.max_length, image=image)
 
 
 class Collator:

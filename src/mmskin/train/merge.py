@@ -69,9 +69,20 @@ def merged_model(adapter_dir: Path, base_ref: str, dtype: str) -> tuple[Any, Any
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ModelError(f"{adapter_dir}: cannot apply the adapter to {base_ref} ({reason_of(e)})") from None
     merged = peft_model.merge_and_unload()
+    for key, value in trained_settings(adapter_dir / "metrics.json").items():
+        setattr(merged.config, key, value)  # image_aspect_ratio, vision_feature_layer: as trained
     if (adapter_dir / "tokenizer_config.json").is_file() or (adapter_dir / "processor_config.json").is_file():
         processor = load_processor(str(adapter_dir), model.config.model_type)
     return merged, processor
+
+
+def trained_settings(metrics_path: Path) -> dict[str, Any]:
+    """The model settings the training run applied (``model_settings`` of its metrics.json; none when absent)."""
+    try:
+        settings = json.loads(metrics_path.read_text(encoding="utf-8")).get("model_settings")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def merge_info(config: MergeConfig, adapter_dir: Path, base_ref: str) -> dict[str, Any]:

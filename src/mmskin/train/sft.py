@@ -146,9 +146,19 @@ def _make_trainer_class():
     from transformers import Trainer
 
     class SkinVLTrainer(Trainer):
-        """Trainer with a separate learning rate for the projector (and vision tower when trained)."""
+        """Trainer with a separate learning rate for the projector (and vision tower when trained), and batches
+        grouped by length from cheap lengths (``group_lengths``: words per sample) when set."""
 
         projector_lr: float | None = None
+        group_lengths: list[int] | None = None
+
+        def _get_train_sampler(self, train_dataset=None):
+            if self.group_lengths is None:
+                return super()._get_train_sampler(train_dataset)
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            size = self.args.train_batch_size * self.args.gradient_accumulation_steps
+            return LengthGroupedSampler(size, lengths=self.group_lengths)
 
         def create_optimizer(self, model=None):
             if self.optimizer is not None or self.projector_lr is None:
@@ -205,13 +215,15 @@ class TrainData:
 
 @dataclass
 class LoadedModel:
-    """Step 2's output: the base with LoRA applied, its processor and parameter counts (before any sharding)."""
+    """Step 2's output: the base with LoRA applied, its processor and parameter counts (before any sharding), and
+    the image settings it was trained with (written into the merged model's config)."""
 
     model: Any
     processor: Any
     base_path: str
     trainable_params: int
     total_params: int
+    settings: dict[str, Any]
 
 
 def run(config: TrainRun, reporter: Reporter | None = None) -> StageResult:
@@ -297,6 +309,7 @@ def load_model(cfg: TrainConfig) -> LoadedModel:
     load_config(base_path)
     load_dtype = {"bf16": "bf16", "fp16": "fp32", "fp32": "fp32"}[cfg.precision]
     model, processor = load_vlm(base_path, dtype=load_dtype)
+    settings = model_settings(cfg, model.config)
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.enable_input_require_grads()
@@ -304,13 +317,32 @@ def load_model(cfg: TrainConfig) -> LoadedModel:
     model = apply_lora(model, cfg, cfg.base_model, upcast=not cfg.deepspeed)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    return LoadedModel(model, processor, base_path, trainable, total)
+    return LoadedModel(model, processor, base_path, trainable, total, settings)
+
+
+def model_settings(cfg: TrainConfig, config: Any) -> dict[str, Any]:
+    """Apply the recipe's image settings to the model ``config`` and return them: ``image_aspect_ratio`` (pad or
+    none, as LLaVA keeps it in its config) and ``vision_feature_layer`` (the layer the projector reads)."""
+    from ..models.llava_compat import aspect_mode
+
+    settings: dict[str, Any] = {"image_aspect_ratio": aspect_mode(cfg.image_aspect_ratio, config)}
+    if cfg.vision_feature_layer is not None:
+        if not hasattr(config, "vision_feature_layer"):
+            raise ModelError(
+                f"{cfg.base_model}: model type {config.model_type!r} has no vision_feature_layer setting; "
+                "set vision_feature_layer: null"
+            )
+        settings["vision_feature_layer"] = cfg.vision_feature_layer
+    for key, value in settings.items():
+        setattr(config, key, value)
+    return settings
 
 
 def training_arguments(cfg: TrainConfig, ckpt_dir: Path, quiet: bool):
     """``transformers.TrainingArguments`` of the config (checkpoints under ``ckpt_dir``)."""
     import torch
     from transformers import TrainingArguments
+    from transformers.utils.import_utils import is_torch_tf32_available
 
     return TrainingArguments(
         output_dir=str(ckpt_dir),
@@ -324,6 +356,7 @@ def training_arguments(cfg: TrainConfig, ckpt_dir: Path, quiet: bool):
         max_steps=cfg.max_steps,
         bf16=cfg.precision == "bf16",
         fp16=cfg.precision == "fp16",
+        tf32=True if cfg.tf32 and is_torch_tf32_available() else None,  # --tf32 True on a CPU would raise
         **_checkpointing_args(cfg.gradient_checkpointing),
         dataloader_pin_memory=torch.cuda.is_available(),
         seed=cfg.seed,
@@ -345,10 +378,14 @@ def build_trainer(cfg: TrainConfig, loaded: LoadedModel, data: TrainData, ckpt_d
     """Step 3: the Trainer over the label-masked dataset, with the projector's own learning rate."""
     trainer_cls = _make_trainer_class()
     trainer_cls.projector_lr = cfg.projector_learning_rate
+    dataset = SFTDataset(
+        data.samples, loaded.processor, cfg.max_length, loaded.settings["image_aspect_ratio"]
+    )
+    trainer_cls.group_lengths = dataset.lengths if cfg.group_by_length else None
     trainer = trainer_cls(
         model=loaded.model,
         args=training_arguments(cfg, ckpt_dir, quiet),
-        train_dataset=SFTDataset(data.samples, loaded.processor, cfg.max_length),
+        train_dataset=dataset,
         data_collator=Collator(loaded.processor),
         processing_class=loaded.processor,
     )
@@ -405,6 +442,8 @@ def training_metrics(
         "base_model": cfg.base_model,
         "base_model_path": loaded.base_path,
         "data": [r.as_dict() for r in data.reports],
+        "model_settings": loaded.settings,
+        "tf32": bool(trainer.args.tf32),
         "rejected_samples": data.rejected,
         "loss_history": history,
         "provenance": provenance("train", config=cfg, packages=PACKAGES, seed=cfg.seed),

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..chat import retry_option
 from ..config import ConfigError, option
+from ..lock import dataset_lock
 from ..provenance import provenance, write_info
 from ..records import (
     EXCLUDING_FLAGS,
     RecordError,
+    is_curated,
     iter_jsonl,
     resolve_in_root,
     validate_record,
@@ -80,14 +83,18 @@ class VQAConfig:
         metadata={"help": "API key (default: $OPENAI_API_KEY); never logged or written", "cli": False},
     )
     concurrency: int = option(4, "parallel requests")
-    timeout: float = option(60.0, "seconds per request")
-    max_retries: int = option(4, "retries on 429/5xx/timeouts")
-    retry_base: float = option(
-        1.0, "seconds before the first retry, doubled each time, with jitter", metavar="S"
-    )
+    timeout: float = retry_option("timeout")
+    max_retries: int = retry_option("max_retries")
+    retry_base: float = retry_option("retry_base")
+    retry_time: float = retry_option("retry_time")
+    max_failures: int = retry_option("max_failures")
     prompt: Path | None = option(None, "prompt YAML (default: the bundled openai-v1)")
     lexicon: Path | None = option(None, "lexicon YAML (default: the bundled one)")
     templates: Path | None = option(None, "templates YAML (default: the bundled one)")
+    wait: bool = option(
+        True,
+        "when another mmskin command is writing the dataset, wait for it (--no-wait: stop at once, exit 1)",
+    )
 
     def __post_init__(self) -> None:
         self.dataset = Path(self.dataset)
@@ -100,6 +107,8 @@ class VQAConfig:
             ("--timeout", self.timeout, self.timeout > 0, "positive"),
             ("--max-retries", self.max_retries, self.max_retries >= 0, "0 or more"),
             ("--retry-base", self.retry_base, self.retry_base > 0, "positive"),
+            ("--retry-time", self.retry_time, self.retry_time >= 0, "0 or more"),
+            ("--max-failures", self.max_failures, self.max_failures >= 0, "0 or more"),
         ):
             if not ok:
                 raise ConfigError(f"{name} must be {want} (got {value})")
@@ -139,13 +148,17 @@ def select_usable(
     root: Path,
     include_flagged: bool,
     problems: Problems,
+    curated_only: bool = False,
     exclude: tuple[str, ...] = (),
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """The records to generate from, and the others counted by reason; a bad image path is also a problem."""
+    """The records to generate from, and the others counted by reason; a bad image path is also a problem.
+    ``curated_only``: records curate has not seen yet are left out (``not_curated``) unless ``include_flagged``."""
     dropped: Counter[str] = Counter()
     usable: list[dict[str, Any]] = []
     for rec in records:
         reason = drop_reason(rec, include_flagged, exclude)
+        if reason is None and curated_only and not include_flagged and not is_curated(rec):
+            reason = "not_curated"
         if reason is None:
             try:
                 path = resolve_in_root(root, rec["image"])
@@ -309,7 +322,7 @@ def info_config(config: VQAConfig) -> dict[str, Any]:
     """The settings as written to vqa_info.json: no key, no credentials, no dataset path (the file is in it)."""
     from ..chat import public_url
 
-    out = {k: v for k, v in vars(config).items() if k not in ("dataset", "api_key")}
+    out = {k: v for k, v in vars(config).items() if k not in ("dataset", "api_key", "wait")}
     out["base_url"] = public_url(config.base_url) if config.base_url else None
     for k in ("prompt", "lexicon", "templates"):
         out[k] = shown_path(out[k])
@@ -370,17 +383,30 @@ def run(config: VQAConfig, reporter: Reporter | None = None) -> StageResult:
         raise StageError(
             root, "no records.jsonl (not a dataset folder; run `mmskin build` first)", exit_code=2
         )
+    with dataset_lock(root, "mmskin vqa", reporter, wait=config.wait):
+        return _generate(config, root, reporter)
+
+
+def _generate(config: VQAConfig, root: Path, reporter: Reporter) -> StageResult:
     problems = Problems(reporter)
     lex, templates = load_lexicon(config.lexicon), load_templates(config.templates)
     records, invalid = read_dataset_records(root / "records.jsonl", problems)
-    usable, dropped_records = select_usable(
-        records, root, config.include_flagged, problems, tuple(config.exclude_flags)
-    )
     uncurated = bool(records) and not any("modality" in r for r in records)
+    new = sum(not is_curated(r) for r in records)
+    partly = 0 < new < len(records)  # a build added records since the last curate
+    usable, dropped_records = select_usable(
+        records, root, config.include_flagged, problems, partly, tuple(config.exclude_flags)
+    )
     if uncurated:
         reporter.warning(
             f"{root}: records have no modality (the dataset is not curated): modality questions are skipped "
             f"and captions are used as built; run `mmskin curate {root}` first for the full question mix"
+        )
+    elif partly:
+        reporter.warning(
+            f"{root}: {new} of {len(records)} records are not curated (added by a build since the last curate) "
+            f"and are left out{' (--include-flagged: used)' if config.include_flagged else ''}; run "
+            f"`mmskin curate {root}` first"
         )
     facts = {r["id"]: extract_facts(r["caption"], lex) for r in usable}
     job = Job(config, usable, facts, templates, lex)

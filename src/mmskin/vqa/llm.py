@@ -204,6 +204,8 @@ def generate_items(job: Job, reporter: Reporter, problems: Problems) -> Generate
             timeout=cfg.timeout,
             max_retries=cfg.max_retries,
             retry_base=cfg.retry_base,
+            retry_time=cfg.retry_time,
+            max_failures=cfg.max_failures,
             json_mode=True,
             params={**SAMPLING, "seed": cfg.seed},
         ),
@@ -254,6 +256,8 @@ def generate_items(job: Job, reporter: Reporter, problems: Problems) -> Generate
             "concurrency": cfg.concurrency,
             "timeout_s": cfg.timeout,
             "max_retries": cfg.max_retries,
+            "retry_time_s": cfg.retry_time,
+            "max_failures": cfg.max_failures,
         },
     }
     return generated

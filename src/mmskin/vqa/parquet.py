@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..records import RecordError, resolve_in_root, store_content
+from ..records import RecordError, new_temp_file, resolve_in_root, store_content
 from ..stage import Problems
 from .samples import ExportError, Tally
 
@@ -51,7 +50,7 @@ def write_parquet(
     ]
     schema = pa.schema(fields, metadata={"huggingface": json.dumps(hf_features(columns))})
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    fd, tmp = new_temp_file(out)  # mode from the umask, like every file mmskin writes
     os.close(fd)
     try:
         with pq.ParquetWriter(tmp, schema) as writer:

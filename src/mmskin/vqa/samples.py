@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,10 +17,11 @@ from typing import Any
 
 from ..config import ConfigError
 from ..records import FLAGS, csv_header, open_csv
-from ..stage import Problem, Problems, StageError
+from ..stage import Problem, Problems, StageError, add_line_errors
+
+__all__ = ["add_line_errors"]  # re-exported: readers of JSONL files report bad lines with it
 
 IMAGE_TOKEN = "<image>"
-_LINE_ERROR = re.compile(r"^(.*?:\d+): (.*)$", re.S)
 
 
 class ExportError(StageError):
@@ -46,13 +46,6 @@ def split_problems(problems: list[Problem]) -> tuple[list[Problem], list[Problem
     """(errors, missing images) of a run."""
     missing = [p for p in problems if isinstance(p, MissingImage)]
     return [p for p in problems if not isinstance(p, MissingImage)], missing
-
-
-def add_line_errors(problems: Problems, errors: list[str]) -> None:
-    """Errors of ``records.iter_jsonl`` ('FILE:LINE: reason') as problems located at FILE:LINE."""
-    for msg in errors:
-        m = _LINE_ERROR.match(msg)
-        problems.add(*(m.groups() if m else ("", msg)))
 
 
 def read_csv(

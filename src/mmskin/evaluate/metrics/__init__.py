@@ -9,8 +9,11 @@ statistics and its own signature:
 * ``standard``: sacrebleu BLEU (13a), rouge-score with the Porter stemmer, METEOR and recall on lower-cased 13a
   tokens, BERTScore (packaged all-MiniLM-L6-v2 by default); each number carries its signature.
 
-A prediction with no letter or digit (empty, blank, only punctuation) is scored as the empty string: 0 on every
-per-pair metric, length 0 in corpus BLEU, and counted (the ``rouge`` package would raise on it).
+Empty predictions (:data:`EMPTY_RULES`): a prediction with no letter or digit (empty, blank, only punctuation) is
+counted in both recipes. ``standard`` scores it as the empty string: 0 on every per-pair metric, length 0 in corpus
+BLEU. ``mmskin`` scores every prediction as written, as VQA_test.py does ("?" is a word to BLEU, METEOR and recall);
+only where the ``rouge`` package raises (a side with no text between dots: empty or only dots) is that pair's ROUGE
+0 (VQA_test.py has no number there: it stops), and an empty side's BERTScore is 0.
 
     >>> from mmskin.evaluate.metrics import score_pairs
     >>> s = score_pairs(["a red papule", ""], ["a red scaly papule", "a plaque"], metrics=("bleu", "recall"))
@@ -41,6 +44,7 @@ from .base import (
 
 __all__ = [
     "COMPATS",
+    "EMPTY_RULES",
     "GROUPS",
     "KEYS",
     "METRIC_NAMES",
@@ -57,6 +61,12 @@ __all__ = [
 _WORDCHAR = re.compile(r"[^\W_]")  # a letter or digit, any script
 # the order of the signature block in results files and printed tables (kept from the first results files)
 SIGNATURE_ORDER = ("bleu", "rouge", "meteor", "recall", "bertscore")
+# how each recipe scores a prediction without a letter or digit (recorded in the results' provenance)
+EMPTY_RULES = {
+    "mmskin": "scored as written, as VQA_test.py; ROUGE 0 where the rouge package raises (empty or only dots), "
+    "BERTScore 0 for an empty side; counted",
+    "standard": "no letter or digit -> scored as the empty string (0, counted)",
+}
 
 
 def is_empty(text: str) -> bool:
@@ -218,7 +228,8 @@ def score_pairs(
     names = parse_metrics(list(metrics))
     chosen = [get_metric(m, compat, bertscorer=bertscorer) for m in names]
     empty = np.fromiter((is_empty(p) for p in predictions), dtype=bool, count=len(predictions))
-    pairs = Pairs(["" if e else p for p, e in zip(predictions, empty)], answers)
+    blank = compat != "mmskin"  # EMPTY_RULES: mmskin scores every prediction as written
+    pairs = Pairs(["" if e and blank else p for p, e in zip(predictions, empty)], answers)
     out = PairScores(compat=compat, metrics=names, n=len(pairs), n_empty=int(empty.sum()))
 
     def done(metric: Metric, scored: Scored) -> None:
@@ -234,8 +245,9 @@ def score_pairs(
             done(metric, metric.compute(pairs, progress))
     for metric, result in slow:
         done(metric, result() if result is not None else metric.compute(pairs))
-    for arr in out.values.values():
-        arr[empty] = 0.0
+    if blank:
+        for arr in out.values.values():
+            arr[empty] = 0.0
     return out
 
 
@@ -243,7 +255,7 @@ def progress_total(
     predictions: Sequence[str], answers: Sequence[str], compat: str, metrics: Sequence[str], bertscorer=None
 ) -> int:
     """How far :func:`score_pairs` advances its ``progress``: each metric's steps (BERTScore: one per sentence)."""
-    pairs = Pairs(["" if is_empty(p) else p for p in predictions], answers)
+    pairs = Pairs(["" if is_empty(p) and compat != "mmskin" else p for p in predictions], answers)
     return sum(get_metric(m, compat, bertscorer=bertscorer).progress_steps(pairs) for m in metrics)
 
 

@@ -1,10 +1,11 @@
 """Corpus BLEU-1..4 from per-pair n-gram statistics, computed once for all orders.
 
 ``compat mmskin``: the numbers of ``nltk.translate.bleu_score.corpus_bleu`` (no smoothing) on whitespace tokens
-with weights (1,0,0,0), (½,½,0,0), (⅓,⅓,⅓,0), (¼,¼,¼,¼), as MM-Skin's VQA_test.py calls it. nltk computes the
-clipped n-gram counts of every order again for each of the four calls; here they are counted once, vectorised
-over the whole corpus (n-grams become integer ids, counts come from ``np.unique``), and kept per pair so a
-bootstrap resample only re-sums them.
+with weights (1,0,0,0), (0.5,0.5,0,0), (0.33,0.33,0.33,0), (0.25,0.25,0.25,0.25), exactly as MM-Skin's VQA_test.py
+calls it (BLEU-3 weighs with 0.33, not 1/3: the weights sum to 0.99, so BLEU-3 comes out slightly higher, about 1 %
+when the n-gram precisions are near 0.3). nltk computes the clipped n-gram counts of every order again for each of
+the four calls; here they are counted once, vectorised over the whole corpus (n-grams become integer ids, counts
+come from ``np.unique``), and kept per pair so a bootstrap resample only re-sums them.
 
     >>> from mmskin.evaluate.metrics.bleu import nltk_bleu_stats, nltk_corpus_bleu
     >>> stats = nltk_bleu_stats([["a", "cat"]], [["a", "cat", "sat"]])
@@ -26,11 +27,11 @@ import numpy as np
 from .base import WHITESPACE, CorpusMetric, Pairs, Progress, Scored, nltk_version
 
 MAX_N = 4
-# MM-Skin's BLEU-1..4 weights; nltk computes precisions up to the longest weight tuple (4) for every call
+# MM-Skin's BLEU-1..4 weights as VQA_test.py writes them; nltk computes precisions up to the longest weight tuple (4)
 WEIGHTS: tuple[tuple[float, ...], ...] = (
-    (1.0, 0.0, 0.0, 0.0),
-    (0.5, 0.5, 0.0, 0.0),
-    (1 / 3, 1 / 3, 1 / 3, 0.0),
+    (1, 0, 0, 0),
+    (0.5, 0.5, 0, 0),
+    (0.33, 0.33, 0.33, 0),
     (0.25, 0.25, 0.25, 0.25),
 )
 # columns of a stats row: clipped matches for n=1..4, nltk denominators for n=1..4, hyp length, ref length
@@ -198,7 +199,7 @@ class NltkCorpusBleu(CorpusMetric):
 
     def signature(self) -> dict[str, str]:
         tok, nltk_v = self.tokenizer.label, nltk_version()
-        weights = ("1,0,0,0", "1/2,1/2,0,0", "1/3,1/3,1/3,0", "1/4,1/4,1/4,1/4")  # WEIGHTS as written
+        weights = [",".join(f"{w:g}" for w in ws) for ws in WEIGHTS]  # as VQA_test.py writes them
         return {
             k: f"nltk-corpus_bleu(native)|weights:{w}|smooth:none|{tok}|nltk:{nltk_v}"
             for k, w in zip(self.keys, weights)

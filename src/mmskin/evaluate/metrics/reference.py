@@ -2,9 +2,10 @@
 
 Used by the tests and ``benchmarks/evaluate/eval_metrics.py`` to check the native metrics (equal to 1e-9) and to time
 them against the packages. Needs the packages themselves: nltk (BLEU, METEOR), ``rouge`` 1.0.1 (a dev extra)
-and, for BERTScore, ``bert_score``. Predictions go through mmskin's empty rule first (no letter or digit -> "")
-and a pair the package cannot score (``rouge`` raises on an empty hypothesis, ``bert_score`` fails on an empty
-sentence under transformers 5) counts as 0, as mmskin counts it.
+and, for BERTScore, ``bert_score``. Predictions are scored as written (compat mmskin's rule); a pair the package
+cannot score (``rouge`` raises on a side with no text between dots, ``bert_score`` fails on an empty sentence under
+transformers 5) counts as 0, as mmskin counts it. ``mmskin.evaluate.reference_scripts`` runs VQA_test.py's own
+functions instead (what the benchmark of the compat mode compares with).
 
     >>> from mmskin.evaluate.metrics.reference import perturb_answers, reference_scores
     >>> preds = perturb_answers(["a red scaly papule on the arm"] * 4, seed=0)
@@ -16,7 +17,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from . import GROUPS, is_empty
+from . import GROUPS
 from .bleu import WEIGHTS
 
 
@@ -59,7 +60,7 @@ def reference_scores(
     bertscore_layer: int | None = None,
 ) -> dict[str, float]:
     """Corpus scores from the reference packages, called as VQA_test.py does (whitespace tokens)."""
-    hyps = ["" if is_empty(p) else p for p in predictions]
+    hyps = list(predictions)
     refs = list(answers)
     n = len(hyps)
     out: dict[str, float] = {}

@@ -43,13 +43,22 @@ def _lcs_words(x: list[str], y: list[str]) -> set[str]:
 
     The DP table is kept as one bit-vector row per reference word (Hyyrö's bit-parallel LCS): the LCS length
     of x[:i] and y[:j] is ``j - popcount(row_i & (2**j - 1))``. The backtracking is the package's, step by
-    step: diagonal on equal words, else up when ``L[i-1][j] > L[i][j-1]``, else left.
+    step: diagonal on equal words, else up when ``L[i-1][j] > L[i][j-1]``, else left. It keeps the two
+    popcounts it compares and updates them bit by bit as j falls, so a long hypothesis costs time linear in
+    its length (times the reference's length / 64), not quadratic.
     """
     m = len(y)
     full = (1 << m) - 1
-    masks: dict[str, int] = {}
+    nbytes = (m + 8) // 8
+    wanted = set(x)
+    marks: dict[str, bytearray] = {}  # word -> bits of its positions in y (only words of x matter)
     for j, w in enumerate(y):
-        masks[w] = masks.get(w, 0) | (1 << j)
+        if w in wanted:
+            mark = marks.get(w)
+            if mark is None:
+                mark = marks[w] = bytearray(nbytes)
+            mark[j >> 3] |= 1 << (j & 7)
+    masks = {w: int.from_bytes(mark, "little") for w, mark in marks.items()}
     rows = [full]
     v = full
     for w in x:
@@ -58,19 +67,38 @@ def _lcs_words(x: list[str], y: list[str]) -> set[str]:
             u = v & mk
             v = ((v + u) | (v - u)) & full
         rows.append(v)
+    bits: dict[int, bytes] = {}  # row index -> its bytes, for O(1) bit tests
+
+    def bit(i: int, j: int) -> int:  # bit j of row i
+        b = bits.get(i)
+        if b is None:
+            b = bits[i] = rows[i].to_bytes(nbytes, "little")
+        return (b[j >> 3] >> (j & 7)) & 1
+
+    def popcount(i: int, j: int) -> int:  # popcount(row_i & (2**j - 1))
+        return (rows[i] & ((1 << j) - 1)).bit_count()
+
     out: set[str] = set()
     i, j = len(x), m
+    if i == 0 or j == 0:
+        return out
+    pc_i, pc_up = popcount(i, j), popcount(i - 1, j)
     while i > 0 and j > 0:
         if x[i - 1] == y[j - 1]:
             out.add(x[i - 1])
             i -= 1
             j -= 1
-        elif (
-            j - (rows[i - 1] & ((1 << j) - 1)).bit_count()
-            > (j - 1) - (rows[i] & ((1 << (j - 1)) - 1)).bit_count()
-        ):
+            if i > 0 and j > 0:
+                pc_i = pc_up - bit(i, j)
+                pc_up = popcount(i - 1, j)
+        elif j - pc_up > (j - 1) - (pc_i - bit(i, j - 1)):
             i -= 1
+            pc_i = pc_up
+            if i > 0:
+                pc_up = popcount(i - 1, j)
         else:
+            pc_i -= bit(i, j - 1)
+            pc_up -= bit(i - 1, j - 1)
             j -= 1
     return out
 
