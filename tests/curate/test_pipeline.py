@@ -39,7 +39,17 @@ def test_fields_filled_and_rerun_identical(built: Path, tmp_path: Path) -> None:
     for r, b in zip(after, before):
         assert r["modality"] in MODALITIES and 0 <= r["modality_score"] <= 1
         assert r["modality_source"] == "model"
-        assert set(r["modality_evidence"]) == {"image", "caption_cues", "fused"}
+        # "figure": what the other panels of its figure said (only for panels of a figure of several)
+        assert (
+            {"image", "caption_cues", "fused"}
+            <= set(r["modality_evidence"])
+            <= {
+                "image",
+                "caption_cues",
+                "fused",
+                "figure",
+            }
+        )
         assert r["caption_uncleaned"] == b["caption"] and not r["caption"].startswith("Fig.")
         assert r["split"] in ("train", "val", "test")
         assert set(r["flags"]) == set(r["flag_reasons"]) | (set(b["flags"]) - set(r["flag_reasons"]))
