@@ -81,6 +81,13 @@ def score(ds: Path, gt: dict) -> None:
         wrong = [f"{r.get('panel') or '-'}:{r['modality']}" for r in rs if r["modality"] not in truth[k]]
         if wrong:
             print(f"    wrong: {k[0][:28]} p{k[1]} fig {k[2]} truth {sorted(truth[k])}: {', '.join(wrong)}")
+    wrong_recs = [r for k, rs in by_fig.items() for r in rs if r["modality"] not in truth[k]]
+    caught = sum("review" in r["flags"] for r in wrong_recs)
+    flagged = sum("review" in r["flags"] for r in recs)
+    print(
+        f"  review flag: catches {caught}/{len(wrong_recs)} wrong records, flags {flagged}/{len(recs)} = "
+        f"{flagged / max(1, len(recs)):.3f} of all records"
+    )
     usable = sum(is_usable(r) for r in recs)
     skin = [r for k, rs in by_fig.items() for r in rs if truth[k] & set(MODALITIES[:3])]
     skin_usable = sum(is_usable(r) for r in skin)
