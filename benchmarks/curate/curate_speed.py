@@ -10,6 +10,7 @@ model loading and the worker pool start.
 
     .venv/bin/python benchmarks/curate/curate_speed.py
     .venv/bin/python benchmarks/curate/curate_speed.py --repeat 3
+    .venv/bin/python benchmarks/curate/curate_speed.py --no-bookset --compare-src ../main/src   # before/after
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for _common
-from _common import BENCHMARKS, WORK, add_data_argument, save_results  # noqa: E402
+from _common import BENCHMARKS, REPO, WORK, add_data_argument, save_results  # noqa: E402
 
 from mmskin import __version__  # noqa: E402
 from mmskin.cli import main as mmskin_main  # noqa: E402
@@ -110,16 +111,39 @@ def time_curate(ds: Path, workers: int, repeat: int) -> tuple[float, int, str]:
     return best, n, line
 
 
+def time_cli(ds: Path, workers: int, repeat: int, src: Path) -> float:
+    """Best wall time of ``python -m mmskin curate`` on a fresh copy of ``ds`` with the mmskin of ``src`` (a
+    checkout's ``src/``): the before/after comparison, both sides timed the same way (interpreter start included)."""
+    best = float("inf")
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            d = Path(tmp) / "ds"
+            shutil.copytree(ds, d)
+            cmd = [sys.executable, "-m", "mmskin", "curate", str(d), "--workers", str(workers), "--quiet"]
+            t = time.perf_counter()
+            subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL)
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_argument(ap)
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs")
+    ap.add_argument("--no-bookset", dest="bookset", action="store_false", help="only the dev images")
+    ap.add_argument(
+        "--compare-src",
+        type=Path,
+        default=None,
+        help="also time this src/ (another checkout) by the command line",
+    )
     a = ap.parse_args(argv)
     import cv2
     import numpy as np
 
     print(f"mmskin {__version__}, numpy {np.__version__}, opencv {cv2.__version__}, {os.cpu_count()} cores")
-    sets = [("book set (make_bookset seed 0 + mmskin build)", bookset_dataset())]
+    sets = [("book set (make_bookset seed 0 + mmskin build)", bookset_dataset())] if a.bookset else []
     if (a.data / "images").is_dir():
         sets.append(("dev images (../shared/data/images)", dev_dataset(a.data)))
     runs = []
@@ -129,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {n} records, --workers {workers}: {sec:.1f} s = {n / sec:.1f} images/s")
             runs.append({"set": name, "workers": workers, "records": n, "seconds": sec, "last_run": line})
         print(f"    last run: {line}")
+        for label, src in (("this mmskin", REPO / "src"), (str(a.compare_src), a.compare_src)):
+            for workers in (1, 2) if a.compare_src else ():
+                sec = time_cli(ds, workers, a.repeat, src)
+                print(f"  {label}, command line, --workers {workers}: {sec:.1f} s = {n / sec:.1f} images/s")
+                runs.append({"set": name, "src": str(src), "workers": workers, "records": n, "seconds": sec})
     save_results("curate", "curate_speed", {"runs": runs}, a, packages=["numpy", "opencv-python-headless"])
     return 0
 

@@ -41,9 +41,8 @@ from ..records import EXCLUDING_FLAGS, MODALITIES, atomic_write_bytes, iter_json
 from ..stage import Problems, add_line_errors
 
 COLUMNS = ("id", "modality", "exclude", "caption")
-STORE = (
-    "corrections.jsonl"  # the dataset's corrections store (mmskin review --serve and --corrections fill it)
-)
+# the dataset's corrections store (mmskin review --serve and --corrections fill it)
+STORE = "corrections.jsonl"
 REVIEW_FILE = "mmskin review"  # the "file" of decisions made in the review web app
 YES, NO = ("yes", "true", "1", "exclude"), ("no", "false", "0", "include")
 
@@ -58,10 +57,6 @@ class Decision:
 
     def empty(self) -> bool:
         return self.modality is None and self.exclude is None and self.caption is None
-
-    def row(self, rid: str) -> list[str]:
-        ex = "" if self.exclude is None else ("yes" if self.exclude else "no")
-        return [rid, self.modality or "", ex, self.caption if self.caption is not None else ""]
 
     def as_dict(self) -> dict[str, Any]:
         return {"modality": self.modality, "exclude": self.exclude, "caption": self.caption}
