@@ -20,6 +20,16 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+HEADLESS = (  # headless, offline, no first-run work: the flags every test browser starts with
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+)
 
 # key -> (code, windowsVirtualKeyCode, text)
 SPECIAL = {
@@ -48,14 +58,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [
                 CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
+                *HEADLESS,
                 "--remote-debugging-pipe",
                 f"--window-size={width},{height}",
                 f"--user-data-dir={self.profile}",

@@ -15,12 +15,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from cdp_client import CHROMIUM, HEADLESS
 
 from mmskin.cli import demo_pdf, main
 from mmskin.curate.report import PER_PAGE, CardConfig, run, write_dataset_card
 from mmskin.records import write_jsonl
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 EVIL = "<b>bold</b> & <script>document.title='pwned'</script>"
 
 
@@ -151,14 +151,7 @@ def _run_chromium(args: list[str], timeout: float = 60) -> subprocess.CompletedP
     profile = tempfile.mkdtemp(prefix="mmskin-chromium-")
     cmd = [
         CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *HEADLESS,
         f"--user-data-dir={profile}",
         *args,
     ]
