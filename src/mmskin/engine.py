@@ -39,6 +39,8 @@ ENGINES = ("local", "ray")
 RETRIES = 3  # times a task (or a replica) is run again after its worker died; exceptions are not retried
 POLL_S = 0.5  # ray.wait timeout, so Ctrl-C is seen while waiting
 INSTALL = "pip install 'mmskin[ray]'"
+# config fields that say where work runs, not what it computes: no settings record or resume key includes them
+ENGINE_FIELDS = ("engine", "ray_address", "ray_replicas")
 # test hook: when this file exists, the first task to finish after it appears renames it away and its worker
 # process dies (os._exit) before returning its result, as a killed worker would; Ray must run the task again
 KILL_ONCE_ENV = "MMSKIN_TEST_KILL_ONCE"

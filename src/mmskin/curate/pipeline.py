@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, option
-from ..engine import check_engine, engine_option, ray_address_option
+from ..engine import ENGINE_FIELDS, check_engine, engine_option, ray_address_option
 from ..lock import dataset_lock
 from ..provenance import provenance, write_info
 from ..records import MODALITIES, RecordError, read_records, resolve_in_root, sha256_file, write_jsonl
@@ -105,7 +105,7 @@ class CurateConfig:
 
     def settings(self) -> dict[str, Any]:
         """Every setting but the inputs (the dataset and corrections files), as curate_info.json records it."""
-        skip = ("dataset", "corrections", "wait", "engine", "ray_address")  # where it ran changes nothing
+        skip = ("dataset", "corrections", "wait", *ENGINE_FIELDS)  # where it ran changes nothing
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
