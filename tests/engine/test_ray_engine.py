@@ -1,5 +1,6 @@
 """``--engine ray`` against the local engine, byte for byte, on a local Ray of 2 CPUs (no dashboard) started once
-for this module: the build (dataset folder identical, also when a worker is killed mid-build), curate's image pass
+for this module: the build of the golden PDFs, the demo and (when ../shared/data is present) the real
+dermatology PDFs (dataset folder identical, also when a worker is killed mid-build), curate's image pass
 (records.jsonl identical), eval predictions and probe features of a tiny random-weight model on 2 CPU replicas
 (identical, and resumed like the local path). Also: an exception in a task is reported once and never retried, a
 dead worker is retried a bounded number of times, and Ctrl-C stops a build that started its own Ray, leaving no Ray
@@ -31,6 +32,7 @@ from mmskin.resources import demo_pdf  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE.parent / "pdf" / "golden"
+REAL = HERE.parents[1].parent / "shared" / "data" / "pdfs" / "real_dermatology"  # real books, when present
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +46,18 @@ def cluster(tmp_path_factory, mmskin_cache, local, local_curated):
         "PYTHONPATH": os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH")) if p),
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # Ray's workers inherit the environment of ray.init
-    ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR
-    )
-    yield armed
-    ray.shutdown()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:  # Ray's workers inherit the environment of ray.init
+        for k, v in env.items():
+            mp.setenv(k, v)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+        yield armed
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,10 @@ def books(tmp_path_factory) -> Path:
     for p in sorted(GOLDEN.glob("*.pdf")):
         shutil.copy(p, d / p.name)
     shutil.copy(demo_pdf(), d / "sample_textbook.pdf")
+    for p in sorted(
+        REAL.glob("dengue_*.pdf")
+    ):  # the three short case reports (8 pages); the benchmark builds all
+        shutil.copy(p, d / f"real_{p.name}")
     return d
 
 
