@@ -13,10 +13,11 @@ index, so the output does not depend on the number of workers; an unreadable ima
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..stage import SILENT, Reporter
+from ..stage import SILENT, Reporter, StageError, reason_of
 from ..workers import process_pool
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 ImageTask = tuple[int, str, str, str | None, dict[str, Any]]
 
 _WORKER: dict[str, Any] = {}
+# images per Ray task: enough to hide a task's overhead, small enough to spread a small dataset
+RAY_BATCH = 16
 
 
 def _init_worker(weights: str | None, cue_cap: float) -> None:
@@ -109,7 +112,10 @@ def image_pass(
     results: list[dict[str, Any]] = [{}] * len(tasks)
     workers = config.workers or (os.cpu_count() or 1)
     with reporter.progress(len(tasks), "curate") as advance:
-        if workers <= 1 or len(tasks) <= 1:
+        if config.engine == "ray":
+            for i, r in _ray_pass(tasks, config, advance):
+                results[i] = r
+        elif workers <= 1 or len(tasks) <= 1:
             _init_worker(config.weights, config.cue_cap)
             for t in tasks:
                 i, r = image_task(t)
@@ -128,3 +134,36 @@ def image_pass(
                     results[i] = r
                     advance(1)
     return results
+
+
+def image_batch(
+    tasks: list[ImageTask], weights: str | None, cue_cap: float
+) -> list[tuple[int, dict[str, Any]]]:
+    """:func:`image_task` of each task, in a process that may have served other batches (a Ray worker): the
+    modality model is loaded once per process and settings."""
+    if _WORKER.get("settings") != (weights, cue_cap):
+        _init_worker(weights, cue_cap)
+        _WORKER["settings"] = (weights, cue_cap)
+    return [image_task(t) for t in tasks]
+
+
+def _ray_pass(
+    tasks: list[ImageTask], config: CurateConfig, advance: Callable[[int], None]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The image pass as Ray tasks of :data:`RAY_BATCH` images each (absolute paths: workers on other nodes
+    share the filesystem, not our working folder)."""
+    from ..engine import RayEngine
+
+    weights = os.path.abspath(config.weights) if config.weights else None
+    tasks = [(t[0], os.path.abspath(t[1]) if t[1] else "", *t[2:]) for t in tasks]
+    batches = [(tasks[i : i + RAY_BATCH],) for i in range(0, len(tasks), RAY_BATCH)]
+    with RayEngine(config.ray_address, config.workers) as eng:
+        for (batch,), out, error in eng.tasks(
+            image_batch, batches, weights, config.cue_cap, slots=config.workers
+        ):
+            if error is not None:
+                raise StageError(
+                    "curate image pass", f"a batch of {len(batch)} images failed: {reason_of(error)}"
+                )
+            yield from out
+            advance(len(batch))

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, option
+from ..engine import ENGINE_FIELDS, check_engine, engine_option, ray_address_option
 from ..lock import dataset_lock
 from ..provenance import provenance, write_info
 from ..records import MODALITIES, RecordError, read_records, resolve_in_root, sha256_file, write_jsonl
@@ -102,6 +103,8 @@ class CurateConfig:
         True,
         "when another mmskin command is writing the dataset, wait for it (--no-wait: stop at once, exit 1)",
     )
+    engine: str = engine_option("the image pass")
+    ray_address: str | None = ray_address_option()
 
     @classmethod
     def from_defaults(cls, **overrides: Any) -> CurateConfig:
@@ -110,7 +113,7 @@ class CurateConfig:
 
     def settings(self) -> dict[str, Any]:
         """Every setting but the inputs (the dataset and corrections files), as curate_info.json records it."""
-        skip = ("dataset", "corrections", "wait")
+        skip = ("dataset", "corrections", "wait", *ENGINE_FIELDS)  # where it ran changes nothing
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 
@@ -130,6 +133,7 @@ def run(config: CurateConfig, reporter: Reporter | None = None) -> StageResult:
     all (or, with ``wait`` off, when another mmskin command is writing it)."""
     if config.dataset is None:
         raise ConfigError("curate: no dataset folder given")
+    check_engine(config.engine)
     dataset = Path(config.dataset)
     if not (dataset / "records.jsonl").is_file():
         read_dataset(dataset)  # the one-line error, before a lock file is made in a folder that is no dataset

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, build_config, option, read_yaml_file
+from ..engine import ENGINE_FIELDS
 from ..provenance import jsonable, provenance
 from ..records import atomic_write_bytes, sha256_file
 from ..resources import load_yaml
@@ -289,8 +290,12 @@ def missing_images(task: Task, cache: dict[tuple, str | None]) -> str | None:
 
 
 def task_key(task: Task) -> str:
-    """What a results file was made from: the sub-command's settings and the inputs' bytes."""
-    h = hashlib.sha256(json.dumps(jsonable(task.config), sort_keys=True).encode())
+    """What a results file was made from: the sub-command's settings (not where the model ran) and the inputs'
+    bytes."""
+    settings = jsonable(task.config)
+    for k in ENGINE_FIELDS:
+        settings.get("model", {}).pop(k, None)
+    h = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for p in task.csvs:
         h.update(sha256_file(p).encode() if p.is_file() else b"-")
     return h.hexdigest()[:20]

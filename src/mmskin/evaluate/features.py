@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 from ..models.loading import cache_dir as mmskin_cache_dir
 from ..records import atomic_write_bytes
 from ..stage import SILENT, Problem, Reporter
-from .predict import load_images
+from .predict import ReplicaSpec, load_images
 
 FEATURES_VERSION = 1  # bump when pooling or extraction changes, so old caches are not reused
 
@@ -51,9 +52,11 @@ def extract_features(
     cache_dir: Path | None = None,
     batch_size: int = 16,
     reporter: Reporter = SILENT,
+    replicas: ReplicaSpec | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[Problem], Path]:
     """(features N x D float32, ok mask N, problems, cache file). Images that fail have ok=False and NaN rows;
-    they are not cached as features, so a fixed image is picked up by a rerun (the key covers the list)."""
+    they are not cached as features, so a fixed image is picked up by a rerun (the key covers the list). With
+    ``replicas`` the batches run on Ray replicas of the model (only when the cache misses)."""
     if not callable(getattr(adapter, "image_features", None)):
         raise ValueError(
             f"{adapter.name}: this model kind gives no image features (use hf:PATH or --features)"
@@ -70,17 +73,16 @@ def extract_features(
 
     feats: list[np.ndarray | None] = [None] * len(images)
     problems: list[Problem] = []
+    size = max(1, batch_size)
+    chunks = [images[i : i + size] for i in range(0, len(images), size)]
     with reporter.progress(len(images), f"features {adapter.name}") as advance:
-        for i in range(0, len(images), max(1, batch_size)):
-            chunk = images[i : i + batch_size]
-            loaded = load_images(image_root, [{"image": im} for im in chunk])
-            good = [(i + j, im) for j, im in enumerate(loaded) if not isinstance(im, Problem)]
-            problems.extend(im for im in loaded if isinstance(im, Problem))
-            if good:
-                out = adapter.image_features([im for _, im in good])
-                for (k, _), row in zip(good, out, strict=True):
-                    feats[k] = np.asarray(row, dtype=np.float32)
-            advance(len(chunk))
+        if replicas is not None and chunks:
+            with replicas.replicas() as pool:
+                outs = pool.map(feature_batch, chunks, os.path.abspath(image_root))
+                _collect(chunks, outs, feats, problems, advance)
+        else:
+            outs = (feature_batch(adapter, c, image_root) for c in chunks)
+            _collect(chunks, outs, feats, problems, advance)
     dims = {f.shape for f in feats if f is not None}
     if len(dims) > 1:
         raise RuntimeError(f"{adapter.name}: features of different shapes {sorted(dims)}")
@@ -96,6 +98,29 @@ def extract_features(
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, buf.getvalue())
     return X, ok, problems, path
+
+
+def feature_batch(adapter: Any, chunk: list[str], image_root: str | Path) -> list[np.ndarray | Problem]:
+    """The features of each image of ``chunk``, or the Problem of one that did not load (what a replica runs)."""
+    loaded = load_images(Path(image_root), [{"image": im} for im in chunk])
+    good = [im for im in loaded if not isinstance(im, Problem)]
+    out = adapter.image_features(good) if good else []
+    if len(out) != len(good):
+        raise RuntimeError(f"{adapter.name}: {len(out)} feature rows for {len(good)} images")
+    rows = iter(out)
+    return [im if isinstance(im, Problem) else np.asarray(next(rows), dtype=np.float32) for im in loaded]
+
+
+def _collect(chunks: list[list[str]], outs: Any, feats: list, problems: list[Problem], advance: Any) -> None:
+    k = 0
+    for chunk, out in zip(chunks, outs, strict=False):
+        for row in out:
+            if isinstance(row, Problem):
+                problems.append(row)
+            else:
+                feats[k] = row
+            k += 1
+        advance(len(chunk))
 
 
 def load_features_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -13,17 +13,20 @@ the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..chat import retry_option
 from ..config import option
+from ..engine import check_engine, engine_option, ray_address_option
 from ..provenance import provenance, write_info
 from ..records import RecordError, resolve_in_root, write_jsonl
 from ..stage import SILENT, Problem, Problems, Reporter
@@ -31,6 +34,8 @@ from .adapters import Adapter, adapter_info, get_adapter
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from ..engine import Replicas
 
 # adapter info keys that may change between a run and its resumption without changing the answers
 _VOLATILE = {"device", "concurrency", "base_url", "torch", "transformers", "kv_cache"}
@@ -86,6 +91,44 @@ class ModelConfig:
         "hf: static KV cache (compiled decoding on CUDA; fastest for long runs)",
         choices=("dynamic", "static"),
     )
+    engine: str = engine_option("the model")
+    ray_address: str | None = ray_address_option()
+    ray_replicas: int = option(
+        0,
+        "with --engine ray: model replicas, each on its own GPU (hf: models on a cluster with GPUs) or CPU; "
+        "0: one per GPU of the cluster (1 when it has none)",
+        metavar="N",
+    )
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """How Ray replicas rebuild the adapter (``--engine ray``): its model options, task and seed."""
+
+    model: ModelConfig
+    task: str = "vqa"
+    seed: int = 0
+
+    @classmethod
+    def of(cls, model: ModelConfig, task: str = "vqa", seed: int = 0) -> ReplicaSpec | None:
+        """The spec when ``model`` runs on Ray, else None (the local engine)."""
+        return cls(model, task, seed) if model.engine == "ray" else None
+
+    @contextmanager
+    def replicas(self) -> Iterator[Replicas]:
+        """Actors holding the model for as long as the block runs (one per GPU, or ``ray_replicas``). A local
+        model folder is named by its absolute path: the replicas' working folder is not ours."""
+        from ..engine import RayEngine
+
+        model = self.model
+        kind, _, arg = (model.spec or "").partition(":")
+        if kind == "hf" and Path(arg).exists():
+            model = dataclasses.replace(model, spec=f"hf:{os.path.abspath(arg)}")
+        with RayEngine(model.ray_address) as eng:
+            gpus = eng.cluster("GPU") if kind == "hf" else 0
+            yield eng.replicas(
+                adapter_for, (model, self.task, self.seed), model.ray_replicas or gpus or 1, gpus > 0
+            )
 
 
 def predictions_meta(task: str, config: Any, seed: int, **extra: Any) -> dict[str, Any]:
@@ -99,6 +142,7 @@ def adapter_for(model: ModelConfig, task: str = "vqa", seed: int = 0) -> Adapter
     """The registered adapter for ``model.spec`` (``hf:``, ``openai:``, ``dummy``), set up for ``task``."""
     if not model.spec:
         raise ValueError("no model: give --model SPEC (hf:PATH, openai:MODEL or dummy)")
+    check_engine(model.engine)
     return get_adapter(
         model.spec,
         device=model.device,
@@ -219,10 +263,12 @@ def run_predictions(
     meta: dict[str, Any] | None = None,
     problems: Problems | None = None,
     reporter: Reporter = SILENT,
+    replicas: ReplicaSpec | None = None,
 ) -> PredictResult:
     """Answer every sample not yet in ``out_path`` and return all rows (sample fields + ``prediction``) in the
     order of ``samples``; samples that failed are in ``errors`` (and ``problems``) and absent from ``rows``.
-    ``meta`` joins the sidecar file (task, seed, the provenance block)."""
+    ``meta`` joins the sidecar file (task, seed, the provenance block). With ``replicas`` the batches are
+    answered by Ray replicas of the model, the file written in the same order as by ``adapter`` here."""
     out_path = Path(out_path)
     problems = Problems(reporter) if problems is None else problems
     ids = [str(s["id"]) for s in samples]
@@ -253,8 +299,15 @@ def run_predictions(
         )
         problems.take([problem])
 
+    batches = list(_batches(pending, max(1, batch_size)))
     with reporter.progress(len(pending), f"predict {adapter.name}") as advance:
-        new = _answer_all(adapter, pending, image_root, out_path, done, batch_size, prompt_key, fail, advance)
+        if replicas is not None and batches:
+            with replicas.replicas() as pool:
+                answers = pool.map(answer_images, batches, os.path.abspath(image_root), prompt_key)
+                new = _write_answers(adapter.name, batches, answers, out_path, done, fail, advance)
+        else:
+            answers = _local_answers(adapter, batches, image_root, prompt_key)
+            new = _write_answers(adapter.name, batches, answers, out_path, done, fail, advance)
     ep = errors_path(out_path)
     if errors:
         write_jsonl(ep, errors)
@@ -264,35 +317,26 @@ def run_predictions(
     return PredictResult(rows=rows, errors=errors, new=new, resumed=len(samples) - len(pending))
 
 
-def _answer_all(
-    adapter: Adapter,
-    pending: list[dict[str, Any]],
-    image_root: Path,
+def _write_answers(
+    name: str,
+    batches: list[list[dict[str, Any]]],
+    answers: Iterator[list[str | Problem]],
     out_path: Path,
     done: dict[str, dict[str, Any]],
-    batch_size: int,
-    prompt_key: str,
     fail: Callable[[dict[str, Any], Problem], None],
     advance: Callable[[int], None],
 ) -> int:
-    """Answer ``pending`` batch by batch, appending each batch's rows to ``out_path`` (flushed and fsynced) and to
-    ``done``; returns how many rows were written. Images of the next batch load while the model answers."""
+    """Append each batch's rows to ``out_path`` (flushed and fsynced) and to ``done`` as its answers come, in
+    batch order; returns how many rows were written."""
     new = 0
-    batches = list(_batches(pending, max(1, batch_size)))
-    with open(out_path, "a", encoding="utf-8") as f, ThreadPoolExecutor(1) as loader:
-        nxt = loader.submit(load_images, image_root, batches[0]) if batches else None
-        for bi, batch in enumerate(batches):
-            loaded = nxt.result() if nxt else []
-            nxt = loader.submit(load_images, image_root, batches[bi + 1]) if bi + 1 < len(batches) else None
-            ok = [(s, im) for s, im in zip(batch, loaded, strict=True) if not isinstance(im, Problem)]
-            for s, im in zip(batch, loaded, strict=True):
-                if isinstance(im, Problem):
-                    fail(s, im)
+    with open(out_path, "a", encoding="utf-8") as f:
+        for batch, outs in zip(batches, answers, strict=False):
             lines = []
-            for (s, _), ans in zip(ok, _answer(adapter, ok, prompt_key, fail), strict=True):
-                if ans is None:
+            for s, ans in zip(batch, outs, strict=True):
+                if isinstance(ans, Problem):
+                    fail(s, ans)
                     continue
-                row = {**s, "prediction": ans, "model": adapter.name}
+                row = {**s, "prediction": ans, "model": name}
                 done[str(s["id"])] = row
                 lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
             if lines:
@@ -304,14 +348,39 @@ def _answer_all(
     return new
 
 
+def _local_answers(
+    adapter: Adapter, batches: list[list[dict[str, Any]]], image_root: Path, prompt_key: str
+) -> Iterator[list[str | Problem]]:
+    """Each batch's answers from ``adapter`` here; the images of the next batch load while the model answers."""
+    with ThreadPoolExecutor(1) as loader:
+        nxt = loader.submit(load_images, image_root, batches[0]) if batches else None
+        for bi, batch in enumerate(batches):
+            loaded = nxt.result() if nxt else []
+            nxt = loader.submit(load_images, image_root, batches[bi + 1]) if bi + 1 < len(batches) else None
+            yield answer_batch(adapter, batch, loaded, prompt_key)
+
+
+def answer_images(
+    adapter: Adapter, batch: list[dict[str, Any]], image_root: str, prompt_key: str
+) -> list[str | Problem]:
+    """Load a batch's images and answer it (what a Ray replica runs)."""
+    return answer_batch(adapter, batch, load_images(Path(image_root), batch), prompt_key)
+
+
+def answer_batch(
+    adapter: Adapter, batch: list[dict[str, Any]], loaded: list[Image.Image | Problem], prompt_key: str
+) -> list[str | Problem]:
+    """One answer or Problem per sample of ``batch``: an image that did not load, or a failed model call;
+    when the batch call fails, each sample is tried alone so one bad sample (or one failed request) costs
+    only itself."""
+    ok = [(s, im) for s, im in zip(batch, loaded, strict=True) if not isinstance(im, Problem)]
+    answers = iter(_answer(adapter, ok, prompt_key))
+    return [im if isinstance(im, Problem) else next(answers) for im in loaded]
+
+
 def _answer(
-    adapter: Adapter,
-    ok: list[tuple[dict[str, Any], Image.Image]],
-    prompt_key: str,
-    fail: Callable[[dict[str, Any], Problem], None],
-) -> list[str | None]:
-    """Answers for a batch; when the batch call fails, each sample is tried alone so one bad sample (or one failed
-    request) costs only itself."""
+    adapter: Adapter, ok: list[tuple[dict[str, Any], Image.Image]], prompt_key: str
+) -> list[str | Problem]:
     if not ok:
         return []
     try:
@@ -321,15 +390,13 @@ def _answer(
         return list(out)
     except Exception as batch_error:  # noqa: BLE001 - any model failure: isolate it per sample
         if len(ok) == 1:
-            fail(ok[0][0], _failure(ok[0][0], batch_error))
-            return [None]
-        res: list[str | None] = []
+            return [_failure(ok[0][0], batch_error)]
+        res: list[str | Problem] = []
         for s, im in ok:
             try:
                 res.append(adapter.generate([im], [str(s[prompt_key])])[0])
             except Exception as e:  # noqa: BLE001
-                fail(s, _failure(s, e))
-                res.append(None)
+                res.append(_failure(s, e))
         return res
 
 
@@ -360,5 +427,6 @@ def predict_vqa(
         meta=meta if meta is not None else predictions_meta("vqa", model, seed),
         problems=problems,
         reporter=reporter,
+        replicas=ReplicaSpec.of(model, "vqa", seed),
     )
     return res.rows

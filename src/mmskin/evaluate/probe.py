@@ -363,7 +363,7 @@ def _model_features(config: ProbeConfig, taxonomy: Any, problems: Problems, repo
     """The model's image features of the CSVs' rows (``--train`` rows split train, ``--data`` rows test)."""
     from .adapters import adapter_info
     from .features import extract_features
-    from .predict import adapter_for
+    from .predict import ReplicaSpec, adapter_for
 
     if config.data is None or config.images is None:
         raise ValueError("give --data CSV and --images DIR (with --model), or --features FILE.npz")
@@ -393,6 +393,7 @@ def _model_features(config: ProbeConfig, taxonomy: Any, problems: Problems, repo
         cache_dir=config.cache_dir,
         batch_size=config.model.batch_size,
         reporter=reporter,
+        replicas=ReplicaSpec.of(config.model, seed=config.seed),
     )
     problems.take(errors + failed)
     has_split = all("split" in r for r in rows) and rows

@@ -49,6 +49,7 @@ from .classification import (
 from .predict import (
     MODEL_PACKAGES,
     ModelConfig,
+    ReplicaSpec,
     adapter_for,
     predictions_meta,
     read_predictions,
@@ -259,6 +260,7 @@ def _model_answers(config: ZeroShotConfig, taxonomy: Any, problems: Problems, re
         meta=meta,
         problems=problems,
         reporter=reporter,
+        replicas=ReplicaSpec.of(config.model, "zeroshot", config.seed),
     )
     prov = {
         "model": adapter_info(adapter),

@@ -16,15 +16,18 @@ sorted, so two runs give byte-identical output), keeping the curation of records
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, option
+from ..engine import check_engine, engine_option, ray_address_option
 from ..lock import dataset_lock
 from ..provenance import provenance, write_info
 from ..records import (
@@ -35,7 +38,7 @@ from ..records import (
     sha256_file,
     write_jsonl,
 )
-from ..stage import Problems, Reporter, StageResult
+from ..stage import Problems, Reporter, StageResult, reason_of
 from ..workers import process_pool
 from .chunks import (
     ChunkOptions,
@@ -87,6 +90,8 @@ class BuildConfig:
         True,
         "when another mmskin command is writing the dataset, wait for it (--no-wait: stop at once, exit 1)",
     )
+    engine: str = engine_option("the page chunks")
+    ray_address: str | None = ray_address_option()
 
     def chunk_options(self) -> ChunkOptions:
         debug = str(self.debug_pages) if self.debug_pages else None
@@ -122,6 +127,7 @@ def run(cfg: BuildConfig, reporter: Reporter | None = None) -> StageResult:
     t0 = time.perf_counter()
     if cfg.max_pixels < 1:
         raise ConfigError(f"--max-pixels must be at least 1 (got {cfg.max_pixels})")
+    check_engine(cfg.engine)
     root = Path(cfg.out)
     root.mkdir(parents=True, exist_ok=True)
     if cfg.debug_pages:
@@ -206,60 +212,70 @@ def _plan(cfg: BuildConfig, root: Path, problems: Problems, reporter: Reporter) 
     return plan
 
 
-def _execute(
-    cfg: BuildConfig, root: Path, plan: _Plan, problems: Problems, reporter: Reporter
-) -> dict[str, int]:
-    """Run the planned chunks (in a pool when there are several workers); each is saved as it finishes."""
-    workers = cfg.workers or os.cpu_count() or 1
-    opts = cfg.chunk_options()
-    chunk_args = (str(root), opts)
-    config = opts.config()
-
-    def finish(task: tuple[str, str, int, int], res: ChunkResult) -> None:
-        save_chunk(root, task[1], task[2], res, config)
-        problems.take(res.problems)
-        for note in res.notes:
-            reporter.warning(str(note))
-
+def _execute(cfg: BuildConfig, root: Path, plan: _Plan, problems: Problems, reporter: Reporter) -> None:
+    """Run the planned chunks (in a pool when there are several workers, or on Ray); each is saved as it
+    finishes, by this process (workers only write images)."""
+    config = cfg.chunk_options().config()
     total_pages = sum(b - a + 1 for _, _, a, b in plan.tasks)
-    with reporter.progress(total_pages, "pages") as advance:
-        if workers <= 1 or len(plan.tasks) <= 1:
-            for t in plan.tasks:
-                finish(t, process_chunk(*t, *chunk_args))
-                advance(t[3] - t[2] + 1)
-        else:
-            _run_pool(plan.tasks, chunk_args, min(workers, len(plan.tasks)), finish, advance, problems)
+    with reporter.progress(total_pages, "pages") as advance, _outcomes(cfg, root, plan.tasks) as outcomes:
+        for t, res, error in outcomes:
+            if error is not None:
+                problems.add(f"{Path(t[0]).name} pages {t[2]}-{t[3]}", f"worker failed: {reason_of(error)}")
+                continue
+            save_chunk(root, t[1], t[2], res, config)
+            problems.take(res.problems)
+            for note in res.notes:
+                reporter.warning(str(note))
+            advance(t[3] - t[2] + 1)
 
 
-def _run_pool(
-    tasks: list[tuple[str, str, int, int]],
-    chunk_args: tuple,
-    workers: int,
-    finish: Callable[[tuple[str, str, int, int], ChunkResult], None],
-    advance: Callable[[int], None],
-    problems: Problems,
-) -> None:
-    with process_pool(workers) as ex:  # workers die with this process, kill -9 included
-        pending = {}
-        it = iter(tasks)
-        for t in it:  # keep the queue short so memory stays flat on huge books
-            pending[ex.submit(process_chunk, *t, *chunk_args)] = t
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                t = pending.pop(fut)
-                try:
-                    res = fut.result()
-                except Exception as e:
-                    problems.add(f"{Path(t[0]).name} pages {t[2]}-{t[3]}", f"worker failed: {e}")
-                    continue
-                finish(t, res)
-                advance(t[3] - t[2] + 1)
-                nxt = next(it, None)
-                if nxt is not None:
-                    pending[ex.submit(process_chunk, *nxt, *chunk_args)] = nxt
+Outcome = tuple[tuple[str, str, int, int], ChunkResult, BaseException | None]
+
+
+@contextmanager
+def _outcomes(
+    cfg: BuildConfig, root: Path, tasks: list[tuple[str, str, int, int]]
+) -> Iterator[Iterator[Outcome]]:
+    """(task, result, error) of every chunk as it finishes: in this process, in a local pool, or as Ray tasks
+    (paths made absolute: a node's workers do not share our working folder, only the filesystem)."""
+    opts = cfg.chunk_options()
+    workers = cfg.workers or os.cpu_count() or 1
+    if cfg.engine == "ray":
+        from ..engine import RayEngine
+
+        if opts.debug_dir:
+            opts = dataclasses.replace(opts, debug_dir=os.path.abspath(opts.debug_dir))
+        with RayEngine(cfg.ray_address, cfg.workers) as eng:
+            absolute = [(os.path.abspath(t[0]), *t[1:]) for t in tasks]
+            yield eng.tasks(process_chunk, absolute, os.path.abspath(root), opts, slots=cfg.workers)
+    elif workers <= 1 or len(tasks) <= 1:
+        yield ((t, process_chunk(*t, str(root), opts), None) for t in tasks)
+    else:
+        with process_pool(min(workers, len(tasks))) as ex:  # workers die with this process, kill -9 included
+            yield _pool_outcomes(ex, tasks, (str(root), opts), min(workers, len(tasks)))
+
+
+def _pool_outcomes(
+    ex: Any, tasks: list[tuple[str, str, int, int]], chunk_args: tuple, workers: int
+) -> Iterator[Outcome]:
+    pending = {}
+    it = iter(tasks)
+    for t in it:  # keep the queue short so memory stays flat on huge books
+        pending[ex.submit(process_chunk, *t, *chunk_args)] = t
+        if len(pending) >= 2 * workers:
+            break
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            t = pending.pop(fut)
+            try:
+                res, error = fut.result(), None
+            except Exception as e:
+                res, error = None, e
+            yield t, res, error
+            nxt = next(it, None)
+            if nxt is not None:
+                pending[ex.submit(process_chunk, *nxt, *chunk_args)] = nxt
 
 
 def _gather(root: Path, plan: _Plan, chunk_pages: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
