@@ -23,7 +23,11 @@ held-out originals and their textbook-style copies are scored. No setting was ch
     PYTHONPATH=/tmp/onnxpkgs .venv/bin/python scripts/train_modality_cnn.py --folds 6 --epochs 12 --threads 1
     PYTHONPATH=/tmp/onnxpkgs .venv/bin/python scripts/train_modality_cnn.py --folds 0 --out /tmp/modality_cnn.onnx
 
-torch (training) and the ``onnx`` package (export only) are needed here, neither at runtime.
+torch (training) and the ``onnx`` package (export only; not in the venv: ``pip install --target /tmp/onnxpkgs
+onnx ml_dtypes typing_extensions``) are needed here, neither at runtime.
+
+Result (settings above, seed 0): 6 grouped folds, accuracy 0.760, macro-F1 0.776, copies 0.743, against 0.840 /
+0.848 / 0.770 for the linear recipe's leave-one-source-out; chest X-rays 0.05, NCI photos 0.38.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "scripts"))
 
 import train_modality as tm  # noqa: E402
+
+sys.path.insert(0, str(REPO / "benchmarks" / "curate"))
+from curate_modality import macro_f1  # noqa: E402
 
 from mmskin.curate.features import load_image  # noqa: E402
 from mmskin.curate.modality import CLASSES  # noqa: E402
@@ -146,14 +153,6 @@ def logits(net, X: np.ndarray) -> np.ndarray:
 
     with torch.no_grad():
         return np.concatenate([net(to_tensor(X[i : i + 256])).numpy() for i in range(0, len(X), 256)])
-
-
-def macro_f1(y: np.ndarray, p: np.ndarray) -> float:
-    f = []
-    for k in range(len(CLASSES)):
-        tp, fp, fn = ((p == k) & (y == k)).sum(), ((p == k) & (y != k)).sum(), ((p != k) & (y == k)).sum()
-        f.append(2 * tp / max(1, 2 * tp + fp + fn))
-    return float(np.mean(f))
 
 
 def grouped_folds(args: argparse.Namespace, pool: dict[str, np.ndarray]) -> None:
