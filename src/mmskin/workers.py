@@ -78,12 +78,21 @@ def _terminate(ex: ProcessPoolExecutor) -> None:
     ex.shutdown(wait=False, cancel_futures=True)
 
 
+def _no_inherited_thread_pool() -> None:
+    """Keep OpenCV's thread pool out of forked workers: a child that tears down a pool it inherited (made by
+    earlier OpenCV work in this process, e.g. a build before a curate) waits forever on the parent's threads."""
+    cv2 = sys.modules.get("cv2")  # a process that never used OpenCV has no pool to pass on
+    if cv2 is not None:
+        cv2.setNumThreads(1)
+
+
 @contextmanager
 def process_pool(
     workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()
 ) -> Iterator[ProcessPoolExecutor]:
     """A process pool whose workers die with this process; on any exception (Ctrl-C, SIGTERM) they are ended
     at once and the exception goes on."""
+    _no_inherited_thread_pool()
     ex = ProcessPoolExecutor(
         max_workers=workers, initializer=_init_worker, initargs=(os.getpid(), initializer, initargs)
     )

@@ -122,11 +122,6 @@ def image_pass(
                 results[i] = r
                 advance(1)
         else:
-            import cv2
-
-            # no OpenCV thread pool across fork: a child that tears down one it inherited (an earlier build in
-            # this process made it) waits forever on the parent's threads
-            cv2.setNumThreads(1)
             with process_pool(  # workers die with this process, kill -9 included
                 min(workers, len(tasks)), _init_worker, (config.weights, config.cue_cap)
             ) as ex:
