@@ -64,15 +64,19 @@ def _init_worker(parent: int, initializer: Callable[..., Any] | None, initargs: 
         os._exit(1)
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True, name="mmskin-parent-watch").start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the workers
+    # a fork inherits the parent's SIGTERM-as-Ctrl-C handler; a worker ended by its parent must just die, not raise
+    # inside a C callback (PyMuPDF prints those to the shared stderr, after the parent's last line)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if initializer is not None:
         initializer(*initargs)
 
 
 def _terminate(ex: ProcessPoolExecutor) -> None:
-    """End the workers now (the executor's own shutdown would wait for their running tasks)."""
+    """End the workers now (the executor's own shutdown would wait for their running tasks). SIGKILL, not SIGTERM:
+    a worker still starting has the parent's handler; half-written temp files are swept by the next run."""
     for p in list((getattr(ex, "_processes", None) or {}).values()):
         try:
-            p.terminate()
+            p.kill()
         except (OSError, AttributeError):
             pass
     ex.shutdown(wait=False, cancel_futures=True)
