@@ -221,3 +221,49 @@ def test_words_to_lines_splits_side_by_side_captions() -> None:
     assert [ln.text for ln in lines] == ["Fig. 15: Melanoma.", "Fig. 16: Naevus.", "Contact", "Dermal"]
     # the left caption's second line continues the left caption's block, not the right one's
     assert lines[0].block == lines[2].block and lines[1].block == lines[3].block != lines[0].block
+
+
+def _line(
+    texts: list[str], y: int, key: tuple[int, int, int], x0: int = 100, gap: int = 12, conf=95
+) -> list[OcrWord]:
+    """Words of one OCR line, 30 px tall, each 20 px per character, ``gap`` px apart (a list: per-word gaps)."""
+    out, x = [], x0
+    for i, t in enumerate(texts):
+        w = 20 * len(t)
+        c = conf[i] if isinstance(conf, list) else conf
+        out.append(OcrWord(t, c, (x, y, x + w, y + 30), key))
+        x += w + (gap[i] if isinstance(gap, list) and i < len(gap) else gap if isinstance(gap, int) else 12)
+    return out
+
+
+def test_a_lone_label_followed_by_an_em_space_stays_on_its_caption_line() -> None:
+    """ "Figure 1" + a wide space + the caption text is one caption line (publishers set an em space after the
+    label); a real gutter after a caption's text still splits."""
+    words = _line(["Figure", "1"], 50, (1, 1, 1)) + [
+        OcrWord("Detail", 95, (320, 50, 440, 80), (1, 1, 1)),  # 68 px after "1": over 2 line heights
+        OcrWord("of", 95, (452, 50, 492, 80), (1, 1, 1)),
+        OcrWord("the", 95, (504, 50, 564, 80), (1, 1, 1)),
+        OcrWord("rash.", 95, (576, 50, 676, 80), (1, 1, 1)),
+    ]
+    assert [ln.text for ln in words_to_lines(words, scale=1.0)] == ["Figure 1 Detail of the rash."]
+
+
+def test_a_wide_space_in_a_justified_line_is_not_a_gutter() -> None:
+    """A justified body line with one wide space ("of      infection") is one line when the lines above and below
+    print across that space; with nothing printed across it, the same gap is a gutter."""
+    mid = _line(["episode", "of"], 100, (1, 1, 2)) + [
+        OcrWord("infection", 95, (500, 100, 680, 130), (1, 1, 2))
+    ]
+    above = _line(["years,", "IgG", "titers", "against", "dengue"], 50, (1, 1, 1))
+    below = _line(["early", "onset", "of", "IgG,", "and", "it", "is"], 150, (1, 1, 3))
+    texts = [ln.text for ln in words_to_lines(above + mid + below, scale=1.0)]
+    assert "episode of infection" in texts
+    alone = [ln.text for ln in words_to_lines(mid, scale=1.0)]
+    assert alone == ["episode of", "infection"]
+
+
+def test_a_low_confidence_label_number_is_kept() -> None:
+    """Tesseract reads the "3" of "Figure 3" right but with confidence 13; a label without its number cannot be
+    matched to its figure, so a number right after a confident label word is kept (other weak words are not)."""
+    words = _line(["Figure", "3", "Third", "day", "x7q"], 50, (1, 1, 1), conf=[69, 13, 84, 90, 12])
+    assert [ln.text for ln in words_to_lines(words, scale=1.0)] == ["Figure 3 Third day"]

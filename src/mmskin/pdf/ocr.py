@@ -151,13 +151,25 @@ def words_to_lines(words: list[OcrWord], scale: float, min_conf: float = MIN_WOR
     speckle read as "|" or "—") is dropped. The font size is estimated from the line height.
     """
     groups: dict[tuple[int, int, int], list[OcrWord]] = {}
+    prev: OcrWord | None = None
     for w in words:
-        if w.conf >= min_conf:
+        # a label's number is often read right but with a low confidence ("Figure" 69, "3" 13): keep it there
+        label_number = (
+            prev is not None
+            and prev.key == w.key
+            and prev.conf >= min_conf
+            and _LABEL_WORD.match(prev.text) is not None
+            and _LABEL_NUMBER.match(w.text) is not None
+        )
+        if w.conf >= min_conf or label_number:
             groups.setdefault(w.key, []).append(w)
+        prev = w
     lines: list[TextLine] = []
     blocks: dict[tuple[int, ...], int] = {}
+    confident = [w for ws in groups.values() for w in ws]
     for key, ws in groups.items():  # dicts keep Tesseract's reading order
-        for piece_no, piece in enumerate(_split_at_gutters(ws)):
+        others = [w for w in confident if w.key != key]
+        for piece_no, piece in enumerate(_split_at_gutters(ws, others)):
             text = " ".join(w.text for w in piece)
             if not _has_alnum(text):
                 continue
@@ -172,26 +184,55 @@ def words_to_lines(words: list[OcrWord], scale: float, min_conf: float = MIN_WOR
 
 
 _LABEL_WORD = re.compile(r"^(fig\.?|figure|plate|table)$", re.IGNORECASE)
+_LABEL_NUMBER = re.compile(r"^[A-Z]?\d{1,3}([.\-\u2013]\d{1,3})?[.:|]?$")
+# a caption label standing alone: "Figure 1", "Fig. 2.", "FIGURE 3-1", "Plate 4:" (or the label word whose number the
+# OCR lost); typesetters often follow it with an em space, which is not a column gutter
+_LONE_LABEL = re.compile(
+    r"^(fig\.?|figure|plate|table)(\s+[A-Z]?\d+([.\-\u2013]\d+)*[a-z]?)?\s*[.:|]?$", re.IGNORECASE
+)
 
 
-def _split_at_gutters(ws: list[OcrWord]) -> list[list[OcrWord]]:
+def _free_run(lo: float, hi: float, covered: list[tuple[float, float]]) -> float:
+    """The longest stretch of [lo, hi] that none of the ``covered`` intervals touches."""
+    best, x = 0.0, lo
+    for a, b in sorted(covered):
+        if b <= x:
+            continue
+        if a >= hi:
+            break
+        best = max(best, a - x)
+        x = max(x, b)
+    return max(best, hi - x)
+
+
+def _split_at_gutters(ws: list[OcrWord], others: list[OcrWord] = ()) -> list[list[OcrWord]]:
     """Cut one Tesseract line where the words jump a column gutter.
 
     Tesseract often reads two side-by-side captions (or a caption and the body text wrapped beside a figure)
-    as one line; a gap wider than about one line height, or a shorter one before a caption label, starts a new
-    line.
+    as one line. A shorter gap (over 0.6 line heights) before a caption label starts a new line. A wide gap (over
+    1.2 line heights) does too, unless it only follows a lone label ("Figure 1" + em space + caption text), or the
+    lines just above and below (``others``: the page's other words) print across it: a gutter is a channel of
+    white down the page, a wide space in a justified line is not.
     """
     if len(ws) < 2:
         return [ws]
     ws = sorted(ws, key=lambda w: w.box[0])
     h = float(np.median([w.box[3] - w.box[1] for w in ws]))
+    top, bottom = min(w.box[1] for w in ws), max(w.box[3] for w in ws)
+    near = [o.box for o in others if o.box[3] > top - 2.5 * h and o.box[1] < bottom + 2.5 * h]
     out = [[ws[0]]]
     for prev, w in zip(ws, ws[1:]):
         g = w.box[0] - prev.box[2]
-        if g > 1.2 * h or (g > 0.6 * h and _LABEL_WORD.match(w.text)):
+        label_next = _LABEL_WORD.match(w.text) is not None
+        if g > 0.6 * h and label_next:
             out.append([w])
-        else:
-            out[-1].append(w)
+            continue
+        if g > 1.2 * h and not _LONE_LABEL.match(" ".join(x.text for x in out[-1])):
+            covered = [(b[0], b[2]) for b in near if b[2] > prev.box[2] and b[0] < w.box[0]]
+            if not near or _free_run(prev.box[2], w.box[0], covered) > 1.2 * h:
+                out.append([w])
+                continue
+        out[-1].append(w)
     return out
 
 
