@@ -267,3 +267,69 @@ def test_a_low_confidence_label_number_is_kept() -> None:
     matched to its figure, so a number right after a confident label word is kept (other weak words are not)."""
     words = _line(["Figure", "3", "Third", "day", "x7q"], 50, (1, 1, 1), conf=[69, 13, 84, 90, 12])
     assert [ln.text for ln in words_to_lines(words, scale=1.0)] == ["Figure 3 Third day"]
+
+
+def _tl(box: tuple[float, float, float, float], text: str, block: int):
+    from mmskin.pdf.page import Span, TextLine
+
+    return TextLine(box, text, (Span(text, "ocr", 8.0, False, box),), block)
+
+
+def _chart_page(scale: float = 2.0):
+    """A two-column page image (points * ``scale`` pixels): a thin-line chart with a few words on it at the top of
+    the left column above its caption, running text below it and in the right column."""
+    import cv2
+
+    w, h = 612, 792
+    img = np.full((round(h * scale), round(w * scale), 3), 255, np.uint8)
+
+    def ink(b, thick=-1):
+        p = [round(v * scale) for v in b]
+        cv2.rectangle(img, (p[0], p[1]), (p[2], p[3]), (0, 0, 0), thick)
+
+    lines = [_tl((50, 30, 300, 38), "Journal of Examples 12 (2026) 1-9", 0)]
+    ink(lines[0].bbox)
+    ink((70, 80, 280, 230), thick=1)  # the chart's frame, axes and a few bars outlined
+    for x in range(90, 270, 40):
+        ink((x, 150 + (x % 60), x + 20, 229), thick=1)
+    lines += [_tl((120, 66, 230, 74), "Lesions per year", 1), _tl((72, 232, 120, 238), "0 10 20 30 40", 2)]
+    ink(lines[1].bbox)
+    ink(lines[2].bbox)
+    cap = [_tl((50, 250, 300, 258), "Figure 2. Number of lesions seen per year in the clinic.", 3)]
+    body = [
+        _tl((50, 280 + 12 * i, 300, 288 + 12 * i), "the running text of the article goes on here", 4)
+        for i in range(8)
+    ]
+    right = [
+        _tl((320, 60 + 12 * i, 570, 68 + 12 * i), "more running text in the right hand column", 5)
+        for i in range(30)
+    ]
+    for ln in cap + body + right:
+        ink(ln.bbox)
+    return img, scale, lines + cap + body + right, w
+
+
+def test_a_chart_the_texture_search_missed_is_found_from_its_caption() -> None:
+    img, scale, lines, width = _chart_page()
+    found = ocr.caption_anchored_regions(img, scale, [], lines, width)
+    assert len(found) == 1
+    x0, y0, x1, y1 = found[0]
+    # the chart with its title and tick labels; not the running head, not the right column
+    assert 60 <= x0 <= 72 and 64 <= y0 <= 68 and 278 <= x1 <= 300 and 236 <= y1 <= 240
+    # a caption that already has its picture gets nothing more
+    assert ocr.caption_anchored_regions(img, scale, [(70.0, 80.0, 280.0, 230.0)], lines, width) == []
+
+
+def test_running_text_above_a_caption_is_not_taken_for_a_figure() -> None:
+    """A caption right under a paragraph (its figure is on another page, or was missed) gets no region."""
+    img, scale, lines, width = _chart_page()
+    img[round(60 * scale) : round(245 * scale), round(60 * scale) : round(300 * scale)] = 255
+    para = [
+        _tl((50, 100 + 12 * i, 300, 108 + 12 * i), "a paragraph of running text printed here", 7)
+        for i in range(12)
+    ]
+    for ln in para:
+        b = [round(v * scale) for v in ln.bbox]
+        img[b[1] : b[3], b[0] : b[2]] = 0
+    kept = [ln for ln in lines if ln.block not in (1, 2)] + para
+    assert ocr.caption_anchored_regions(img, scale, [], kept, width) == []

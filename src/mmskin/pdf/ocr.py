@@ -506,8 +506,10 @@ def _picture_graphics(
     img: Image.Image, scale: float, text_px: list[Box], lines: list[TextLine], width: float, height: float
 ) -> tuple[Graphic, ...]:
     """Picture regions of a page image as ``region`` graphics in page points, with their nearby labels."""
-    regions_px = find_picture_regions(np.asarray(img), text_px, dpi=72.0 * scale)
+    rgb = np.asarray(img)
+    regions_px = find_picture_regions(rgb, text_px, dpi=72.0 * scale)
     regions = [(b[0] / scale, b[1] / scale, b[2] / scale, b[3] / scale) for b in regions_px]
+    regions += caption_anchored_regions(rgb, scale, regions, lines, width)
     graphics = []
     for b in absorb_labels(regions, lines, reach=0.012 * width):
         bb = (max(0.0, b[0]), max(0.0, b[1]), min(width, b[2]), min(height, b[3]))
@@ -516,3 +518,88 @@ def _picture_graphics(
             graphics.append(Graphic(bb, "region", pixel_size=px, parts=(bb,)))
     graphics.sort(key=lambda g: (g.bbox[1], g.bbox[0]))
     return tuple(graphics)
+
+
+def _prose_blocks(lines: list[TextLine], span: float) -> set[int]:
+    """Blocks of running text: those with a line of five or more words across 70 % of ``span``."""
+    return {
+        ln.block
+        for ln in lines
+        if ln.bbox[2] - ln.bbox[0] >= 0.7 * span
+        and sum(len(re.findall(r"[^\W\d_]", w)) >= 2 for w in ln.text.split()) >= 5
+    }
+
+
+def _attached(r: Box, cap: Box, near: float) -> bool:
+    """A picture region just above or below the caption box, sharing at least 30 % of its width."""
+    overlap = min(r[2], cap[2]) - max(r[0], cap[0])
+    return overlap > 0.3 * (cap[2] - cap[0]) and (-2 <= cap[1] - r[3] <= near or -2 <= r[1] - cap[3] <= near)
+
+
+def caption_anchored_regions(
+    rgb: np.ndarray, scale: float, regions: list[Box], lines: list[TextLine], width: float
+) -> list[Box]:
+    """Figures the texture search missed (a chart or a diagram whose ink is mostly words and thin lines), found
+    from their captions, in page points.
+
+    For a caption with no picture region just above or below it: the ink between it and what bounds it above
+    (a paragraph of running text, another caption or picture, the running head), across the caption's width
+    widened by 4 % of the page, is its figure when that ink is at least ``MIN_REGION_SIDE`` of the page wide and
+    tall and holds no running text.
+    """
+    from .captions import find_captions
+
+    h_pt = rgb.shape[0] / scale
+    out: list[Box] = []
+    for cap in find_captions(lines):
+        x0, y0, x1, y1 = cap.bbox
+        if any(_attached(r, cap.bbox, 0.04 * h_pt) for r in regions + out):
+            continue
+        sx0, sx1 = max(0.0, x0 - 0.04 * width), min(width, x1 + 0.04 * width)
+        prose = _prose_blocks(lines, sx1 - sx0)
+        top = 0.0
+        for ln in lines:
+            lw = ln.bbox[2] - ln.bbox[0]
+            if ln in cap.lines or ln.bbox[3] > y0 or min(ln.bbox[2], sx1) - max(ln.bbox[0], sx0) <= 0.3 * lw:
+                continue
+            if ln.block in prose or ln.bbox[3] < 0.07 * h_pt or find_captions([ln]):
+                top = max(top, ln.bbox[3])
+        for r in regions + out:
+            if r[3] <= y0 and min(r[2], sx1) - max(r[0], sx0) > 0:
+                top = max(top, r[3])
+        # the text of a neighbouring column bounds the span sideways
+        for ln in lines:
+            if ln.block in prose and ln.bbox[3] > top and ln.bbox[1] < y0:
+                if ln.bbox[2] <= x0 + 2:
+                    sx0 = max(sx0, ln.bbox[2] + 1)
+                elif ln.bbox[0] >= x1 - 2:
+                    sx1 = min(sx1, ln.bbox[0] - 1)
+        box = _ink_box(rgb, scale, (sx0, top + 1, sx1, y0 - 1))
+        if box is None or min(box[2] - box[0], box[3] - box[1]) < MIN_REGION_SIDE * width:
+            continue
+        if any(ln.block in prose and inter_area(ln.bbox, box) >= 0.5 * area(ln.bbox) for ln in lines):
+            continue
+        out.append(box)
+    return out
+
+
+def _ink_box(rgb: np.ndarray, scale: float, box: Box) -> Box | None:
+    """The tight box (page points) of the ink inside ``box``: rows and columns with a speck or two do not count,
+    nor a thin rule set apart at its top or bottom (the line under a running head, above a footnote)."""
+    x0, y0 = max(0, int(box[0] * scale)), max(0, int(box[1] * scale))
+    x1, y1 = min(rgb.shape[1], int(box[2] * scale)), min(rgb.shape[0], int(box[3] * scale))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    fg = _foreground(rgb[y0:y1, x0:x1])
+    rows, cols = np.flatnonzero(fg.sum(1) >= 2), np.flatnonzero(fg.sum(0) >= 2)
+    if len(rows) == 0 or len(cols) == 0:
+        return None
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > max(2, round(2 * scale))) + 1)  # ink apart by > 2 pt
+    thin = max(1, round(1.5 * scale))
+    while len(runs) > 1 and len(runs[0]) <= thin:
+        runs = runs[1:]
+    while len(runs) > 1 and len(runs[-1]) <= thin:
+        runs = runs[:-1]
+    r0, r1 = int(runs[0][0]), int(runs[-1][-1])
+    cols = np.flatnonzero(fg[r0 : r1 + 1].sum(0) >= 2)
+    return ((x0 + cols[0]) / scale, (y0 + r0) / scale, (x0 + cols[-1] + 1) / scale, (y0 + r1 + 1) / scale)
