@@ -16,9 +16,14 @@ no boxes, so the scores are about what a dataset user sees:
 
 The nearest-caption baseline (``baseline_nearest.py``) is scored the same way in the same run.
 
+``--scan DPI`` measures the scanned-page path on the same figure lists: every page is first rendered at DPI and
+stored as a JPEG (quality 85) in an image-only PDF, so the build has to OCR it (the baseline, which needs a text
+layer, then finds nothing).
+
     .venv/bin/python benchmarks/pdf/real_pdfs.py                       # ../shared/data/pdfs/real_dermatology
     .venv/bin/python benchmarks/pdf/real_pdfs.py --more                # + 16 more articles (data/real_more_…)
     .venv/bin/python benchmarks/pdf/real_pdfs.py --gt other/groundtruth.json --show-misses
+    .venv/bin/python benchmarks/pdf/real_pdfs.py --more --scan 200    # the same pages as 200-dpi scans (~4 min)
 """
 
 from __future__ import annotations
@@ -182,6 +187,24 @@ def run_mmskin(pdfs: list[Path], out: Path, workers: int) -> tuple[list[dict[str
     return recs, secs
 
 
+def scan_copies(pdfs: list[Path], dpi: int, folder: Path) -> list[Path]:
+    """Image-only copies of ``pdfs`` (same file names, so the figure lists still apply): each page rendered at
+    ``dpi`` and stored as a JPEG, like a scanner would."""
+    import pymupdf
+
+    out = []
+    for src in pdfs:
+        with pymupdf.open(src) as doc, pymupdf.open() as scan:
+            for pg in doc:
+                pix = pg.get_pixmap(dpi=dpi)
+                page = scan.new_page(width=pg.rect.width, height=pg.rect.height)
+                page.insert_image(page.rect, stream=pix.tobytes("jpg", jpg_quality=85))
+            dst = folder / src.name
+            scan.save(dst)
+        out.append(dst)
+    return out
+
+
 def run_baseline(pdfs: list[Path]) -> list[dict[str, Any]]:
     import baseline_nearest
 
@@ -207,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out", type=Path, default=None, help="dataset folder to build into (default: a temp dir)"
     )
+    ap.add_argument(
+        "--scan", type=int, metavar="DPI", help="build 'scanned' copies: every page an image at DPI"
+    )
     ap.add_argument("--show-misses", action="store_true", help="list misses, wrong panels, unmatched records")
     add_out_argument(ap, "pdf", "real_pdfs")
     args = ap.parse_args(argv)
@@ -220,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path(tmp) / "ds"
         if out.exists():  # a finished build would be resumed, not measured
             shutil.rmtree(out)
+        if args.scan:
+            (Path(tmp) / "scans").mkdir()
+            pdfs = scan_copies(pdfs, args.scan, Path(tmp) / "scans")
         recs, secs = run_mmskin(pdfs, out, args.workers)
-    results = {"mmskin": score(gt, recs), "baseline": score(gt, run_baseline(pdfs))}
+        baseline = run_baseline(pdfs)
+    results = {"mmskin": score(gt, recs), "baseline": score(gt, baseline)}
     print(f"{len(pdfs)} PDFs, {sum(e.get('pages', 0) for e in gt.values())} pages; mmskin build {secs:.1f} s")
     for name, s in results.items():
         print(report(name, s))
@@ -236,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "gt": sorted({e["_path"].parent.name for e in gt.values()}),
         "files": len(gt),
         "workers": args.workers,
+        "scan_dpi": args.scan,
     }
     results["build_seconds"] = secs
     save_results("pdf", "real_pdfs", results, config, out=args.json, packages=["pymupdf", "pytesseract"])

@@ -14,6 +14,7 @@ together, and lets a book with captions above its figures work like one with cap
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from .captions import Caption, find_captions
@@ -68,9 +69,34 @@ class Figure:
             raise ValueError("a figure needs at least one picture element")
 
 
+# a panel's own short caption printed under it: "(b) Number of examples", "a) loss function"
+_SUBCAPTION = re.compile(r"^\(?[A-Za-z][0-9]?\)\s")
+
+
+_MARKER = re.compile(r"^\(?[A-Za-z]\)$")
+
+
+def _reads_as_figure_text(text: str) -> bool:
+    """Text of a figure that OCR or the PDF gives as one long line: a row of axis ticks ("0 100000 200000"), the
+    same category names under each panel ("Benign Malignant Benign Malignant"), or the panels' own captions side
+    by side ("(a) Actual label (b) Actual label")."""
+    words = [w.lower() for w in text.split() if sum(c.isalpha() for c in w) >= 2]
+    if len(words) < 4:
+        return True
+    if sum(bool(_MARKER.match(t)) for t in text.split()) >= 2:
+        return True
+    return len(set(words)) <= 0.5 * len(words)
+
+
 def _is_blocking(ln: TextLine, page_w: float) -> bool:
-    """Body text that a figure cannot grow across (short labels and panel letters do not block)."""
-    return ln.words >= 4 and (ln.bbox[2] - ln.bbox[0]) >= 0.12 * page_w
+    """Body text that a figure cannot grow across (short labels, panel letters, a panel's own short caption and
+    other figure text do not block)."""
+    w = ln.bbox[2] - ln.bbox[0]
+    if ln.words < 4 or w < 0.12 * page_w:
+        return False
+    if _SUBCAPTION.match(ln.text) and ln.words <= 8 and w < 0.4 * page_w:
+        return False
+    return not _reads_as_figure_text(ln.text)
 
 
 def build_atoms(page: Page, captions: list[Caption]) -> tuple[list[Atom], list[TextLine], list[TextLine]]:
