@@ -143,3 +143,29 @@ def test_a_failing_panel_split_keeps_the_figure_with_the_reason(tmp_path, monkey
     (rec,) = list(read_records(tmp_path / "records.jsonl"))
     assert not result.problems and rec["panel"] is None and rec["flags"] == ["unsplit_panels"]
     assert rec["panel_note"] == "panel split failed (RuntimeError: tesseract crashed)"
+
+
+class _HalvesPixels(_NoPixels):
+    """A raster that holds two panels side by side: cut into k = 2 at its middle gutter."""
+
+    def composite_cells(self, atom, k):
+        if k != 2:
+            return None
+        x0, y0, x1, y1 = atom.bbox
+        mid = (x0 + x1) / 2
+        return [((x0, y0, mid - 3, y1), (0, 0, 97, 160)), ((mid + 3, y0, x1, y1), (103, 0, 200, 160))]
+
+
+def test_fewer_pictures_than_panels_cuts_the_one_that_holds_two():
+    """mBio Fig. 3 on a scan: panels A and B were found as one region, C as another; the caption names three."""
+    wide = (50.0, 100.0, 256.0, 180.0)
+    narrow = (262.0, 100.0, 362.0, 180.0)
+    ps = [Piece(b, (Atom(b, (Graphic(b, "region", (), (400, 160)),)),)) for b in (wide, narrow)]
+    fig, page = _figure(ps, "Fig. 3 (A) x (B) y (C) z")
+    plan = plan_panels(fig, split_panels(fig.caption.text), page, _HalvesPixels())
+    assert [p.name for p in plan.panels] == ["a", "b", "c"]
+    assert [round(p.piece.bbox[0]) for p in plan.panels] == [50, 156, 262]
+    assert plan.panels[0].piece.cell == (0, 0, 97, 160)
+    # nothing to cut: kept whole, with the reason
+    plan = plan_panels(fig, split_panels(fig.caption.text), page, _NoPixels())
+    assert plan.panels == () and "2 picture pieces" in plan.note

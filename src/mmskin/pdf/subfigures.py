@@ -483,6 +483,8 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
             names = name_pieces(pieces, marks, split)
     else:
         options = [pieces] + ([tiled] if len(tiled) != len(pieces) else [])
+        if all(len(ps) < want for ps in options) and (cut := _cut_one(pieces, want, pixels)) is not None:
+            options.append(cut)
         options.sort(key=lambda ps: len(ps) != want)  # the reading that has the caption's count first
         if not marks and (all(len(ps) != want for ps in options) or _is_2d(options[0])):
             words = [ln.bbox for ln in page.lines if parse_mark(ln.text) is None]  # text is not a marker
@@ -513,6 +515,20 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
         return Plan(note=why)
     order = reading_order([p.bbox for p in pieces])
     return Plan(tuple(PanelOut(names[i], pieces[i]) for i in order))
+
+
+def _cut_one(pieces: list[Piece], want: int, pixels: FigurePixels) -> list[Piece] | None:
+    """Fewer pictures than panels: one raster that holds the missing panels side by side (two panels printed as
+    one image next to a third, or found as one region on a scanned page) cut at its own gutters."""
+    extra = want - len(pieces)
+    for i in sorted(range(len(pieces)), key=lambda i: -area(pieces[i].bbox)):
+        p = pieces[i]
+        if len(p.atoms) != 1 or p.cell is not None or any(g.kind == "vector" for g in p.atoms[0].graphics):
+            continue
+        cells = pixels.composite_cells(p.atoms[0], extra + 1)
+        if cells is not None:
+            return pieces[:i] + [Piece(b, p.atoms, c) for b, c in cells] + pieces[i + 1 :]
+    return None
 
 
 def _allowed(split: PanelSplit) -> str:
