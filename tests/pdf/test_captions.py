@@ -178,3 +178,28 @@ def test_label_split_from_its_number_on_one_printed_line() -> None:
         ("12-1", "FIGURE 12-1 Dermatofibrosarcoma protuberans. Infiltration of fat")
     ]
     assert len(caps[0].lines) == 3
+
+
+def _ocr_line(box, text: str, block: int):
+    from mmskin.pdf.page import Span, TextLine
+
+    size = round((box[3] - box[1]) / 0.93, 1)  # as words_to_lines guesses it from the ink height
+    return TextLine(box, text, (Span(text, "ocr", size, False, box),), block)
+
+
+def test_an_ocr_caption_goes_on_over_a_line_that_reads_taller() -> None:
+    """A side caption on a scanned page (cermine_test5 p4): "(g/l) concentrations." has ink 13 pt tall against
+    9 pt for the other lines and Tesseract put it in another block; the line pitch, not the guessed size, says it
+    is the same caption."""
+    from mmskin.pdf.captions import find_captions
+
+    lines = [
+        _ocr_line((42, 56, 179, 65), "Figure 3 Forest plot of age subgroup.", 1),
+        _ocr_line((42, 66, 173, 75), "(a) Weighted mean difference (WMD)", 1),
+        _ocr_line((42, 76, 177, 85), "forest plots of changes in haemoglobin", 1),
+        _ocr_line((42, 85, 169, 98), "(g/l) concentrations. (b) WMD forest", 3),
+        _ocr_line((42, 96, 174, 104), "plots of studies estimating changes in", 4),
+        _ocr_line((42, 106, 164, 113), "serum ferritin concentrations.", 4),
+    ]
+    (cap,) = find_captions(lines)
+    assert cap.text.endswith("changes in serum ferritin concentrations.")

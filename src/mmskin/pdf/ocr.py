@@ -219,7 +219,9 @@ def _split_at_gutters(ws: list[OcrWord], others: list[OcrWord] = ()) -> list[lis
     ws = sorted(ws, key=lambda w: w.box[0])
     h = float(np.median([w.box[3] - w.box[1] for w in ws]))
     top, bottom = min(w.box[1] for w in ws), max(w.box[3] for w in ws)
-    near = [o.box for o in others if o.box[3] > top - 2.5 * h and o.box[1] < bottom + 2.5 * h]
+    near = [
+        o.box for o in others if o.box[3] > top - h and o.box[1] < bottom + h
+    ]  # the lines just above and below
     out = [[ws[0]]]
     for prev, w in zip(ws, ws[1:]):
         g = w.box[0] - prev.box[2]
