@@ -79,6 +79,9 @@ class _NoPixels:
     def glyph_marks(self, region, allowed, zones=None):
         return []
 
+    def composite_bands(self, atom, k):
+        return None
+
     def composite_leaves(self, atom):
         return []
 

@@ -394,3 +394,42 @@ def _order(cells: list[Cell]) -> list[Cell]:
             rows.append([i])
     rows.sort(key=lambda r: min(cells[j][1] for j in r))
     return [cells[i] for row in rows for i in sorted(row, key=lambda j: cells[j][0])]
+
+
+def leaf_bands(img: np.ndarray, k: int, tol: float = 24.0) -> list[Cell] | None:
+    """k pictures in one row or one column whose labels stand outside them (charts: tick labels, axis titles and
+    "(a)" beside the plot frames, so a clean k-way cut would drop too much): the whole image cut into k bands, each
+    cut through the middle of the widest run of blank lines between two consecutive pieces. None when the pieces
+    between the gutters are not k, overlap along both axes, or the widest run between two pieces is not clearly
+    (1.5x) wider than the next one."""
+    leaves = split_leaves(img)
+    if len(leaves) != k:
+        return None
+    H, W = img.shape[:2]
+    q = (img[::4, ::4] >> 4).reshape(-1, 3).astype(np.int32)
+    bg = np.median(
+        img[::4, ::4].reshape(-1, 3)[(q @ [256, 16, 1]) == np.bincount(q @ [256, 16, 1]).argmax()], 0
+    )
+    near_bg = np.abs(img.astype(np.int16) - bg.astype(np.int16)).max(axis=2) <= tol
+    for ax in (1, 0):  # 1: stacked, cut across rows; 0: side by side, cut across columns
+        lo, hi = (1, 3) if ax == 1 else (0, 2)
+        order = sorted(leaves, key=lambda c: c[lo])
+        if any(order[i][hi] > order[i + 1][lo] for i in range(k - 1)):
+            continue
+        blank = near_bg.mean(axis=1 if ax == 1 else 0) >= 0.995
+        cuts = []
+        for a, b in zip(order, order[1:]):
+            idx = np.flatnonzero(blank[a[hi] : b[lo]])
+            if len(idx) == 0:
+                break
+            runs = sorted(np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1), key=len, reverse=True)
+            if len(runs[0]) < 3 or (len(runs) > 1 and len(runs[0]) < 1.5 * len(runs[1])):
+                break  # no gutter, or two alike (beside a colour bar, a label column): which one parts them is unsure
+            cuts.append(a[hi] + int(runs[0][len(runs[0]) // 2]))
+        else:
+            edges = [0, *cuts, H if ax == 1 else W]
+            return [
+                (0, edges[i], W, edges[i + 1]) if ax == 1 else (edges[i], 0, edges[i + 1], H)
+                for i in range(k)
+            ]
+    return None

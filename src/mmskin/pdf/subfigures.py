@@ -72,6 +72,8 @@ class FigurePixels(Protocol):
 
     def glyph_marks(self, region: Box, allowed: str, zones: list[Box] | None = None) -> list[Mark]: ...
 
+    def composite_bands(self, atom: Atom, k: int) -> list[tuple[Box, tuple[int, int, int, int]]] | None: ...
+
     def composite_leaves(self, atom: Atom) -> list[tuple[Box, tuple[int, int, int, int]]]: ...
 
 
@@ -459,7 +461,7 @@ def plan_panels(fig: Figure, split: PanelSplit, page: Page, pixels: FigurePixels
         and all(g.kind != "vector" for g in pieces[0].atoms[0].graphics)
     ):
         atom = pieces[0].atoms[0]
-        cells = pixels.composite_cells(atom, k)
+        cells = pixels.composite_cells(atom, k) or pixels.composite_bands(atom, k)
         if cells is None:
             # no clean k-way split: the printed letters may still show which pieces between gutters belong together
             leaves = [Piece(bbox, (atom,), cell) for bbox, cell in pixels.composite_leaves(atom)]

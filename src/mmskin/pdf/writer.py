@@ -271,6 +271,18 @@ class _Pixels:
         img, scale = self._region(region, 150)
         return glyph_marks(img, scale, (region[0], region[1]), allowed, zones)
 
+    def composite_bands(self, atom, k: int):
+        """[(page bbox, pixel cell)] of a single raster cut into ``k`` bands between its pieces, or None."""
+        from .panels import leaf_bands
+
+        arr = np.asarray(self.atom_image(atom).convert("RGB"))
+        cells = leaf_bands(arr, k)
+        if cells is None:
+            return None
+        x0, y0, x1, y1 = atom.bbox
+        sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
+        return [((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in cells]
+
     def composite_leaves(self, atom):
         """[(page bbox, pixel cell)] of every piece between the gutters of a single raster."""
         from .panels import split_leaves
