@@ -16,7 +16,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
-from mmskin.pdf import ocr
+from mmskin.pdf import ocr, regions
 from mmskin.pdf.ocr import OcrWord, needs_ocr, read_scanned_page, tesseract_available, words_to_lines
 from mmskin.pdf.page import iou
 
@@ -311,13 +311,13 @@ def _chart_page(scale: float = 2.0):
 
 def test_a_chart_the_texture_search_missed_is_found_from_its_caption() -> None:
     img, scale, lines, width = _chart_page()
-    found = ocr.caption_anchored_regions(img, scale, [], lines, width)
+    found = regions.caption_anchored_regions(img, scale, [], lines, width)
     assert len(found) == 1
     x0, y0, x1, y1 = found[0]
     # the chart with its title and tick labels; not the running head, not the right column
     assert 60 <= x0 <= 72 and 64 <= y0 <= 68 and 278 <= x1 <= 300 and 236 <= y1 <= 240
     # a caption that already has its picture gets nothing more
-    assert ocr.caption_anchored_regions(img, scale, [(70.0, 80.0, 280.0, 230.0)], lines, width) == []
+    assert regions.caption_anchored_regions(img, scale, [(70.0, 80.0, 280.0, 230.0)], lines, width) == []
 
 
 def test_running_text_above_a_caption_is_not_taken_for_a_figure() -> None:
@@ -332,4 +332,4 @@ def test_running_text_above_a_caption_is_not_taken_for_a_figure() -> None:
         b = [round(v * scale) for v in ln.bbox]
         img[b[1] : b[3], b[0] : b[2]] = 0
     kept = [ln for ln in lines if ln.block not in (1, 2)] + para
-    assert ocr.caption_anchored_regions(img, scale, [], kept, width) == []
+    assert regions.caption_anchored_regions(img, scale, [], kept, width) == []
