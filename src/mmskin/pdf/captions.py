@@ -191,6 +191,14 @@ def _is_ocr(ln: TextLine) -> bool:
     return bool(ln.spans) and ln.spans[0].font == "ocr"
 
 
+def _same_size(nx: TextLine, first: TextLine, last: TextLine, lh: float) -> bool:
+    """Is ``nx`` printed in the caption's size? An OCR'd line's size is guessed from its ink height ("(g/l)" reads
+    taller), so for those the line pitch of the caption's own lines decides instead."""
+    if abs(nx.size - first.size) <= 0.6 or abs(nx.size - last.size) <= 0.6:
+        return True
+    return _is_ocr(nx) and _is_ocr(last) and 0 < nx.bbox[1] - last.bbox[1] <= 1.6 * lh
+
+
 def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]:
     """Captions on a page: a label line plus the lines that continue it.
 
@@ -268,11 +276,7 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
                 abs(nx.bbox[0] - gb[0]) < 0.25 * (gb[2] - gb[0]) + 3
                 or h_overlap(nx.bbox, gb) > 0.5 * (nx.bbox[2] - nx.bbox[0])
             )
-            size_ok = abs(nx.size - ln.size) <= 0.6 or abs(nx.size - group[-1].size) <= 0.6
-            if not size_ok and _is_ocr(nx) and _is_ocr(last):
-                # an OCR'd line's size is guessed from its ink height ("(g/l)" reads taller): the line pitch
-                # of the caption's own lines decides instead
-                size_ok = 0 < nx.bbox[1] - last.bbox[1] <= 1.6 * lh
+            size_ok = _same_size(nx, ln, group[-1], lh)
             if not col_ok or (not size_ok and not same_block):
                 break
             if dy > 0.9 * lh and not same_block:
