@@ -333,3 +333,12 @@ def test_running_text_above_a_caption_is_not_taken_for_a_figure() -> None:
         img[b[1] : b[3], b[0] : b[2]] = 0
     kept = [ln for ln in lines if ln.block not in (1, 2)] + para
     assert regions.caption_anchored_regions(img, scale, [], kept, width) == []
+
+
+def test_ink_of_mere_specks_is_no_figure() -> None:
+    """A dotted rule (every column one pixel) above a caption: no ink box, and no error (a 300-dpi scan of a real
+    page raised IndexError here and lost the page)."""
+    img = np.full((200, 300, 3), 255, np.uint8)
+    img[10:12, 50:52] = 0  # a speck far above: a thin run of its own, trimmed
+    img[100, 10:290:2] = 0
+    assert regions._ink_box(img, 1.0, (0, 0, 300, 200)) is None

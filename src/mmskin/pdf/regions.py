@@ -296,4 +296,6 @@ def _ink_box(rgb: np.ndarray, scale: float, box: Box) -> Box | None:
         runs = runs[:-1]
     r0, r1 = int(runs[0][0]), int(runs[-1][-1])
     cols = np.flatnonzero(fg[r0 : r1 + 1].sum(0) >= 2)
+    if len(cols) == 0:  # what is left is specks
+        return None
     return ((x0 + cols[0]) / scale, (y0 + r0) / scale, (x0 + cols[-1] + 1) / scale, (y0 + r1 + 1) / scale)
