@@ -238,16 +238,19 @@ class _Pixels:
         self.writer._note_over_cap(self.pg, atom.graphics, img.size)
         return img
 
-    def composite_cells(self, atom, k: int):
-        """[(page bbox, pixel cell)] of a single raster cut into ``k`` panels, or None."""
-        img = self.atom_image(atom)
-        arr = np.asarray(img.convert("RGB"))
-        cells = split_composite(arr, k)
+    def _cut(self, atom, cutter):
+        """[(page bbox, pixel cell)] of the cells ``cutter`` finds in the atom's pixels, or None."""
+        arr = np.asarray(self.atom_image(atom).convert("RGB"))
+        cells = cutter(arr)
         if cells is None:
             return None
         x0, y0, x1, y1 = atom.bbox
         sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
         return [((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in cells]
+
+    def composite_cells(self, atom, k: int):
+        """[(page bbox, pixel cell)] of a single raster cut into ``k`` panels, or None."""
+        return self._cut(atom, lambda arr: split_composite(arr, k))
 
     def ocr_marks(self, region: Box, holes: list[Box], allowed: str):
         """Markers printed around the figure's pictures (``holes``: pictures and text, painted out first)."""
@@ -275,22 +278,10 @@ class _Pixels:
         """[(page bbox, pixel cell)] of a single raster cut into ``k`` bands between its pieces, or None."""
         from .panels import leaf_bands
 
-        arr = np.asarray(self.atom_image(atom).convert("RGB"))
-        cells = leaf_bands(arr, k)
-        if cells is None:
-            return None
-        x0, y0, x1, y1 = atom.bbox
-        sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
-        return [((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in cells]
+        return self._cut(atom, lambda arr: leaf_bands(arr, k))
 
     def composite_leaves(self, atom):
         """[(page bbox, pixel cell)] of every piece between the gutters of a single raster."""
         from .panels import split_leaves
 
-        img = self.atom_image(atom)
-        arr = np.asarray(img.convert("RGB"))
-        x0, y0, x1, y1 = atom.bbox
-        sx, sy = (x1 - x0) / arr.shape[1], (y1 - y0) / arr.shape[0]
-        return [
-            ((x0 + c[0] * sx, y0 + c[1] * sy, x0 + c[2] * sx, y0 + c[3] * sy), c) for c in split_leaves(arr)
-        ]
+        return self._cut(atom, split_leaves)
