@@ -203,3 +203,22 @@ def test_an_ocr_caption_goes_on_over_a_line_that_reads_taller() -> None:
     ]
     (cap,) = find_captions(lines)
     assert cap.text.endswith("changes in serum ferritin concentrations.")
+
+
+def test_a_caption_line_tesseract_cut_in_two_is_joined_in_reading_order() -> None:
+    """IEEE Access Fig. 14 scanned at 300 dpi: Tesseract returned the first caption line as two lines of two blocks
+    and listed the second printed line between them; the caption reads in printed order."""
+    from mmskin.pdf.captions import find_captions
+
+    lines = [
+        _ocr_line((50, 186, 226, 193), "FIGURE 14. Confusion matrices in two categories as a", 11),
+        _ocr_line((50, 194, 203, 202), "DenseNet_161; b) Inception_v4; c) ResNeXt_50.", 12),
+        _ocr_line(
+            (228, 186, 522, 193), "result of testing the original network based on architectures: a)", 13
+        ),
+    ]
+    (cap,) = find_captions(lines)
+    assert cap.text == (
+        "FIGURE 14. Confusion matrices in two categories as a result of testing the original network based on "
+        "architectures: a) DenseNet_161; b) Inception_v4; c) ResNeXt_50."
+    )

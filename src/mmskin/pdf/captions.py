@@ -199,6 +199,28 @@ def _same_size(nx: TextLine, first: TextLine, last: TextLine, lh: float) -> bool
     return _is_ocr(nx) and _is_ocr(last) and 0 < nx.bbox[1] - last.bbox[1] <= 1.6 * lh
 
 
+def _same_printed_line(nx: TextLine, last: TextLine, lh: float, same_block: bool) -> bool:
+    """``nx`` goes on the printed line that ``last`` ends: same row, starting right after it. Spans of one block
+    may be a few line heights apart (justified, a label's em space); Tesseract also cuts a line into two lines of
+    different blocks ("FIGURE 22. Graph" | "of training ..."), which are joined only when they nearly touch."""
+    if abs(nx.bbox[1] - last.bbox[1]) >= 0.5 * lh or nx.bbox[0] < last.bbox[2] - 1:
+        return False
+    if same_block:
+        return nx.bbox[0] <= last.bbox[2] + 3 * max(lh, 1.0)
+    return _is_ocr(nx) and _is_ocr(last) and nx.bbox[0] <= last.bbox[2] + 1.5 * lh
+
+
+def _by_rows(lines: list[TextLine], lh: float) -> list[TextLine]:
+    """Lines in reading order, row by row (a piece OCR read later may belong to an earlier row)."""
+    rows: list[list[TextLine]] = []
+    for ln in sorted(lines, key=lambda ln: ln.bbox[1]):
+        if rows and abs(ln.bbox[1] - rows[-1][0].bbox[1]) < 0.5 * lh:
+            rows[-1].append(ln)
+        else:
+            rows.append([ln])
+    return [ln for row in rows for ln in sorted(row, key=lambda ln: ln.bbox[0])]
+
+
 def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]:
     """Captions on a page: a label line plus the lines that continue it.
 
@@ -243,12 +265,7 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
                 continue
             same_block = nx.block == last.block
             nx_label = parse_label(nx.text) is not None
-            if (
-                same_block
-                and not nx_label
-                and abs(nx.bbox[1] - last.bbox[1]) < 0.5 * lh
-                and last.bbox[2] - 1 <= nx.bbox[0] <= last.bbox[2] + 3 * max(lh, 1.0)
-            ):
+            if not nx_label and any(_same_printed_line(nx, g, lh, nx.block == g.block) for g in group):
                 # the same printed line, split into two spans (a label in a figure beside it is not)
                 group.append(nx)
                 used.add(j)
@@ -288,6 +305,7 @@ def find_captions(lines: tuple[TextLine, ...] | list[TextLine]) -> list[Caption]
             group.append(nx)
             used.add(j)
             last = nx
+        group = _by_rows(group, lh)
         text = _join_lines(group)
         bb = union([g.bbox for g in group])
         cap = Caption(lab.label, text, bb, tuple(group))
