@@ -222,3 +222,19 @@ def test_a_caption_line_tesseract_cut_in_two_is_joined_in_reading_order() -> Non
         "FIGURE 14. Confusion matrices in two categories as a result of testing the original network based on "
         "architectures: a) DenseNet_161; b) Inception_v4; c) ResNeXt_50."
     )
+
+
+def test_a_label_in_a_margin_column_takes_the_caption_text_beside_it() -> None:
+    """eLife-style hanging captions on a scan: "Figure 6" alone in the margin, its text indented 11 pt to the right
+    in another Tesseract block."""
+    from mmskin.pdf.captions import find_captions
+
+    lines = [
+        _ocr_line((58, 677, 87, 684), "Figure 6", 54),
+        _ocr_line((98, 677, 256, 684), "Binding of compound 33RE to N-domain ACE", 55),
+        _ocr_line(
+            (98, 685, 492, 692), "(A) Residues of N-domain ACE (cyan) interacting with 33RE (purple).", 55
+        ),
+    ]
+    (cap,) = find_captions(lines)
+    assert cap.text.startswith("Figure 6 Binding of compound 33RE to N-domain ACE (A) Residues")

@@ -205,7 +205,10 @@ def _same_printed_line(nx: TextLine, last: TextLine, lh: float, same_block: bool
     different blocks ("FIGURE 22. Graph" | "of training ..."), which are joined only when they nearly touch."""
     if abs(nx.bbox[1] - last.bbox[1]) >= 0.5 * lh or nx.bbox[0] < last.bbox[2] - 1:
         return False
-    if same_block:
+    lone_label = (lab := parse_label(last.text)) is not None and not lab.rest.strip()
+    if same_block or (
+        lone_label and _is_ocr(nx)
+    ):  # "Figure 6" in a margin column, its text indented beside it
         return nx.bbox[0] <= last.bbox[2] + 3 * max(lh, 1.0)
     return _is_ocr(nx) and _is_ocr(last) and nx.bbox[0] <= last.bbox[2] + 1.5 * lh
 
