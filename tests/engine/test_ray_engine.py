@@ -231,10 +231,20 @@ def _ray_pids() -> set[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_ctrl_c_stops_a_build_and_its_own_ray(cluster, books, local, tmp_path):
+def test_ctrl_c_stops_a_build_and_its_own_ray(cluster, tmp_path):
+    import pymupdf
+
     before = _ray_pids()
     out = tmp_path / "ds"
-    cmd = [sys.executable, "-m", "mmskin", "build", str(books), "--out", str(out), "--engine", "ray"]
+    # a 200-page book (the demo 40 times, 25 chunks): still building when the first chunk is done, however busy
+    # the machine is (with the test books alone a loaded machine had finished before Ctrl-C arrived)
+    big = tmp_path / "in" / "long_book.pdf"
+    big.parent.mkdir()
+    with pymupdf.open(demo_pdf()) as demo, pymupdf.open() as doc:
+        for _ in range(40):
+            doc.insert_pdf(demo)
+        doc.save(big)
+    cmd = [sys.executable, "-m", "mmskin", "build", str(big), "--out", str(out), "--engine", "ray"]
     proc = subprocess.Popen([*cmd, "--workers", "1", "--quiet"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not list(out.glob(".build/*/*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
@@ -249,5 +259,7 @@ def test_ctrl_c_stops_a_build_and_its_own_ray(cluster, books, local, tmp_path):
         time.sleep(0.2)
     assert _ray_pids() <= before
     # nothing half-done: the chunks it finished are kept, a rerun finishes the dataset as a single run does
-    assert main(["build", str(books), "--out", str(out), "--workers", "1", "--quiet"]) == 0  # no fork here
-    assert (out / "records.jsonl").read_bytes() == (local[0] / "records.jsonl").read_bytes()
+    assert main(["build", str(big), "--out", str(out), "--workers", "1", "--quiet"]) == 0  # no fork here
+    ref = tmp_path / "ref"
+    assert main(["build", str(big), "--out", str(ref), "--workers", "1", "--quiet"]) == 0
+    assert (out / "records.jsonl").read_bytes() == (ref / "records.jsonl").read_bytes()
