@@ -122,6 +122,8 @@ class RayEngine:
         self.started = False
         self._pending: dict[Any, Any] = {}  # ObjectRef -> item, across every map in flight
         self._actors: list[Any] = []
+        self._sigint: Any = None  # the SIGINT handler before ours
+        self.interrupted = False
 
     def __enter__(self) -> RayEngine:
         ray = self.ray = import_ray()
@@ -143,10 +145,19 @@ class RayEngine:
         finally:
             if main:  # ray.init replaces the SIGTERM handler; `kill PID` must still stop us like Ctrl-C
                 signal.signal(signal.SIGTERM, sigterm)
+        if main:  # Ctrl-C is remembered too: Ray's driver code can swallow the KeyboardInterrupt it raises
+            self._sigint = signal.signal(signal.SIGINT, self._on_sigint)
         self.started = True
         return self
 
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        raise KeyboardInterrupt
+
     def __exit__(self, *exc: Any) -> None:
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None
         ray = self.ray
         for ref in list(self._pending):
             self._cancel(ref)
@@ -212,6 +223,8 @@ class RayEngine:
                     ready, _ = ray.wait([queue[0]], timeout=POLL_S)
                 else:
                     ready, _ = ray.wait(list(queue), num_returns=1, timeout=POLL_S)
+                if self.interrupted:  # a Ctrl-C whose KeyboardInterrupt Ray swallowed
+                    raise KeyboardInterrupt
                 for ref in ready:
                     queue.remove(ref)
                     item = self._pending.pop(ref)

@@ -135,6 +135,20 @@ def test_an_error_is_reported_once_and_a_dead_worker_retried_a_bounded_number_of
     assert out["square"] == [((3,), 9, None)]
 
 
+def test_a_swallowed_ctrl_c_still_stops_the_work(cluster, tmp_path):
+    """Ray's driver code can swallow the KeyboardInterrupt of a Ctrl-C (a CI run built to the end after one);
+    the engine remembers the signal and stops at its next poll, cancelling what is queued."""
+    import ray_helpers
+
+    with RayEngine() as eng:
+        results = eng.tasks(ray_helpers.square, [(i,) for i in range(20)], str(tmp_path / "log"))
+        first = next(results)
+        eng.interrupted = True  # what its SIGINT handler records
+        with pytest.raises(KeyboardInterrupt):
+            list(results)
+        assert first[2] is None and not eng._pending  # the rest was taken off the books
+
+
 def test_curate_image_pass_on_ray_is_identical(cluster, local, local_curated, tmp_path):
     b = tmp_path / "b"
     shutil.copytree(local[0], b)
