@@ -67,6 +67,28 @@ def _try(fd: int, reporter: Reporter) -> bool:
 
 
 @contextmanager
+def _lock_file(path: Path) -> Iterator[int]:
+    """The lock file open for reading and writing (made with its folder when missing), closed after the block;
+    closing it releases any lock taken on it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the block, waiting for it: a short read-change-write of a small file
+    shared between processes (no holder message). Without ``fcntl`` (Windows) it does not lock."""
+    with _lock_file(Path(path)) as fd:
+        if fcntl is not None:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        yield
+
+
+@contextmanager
 def dataset_lock(
     root: Path, command: str, reporter: Reporter | None = None, wait: bool = True
 ) -> Iterator[None]:
@@ -74,14 +96,13 @@ def dataset_lock(
     holds it and ``wait`` is False; otherwise waits for it, saying once on ``reporter`` whom it waits for."""
     reporter = reporter or SILENT
     path = lock_path(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)  # before resolve(): the key of a folder that exists
     with _HELD_GUARD:
         local = _HELD.setdefault(str(path.resolve()), threading.Lock())
     if not local.acquire(blocking=wait):
         raise StageError(root, "another mmskin command of this process is writing this dataset")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
+        with _lock_file(path) as fd:
             if not _try(fd, reporter):
                 who = _holder(fd)
                 if not wait:
@@ -98,7 +119,5 @@ def dataset_lock(
                 yield
             finally:
                 os.ftruncate(fd, 0)  # an empty file: the dataset folder is the same after every run
-        finally:
-            os.close(fd)  # releases the lock
     finally:
         local.release()

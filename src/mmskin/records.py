@@ -180,9 +180,15 @@ def carry_curation(built: dict[str, Any], before: dict[str, Any]) -> tuple[dict[
     return out, False
 
 
+def excluding(rec: dict[str, Any], also: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The record's flags that keep it out of VQA and exports; ``also``: informative flags a user chose to
+    exclude by too (``--exclude-flags``)."""
+    return [f for f in rec.get("flags") or () if f in EXCLUDING_FLAGS or f in also]
+
+
 def is_usable(rec: dict[str, Any]) -> bool:
     """True when no excluding flag is set on the record."""
-    return not (set(rec.get("flags") or ()) & set(EXCLUDING_FLAGS))
+    return not excluding(rec)
 
 
 def schema_markdown() -> str:

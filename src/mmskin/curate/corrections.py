@@ -26,17 +26,14 @@ good lines apply, nothing is written to it, and human modalities it no longer ho
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..lock import lock_path
+from ..lock import file_lock, lock_path
 from ..records import EXCLUDING_FLAGS, MODALITIES, atomic_write_bytes, iter_jsonl, sha256_file
 from ..stage import Problems, add_line_errors
 
@@ -198,17 +195,9 @@ def store_path(dataset: Path) -> Path:
     return Path(dataset) / STORE
 
 
-@contextmanager
-def store_lock(dataset: Path) -> Iterator[None]:
-    """Hold the store's own lock for the block (a read-change-write of the store; never the writer lock)."""
-    path = lock_path(dataset).with_name("corrections.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def store_lock(dataset: Path) -> AbstractContextManager[None]:
+    """The store's own lock, for a read-change-write of the store (never the dataset's writer lock)."""
+    return file_lock(lock_path(dataset).with_name("corrections.lock"))
 
 
 def read_store(dataset: Path, problems: Problems) -> Store:

@@ -405,11 +405,10 @@ def leaf_bands(img: np.ndarray, k: int, tol: float = 24.0) -> list[Cell] | None:
     leaves = split_leaves(img)
     if len(leaves) != k:
         return None
+    from .regions import background_colour
+
     H, W = img.shape[:2]
-    q = (img[::4, ::4] >> 4).reshape(-1, 3).astype(np.int32)
-    bg = np.median(
-        img[::4, ::4].reshape(-1, 3)[(q @ [256, 16, 1]) == np.bincount(q @ [256, 16, 1]).argmax()], 0
-    )
+    bg = background_colour(img)
     near_bg = np.abs(img.astype(np.int16) - bg.astype(np.int16)).max(axis=2) <= tol
     for ax in (1, 0):  # 1: stacked, cut across rows; 0: side by side, cut across columns
         lo, hi = (1, 3) if ax == 1 else (0, 2)
@@ -419,13 +418,11 @@ def leaf_bands(img: np.ndarray, k: int, tol: float = 24.0) -> list[Cell] | None:
         blank = near_bg.mean(axis=1 if ax == 1 else 0) >= 0.995
         cuts = []
         for a, b in zip(order, order[1:]):
-            idx = np.flatnonzero(blank[a[hi] : b[lo]])
-            if len(idx) == 0:
-                break
-            runs = sorted(np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1), key=len, reverse=True)
-            if len(runs[0]) < 3 or (len(runs) > 1 and len(runs[0]) < 1.5 * len(runs[1])):
+            runs = sorted(_runs(blank[a[hi] : b[lo]]), key=lambda r: r[1] - r[0], reverse=True)
+            widths = [e - s for s, e in runs]
+            if not runs or widths[0] < 3 or (len(runs) > 1 and widths[0] < 1.5 * widths[1]):
                 break  # no gutter, or two alike (beside a colour bar, a label column): which one parts them is unsure
-            cuts.append(a[hi] + int(runs[0][len(runs[0]) // 2]))
+            cuts.append(a[hi] + runs[0][0] + widths[0] // 2)
         else:
             edges = [0, *cuts, H if ax == 1 else W]
             return [

@@ -2,7 +2,7 @@
 
 Subsets: ``captions`` (MM-Skin-C: usable records, image + cleaned caption), ``demographics`` (MM-Skin-D: usable
 records with age or sex), ``vqa`` (MM-Skin-O: ``DATASET/vqa.jsonl``). A record is usable when it has no excluding
-flag (``records.is_usable``, the flag table) unless ``include_flagged``. Formats: ``hf`` (Parquet with a Hugging
+flag (``records.excluding``, the flag table) unless ``include_flagged``. Formats: ``hf`` (Parquet with a Hugging
 Face ``Image`` feature, images embedded; :mod:`mmskin.vqa.parquet`), ``llava`` (LLaVA conversation JSON, as
 MM-Skin's released training JSON; image paths relative to the dataset root), ``mmskin-csv``
 (``image,question,answer`` like MM-Skin_test.csv). :mod:`mmskin.vqa.imports` reads all three back.
@@ -33,7 +33,7 @@ from ..records import (
     EXCLUDING_FLAGS,
     RecordError,
     atomic_write_bytes,
-    is_usable,
+    excluding,
     iter_jsonl,
     resolve_in_root,
     validate_record,
@@ -192,9 +192,7 @@ def _vqa_rows(
 def usable(rec: dict[str, Any], cfg: ExportConfig) -> bool:
     """Whether a record goes into the export: no excluding flag, none of ``--exclude-flags`` (unless
     ``--include-flagged``)."""
-    if cfg.include_flagged:
-        return True
-    return is_usable(rec) and not set(rec.get("flags") or ()) & set(cfg.exclude_flags)
+    return cfg.include_flagged or not excluding(rec, cfg.exclude_flags)
 
 
 def _record_rows(cfg: ExportConfig, records: dict[str, dict], tally: Tally) -> Iterator[dict[str, Any]]:

@@ -34,6 +34,7 @@ from ..provenance import provenance, write_info
 from ..records import (
     EXCLUDING_FLAGS,
     RecordError,
+    excluding,
     is_curated,
     iter_jsonl,
     resolve_in_root,
@@ -127,7 +128,7 @@ class VQAConfig:
 def drop_reason(rec: dict[str, Any], include_flagged: bool, exclude: tuple[str, ...] = ()) -> str | None:
     """Why a (schema-valid) record is not used, judged from its fields alone; None when it is used. ``exclude``:
     informative flags that exclude too (``--exclude-flags``)."""
-    flags = [f for f in rec["flags"] if f in EXCLUDING_FLAGS or f in exclude]
+    flags = excluding(rec, exclude)
     if flags and not include_flagged:
         return f"flag:{flags[0]}"
     if not rec["caption"].strip():
